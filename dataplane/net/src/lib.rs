@@ -5,4 +5,5 @@
 #![forbid(unsafe_code)]
 
 pub mod ip4;
+pub mod rcu;
 pub mod wire;
