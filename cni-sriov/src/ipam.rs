@@ -24,6 +24,9 @@ pub struct Ipam<'a> {
     pub conf: &'a Map<String, Value>,
     /// `CNI_PATH`.
     pub cni_path: &'a str,
+    /// (container ID, ifname, netns) when they differ from our own environment (GC tears down
+    /// attachments the runtime did not name).
+    pub attachment: Option<(String, String, String)>,
 }
 
 impl<'a> Ipam<'a> {
@@ -33,7 +36,14 @@ impl<'a> Ipam<'a> {
             plugin: plugin.to_string(),
             conf,
             cni_path,
+            attachment: None,
         }
+    }
+
+    /// Run IPAM for attachment (`cid`, `ifname`, `netns`) rather than our environment's.
+    pub fn for_attachment(mut self, cid: &str, ifname: &str, netns: &str) -> Self {
+        self.attachment = Some((cid.into(), ifname.into(), netns.into()));
+        self
     }
 
     fn find(&self) -> Result<PathBuf> {
@@ -64,7 +74,13 @@ impl<'a> Ipam<'a> {
             code,
             msg,
         };
-        let mut child = Command::new(&bin)
+        let mut cmd = Command::new(&bin);
+        if let Some((cid, ifname, netns)) = &self.attachment {
+            cmd.env("CNI_CONTAINERID", cid)
+                .env("CNI_IFNAME", ifname)
+                .env("CNI_NETNS", netns);
+        }
+        let mut child = cmd
             .env("CNI_COMMAND", command)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

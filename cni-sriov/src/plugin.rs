@@ -447,7 +447,12 @@ pub fn teardown(
         if let Some(r) = &att.result {
             c.insert("prevResult".into(), r.clone());
         }
-        note(Ipam::new(t, &c, &ctx.env.path).del(), "IPAM DEL");
+        note(
+            Ipam::new(t, &c, &ctx.env.path)
+                .for_attachment(&att.container_id, &att.ifname, &att.netns)
+                .del(),
+            "IPAM DEL",
+        );
     }
     if progress.moved && att.mode == Mode::KernelVf {
         note(return_netdev(ctx, att, pod_ns), "return netdev");
@@ -525,9 +530,11 @@ fn return_netdev(ctx: &Ctx, att: &Attachment, pod_ns: Option<&File>) -> Result<(
         let host_fd = std::os::fd::AsRawFd::as_raw_fd(&host);
         netns::run_in(ns, || {
             let mut nl = Netlink::open()?;
-            let l = match nl.link(&att.ifname)? {
+            // The temporary name first: it is ours for sure (unique per VF, under the VF
+            // lock). CNI_IFNAME may belong to another device when ADD failed at the rename.
+            let l = match nl.link(&att.temp_name)? {
                 Some(l) => Some(l),
-                None => nl.link(&att.temp_name)?,
+                None => nl.link(&att.ifname)?,
             };
             if let Some(l) = l {
                 nl.set_link(
