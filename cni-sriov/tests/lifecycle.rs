@@ -25,7 +25,7 @@ fn dpdk_mode_round_trip_with_device_info_and_version_negotiation() {
                "runtimeConfig": {"CNIDeviceInfoFile": info}}),
     );
     let res = rt
-        .add_chain(&[conf.clone()], "cid1", &pod.path(), "net1")
+        .add_chain(std::slice::from_ref(&conf), "cid1", &pod.path(), "net1")
         .ok();
     assert_eq!(res["cniVersion"], "1.1.0");
     assert_eq!(res["interfaces"][0]["pciID"], vf.pci);
@@ -41,7 +41,7 @@ fn dpdk_mode_round_trip_with_device_info_and_version_negotiation() {
     assert_eq!(set["vlan"], json!([200, 0, 0x88a8]));
     assert_eq!(set["trust"], json!(true));
 
-    rt.check_chain(&[conf.clone()], "cid1", &pod.path(), "net1")
+    rt.check_chain(std::slice::from_ref(&conf), "cid1", &pod.path(), "net1")
         .ok();
     // CHECK notices the VF was rebound to a kernel driver behind our back.
     let drv = w
@@ -52,7 +52,7 @@ fn dpdk_mode_round_trip_with_device_info_and_version_negotiation() {
     std::fs::remove_file(&drv).unwrap();
     std::os::unix::fs::symlink(w.sysfs().join("bus/pci/drivers/iavf"), &drv).unwrap();
     let msg = rt
-        .check_chain(&[conf.clone()], "cid1", &pod.path(), "net1")
+        .check_chain(std::slice::from_ref(&conf), "cid1", &pod.path(), "net1")
         .fails_with(105);
     assert!(msg.contains("iavf"), "{msg}");
     // DEL uses the saved mode (DPDK), not today's driver: PF side restored, no netdev hunt.
@@ -79,7 +79,7 @@ fn del_after_pod_netns_deleted_restores_name_and_mac_in_host() {
         "10.203.0.0/24",
         json!({"mac": "02:11:22:33:44:55"}),
     );
-    rt.add_chain(&[conf.clone()], "cid1", &pod.path(), "net1")
+    rt.add_chain(std::slice::from_ref(&conf), "cid1", &pod.path(), "net1")
         .ok();
     // The pod's namespace goes away; the kernel hands the (physical) VF back to the host
     // under its pod name, with the pod's MAC.
@@ -128,7 +128,7 @@ fn add_of_vf_in_use_is_refused_and_changes_nothing() {
     let vf = w.vfs[0].clone();
     let rt = w.runtime();
     let conf = w.conf("1.0.0", &vf, "10.205.0.0/24", json!({"vlan": 5}));
-    rt.add_chain(&[conf.clone()], "cid1", &pod1.path(), "net1")
+    rt.add_chain(std::slice::from_ref(&conf), "cid1", &pod1.path(), "net1")
         .ok();
     let calls = w.pf_calls().len();
     let ipam = w.ipam_files();
@@ -141,7 +141,7 @@ fn add_of_vf_in_use_is_refused_and_changes_nothing() {
     assert_eq!(w.ipam_files(), ipam, "IPAM touched by the refused ADD");
     assert!(pod1.link("net1").is_some(), "owner lost its VF");
     assert_eq!(pod2.links().len(), 1);
-    rt.check_chain(&[conf.clone()], "cid1", &pod1.path(), "net1")
+    rt.check_chain(std::slice::from_ref(&conf), "cid1", &pod1.path(), "net1")
         .ok();
     rt.del_chain(&[conf], "cid1", &pod1.path(), "net1").ok();
     w.assert_vf_pristine(&vf);
@@ -160,7 +160,7 @@ fn pod_ifname_equal_to_vf_host_name_does_not_collide() {
     let vf = w.vfs[1].clone();
     let rt = w.runtime();
     let conf = w.conf("1.0.0", &vf, "10.206.0.0/24", json!({}));
-    rt.add_chain(&[conf.clone()], "cid1", &pod.path(), "net7")
+    rt.add_chain(std::slice::from_ref(&conf), "cid1", &pod.path(), "net7")
         .ok();
     assert!(pod.link("net7").is_some());
     // And an ifname that already exists in the pod is refused, VF untouched.
@@ -197,7 +197,7 @@ fn failure_at_every_add_step_leaves_nothing_behind() {
             let conf = w.conf("1.0.0", &vf, "10.207.0.0/24", extra);
             let mut rt = w.runtime();
             rt.fail_at = Some(step.to_string());
-            let r = rt.add_chain(&[conf.clone()], "cidf", &pod.path(), "net1");
+            let r = rt.add_chain(std::slice::from_ref(&conf), "cidf", &pod.path(), "net1");
             let kernel = vf.netdev.is_some();
             let applies = kernel || !matches!(*step, "move" | "configure" | "addresses");
             if !applies {
@@ -255,9 +255,9 @@ fn gc_removes_stale_attachments_only() {
     let rt = w.runtime();
     let c0 = w.conf("1.1.0", &w.vfs[0], "10.208.0.0/24", json!({"vlan": 9}));
     let c1 = w.conf("1.1.0", &w.vfs[1], "10.208.0.0/24", json!({}));
-    rt.add_chain(&[c0.clone()], "stale", &pod1.path(), "net1")
+    rt.add_chain(std::slice::from_ref(&c0), "stale", &pod1.path(), "net1")
         .ok();
-    rt.add_chain(&[c1.clone()], "live", &pod2.path(), "net1")
+    rt.add_chain(std::slice::from_ref(&c1), "live", &pod2.path(), "net1")
         .ok();
     assert_eq!(w.ipam_files().len(), 2);
     for key in ["cni.dev/valid-attachments", "cni.dev/attachments"] {
@@ -335,14 +335,14 @@ fn result_converts_to_040_on_request() {
     let rt = w.runtime();
     let conf = w.conf("0.4.0", &w.vfs[0], "10.210.0.0/24", json!({}));
     let res = rt
-        .add_chain(&[conf.clone()], "cid1", &pod.path(), "net1")
+        .add_chain(std::slice::from_ref(&conf), "cid1", &pod.path(), "net1")
         .ok();
     assert_eq!(res["cniVersion"], "0.4.0");
     assert_eq!(res["ips"][0]["version"], "4");
     assert_eq!(res["ips"][0]["address"], "10.210.0.2/24");
     assert!(res["interfaces"][0].get("pciID").is_none(), "{res}");
     assert!(res["interfaces"][0].get("mtu").is_none(), "{res}");
-    rt.check_chain(&[conf.clone()], "cid1", &pod.path(), "net1")
+    rt.check_chain(std::slice::from_ref(&conf), "cid1", &pod.path(), "net1")
         .ok();
     rt.del_chain(&[conf], "cid1", &pod.path(), "net1").ok();
     w.assert_vf_pristine(&w.vfs[0]);
