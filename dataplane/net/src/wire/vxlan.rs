@@ -1,0 +1,411 @@
+//! VXLAN headers (RFC 7348): 8 bytes after the outer UDP header, then the inner Ethernet frame.
+//!
+//! ```text
+//! |R|R|R|R|I|R|R|R|        reserved (24)        |
+//! |            VNI (24)                |  reserved (8)  |
+//! ```
+//!
+//! A receiver requires the I flag (a valid VNI) and ignores every reserved bit, as the RFC
+//! says; a sender sets only I and zeroes the rest. Over an IPv4 underlay the outer UDP
+//! checksum is sent as 0 (see `udp`'s `Checksum::Omit`), and the outer UDP source port comes
+//! from a hash of the inner flow ([`source_port`]) so receivers' RSS spreads the tunnels.
+//!
+//! Contract: after [`Packet::check_len`] (or [`Packet::new_checked`]) succeeds, no accessor
+//! panics.
+
+use core::fmt;
+
+use super::bytes::get_u32;
+use super::{Error, Result};
+
+mod field {
+    use crate::wire::field::{Field, Rest};
+
+    pub const FLAGS: usize = 0;
+    pub const RESERVED1: Field = 1..4;
+    /// VNI in the top 24 bits, reserved in the low 8.
+    pub const VNI_RESERVED2: Field = 4..8;
+    pub const VNI: Field = 4..7;
+    pub const RESERVED2: usize = 7;
+    pub const PAYLOAD: Rest = 8..;
+}
+
+/// Length of the VXLAN header.
+pub const HEADER_LEN: usize = field::PAYLOAD.start;
+/// IANA port for VXLAN.
+pub const UDP_PORT: u16 = 4789;
+/// Bytes an IPv4 underlay MTU loses to VXLAN: outer IPv4 (20), UDP (8), VXLAN (8) and the
+/// inner Ethernet header (14). A 1500-byte underlay gives a 1450-byte tunnel MTU.
+pub const ENCAP_OVERHEAD_V4: usize = 20 + 8 + HEADER_LEN + 14;
+
+/// The I flag: the VNI field is valid.
+const FLAG_I: u8 = 0x08;
+
+/// A 24-bit VXLAN network identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Vni(u32);
+
+impl Vni {
+    /// The largest VNI, 2^24 - 1.
+    pub const MAX: Vni = Vni(0x00ff_ffff);
+
+    /// A VNI, if `value` fits in 24 bits.
+    #[inline]
+    pub const fn new(value: u32) -> Option<Vni> {
+        if value <= Self::MAX.0 {
+            Some(Vni(value))
+        } else {
+            None
+        }
+    }
+
+    /// The value.
+    #[inline]
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl From<Vni> for u32 {
+    #[inline]
+    fn from(vni: Vni) -> u32 {
+        vni.0
+    }
+}
+
+impl fmt::Display for Vni {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// Outer UDP source port for an inner flow hash: in the dynamic range 49152..=65535 (RFC
+/// 7348 section 5), taken from the hash's high bits by multiply-shift, which keeps the
+/// spread of a good hash.
+#[inline]
+pub const fn source_port(flow_hash: u32) -> u16 {
+    const LOW: u32 = 49152;
+    const SPAN: u64 = 65536 - LOW as u64;
+    (LOW + ((flow_hash as u64 * SPAN) >> 32) as u32) as u16
+}
+
+/// A read/write view of a VXLAN header and the inner frame after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// Wraps a buffer without checking it; accessors may panic until [`Packet::check_len`]
+    /// has succeeded.
+    #[inline]
+    pub const fn new_unchecked(buffer: T) -> Packet<T> {
+        Packet { buffer }
+    }
+
+    /// Wraps a buffer and checks that the 8-byte header fits.
+    #[inline]
+    pub fn new_checked(buffer: T) -> Result<Packet<T>> {
+        let packet = Self::new_unchecked(buffer);
+        packet.check_len()?;
+        Ok(packet)
+    }
+
+    /// `Err(Truncated)` when the buffer is shorter than [`HEADER_LEN`].
+    #[inline]
+    pub fn check_len(&self) -> Result<()> {
+        if self.buffer.as_ref().len() < HEADER_LEN {
+            Err(Error::Truncated)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Gives the buffer back.
+    #[inline]
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    /// The flags byte.
+    #[inline]
+    pub fn flags(&self) -> u8 {
+        self.buffer.as_ref()[field::FLAGS]
+    }
+
+    /// Whether the I flag says the VNI is valid.
+    #[inline]
+    pub fn has_vni(&self) -> bool {
+        self.flags() & FLAG_I != 0
+    }
+
+    /// The VNI field (meaningful only with the I flag).
+    #[inline]
+    pub fn vni(&self) -> Vni {
+        Vni(get_u32(self.buffer.as_ref(), field::VNI_RESERVED2) >> 8)
+    }
+
+    /// The inner Ethernet frame.
+    #[inline]
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[field::PAYLOAD]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Sets the flags byte.
+    #[inline]
+    pub fn set_flags(&mut self, flags: u8) {
+        self.buffer.as_mut()[field::FLAGS] = flags;
+    }
+
+    /// Sets the VNI, leaving the reserved byte after it alone.
+    #[inline]
+    pub fn set_vni(&mut self, vni: Vni) {
+        self.buffer.as_mut()[field::VNI].copy_from_slice(&vni.0.to_be_bytes()[1..]);
+    }
+
+    /// The inner Ethernet frame, writable.
+    #[inline]
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        &mut self.buffer.as_mut()[field::PAYLOAD]
+    }
+}
+
+/// The meaning of a VXLAN header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Repr {
+    /// The network identifier.
+    pub vni: Vni,
+}
+
+impl Repr {
+    /// Reads a header: `Truncated`, or `BadFlags` when the I flag is clear.
+    #[inline]
+    pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Repr> {
+        packet.check_len()?;
+        if !packet.has_vni() {
+            return Err(Error::BadFlags);
+        }
+        Ok(Repr { vni: packet.vni() })
+    }
+
+    /// Bytes [`Repr::emit`] writes.
+    #[inline]
+    pub const fn header_len(&self) -> usize {
+        HEADER_LEN
+    }
+
+    /// Writes the header: I flag, VNI, reserved bits zero.
+    ///
+    /// # Panics
+    /// If the buffer is shorter than [`HEADER_LEN`].
+    #[inline]
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) {
+        let data = packet.buffer.as_mut();
+        data[field::FLAGS] = FLAG_I;
+        data[field::RESERVED1].fill(0);
+        data[field::RESERVED2] = 0;
+        packet.set_vni(self.vni);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::arp::{Operation, Packet as ArpPacket, Repr as ArpRepr};
+    use crate::wire::checksum::{Checksum, ChecksumCapabilities, PseudoHeader};
+    use crate::wire::ethernet::{Address, EtherType, Frame};
+    use crate::wire::fixtures::{VXLAN_ARP_FRAME, VXLAN_ECHO_FRAME, VXLAN_ECHO_PARTIAL_FRAME};
+    use crate::wire::ipv4::{Packet as Ipv4Packet, Repr as Ipv4Repr};
+    use crate::wire::udp::{Packet as UdpPacket, Repr as UdpRepr};
+    use core::net::Ipv4Addr;
+    use proptest::prelude::*;
+
+    /// Offset of the VXLAN header in an untagged IPv4 frame without options.
+    const AT: usize = 14 + 20 + 8;
+
+    #[test]
+    fn deconstruct_kernel_packet() {
+        let packet = Packet::new_checked(&VXLAN_ECHO_FRAME[AT..]).unwrap();
+        assert_eq!(packet.flags(), 0x08);
+        assert!(packet.has_vni());
+        assert_eq!(packet.vni(), Vni::new(100).unwrap());
+        let inner = Frame::new_checked(packet.payload()).unwrap();
+        assert_eq!(inner.dst_addr(), Address([2, 0, 0, 0, 1, 1]));
+        assert_eq!(inner.ethertype(), EtherType::Ipv4);
+        assert_eq!(
+            Repr::parse(&packet),
+            Ok(Repr {
+                vni: Vni::new(100).unwrap()
+            })
+        );
+
+        let arp = Packet::new_checked(&VXLAN_ARP_FRAME[AT..]).unwrap();
+        let inner = Frame::new_checked(arp.payload()).unwrap();
+        assert!(inner.dst_addr().is_broadcast());
+        let request = ArpRepr::parse(&ArpPacket::new_checked(inner.payload()).unwrap()).unwrap();
+        assert_eq!(request.operation, Operation::Request);
+        assert_eq!(request.target_protocol_addr, Ipv4Addr::new(172, 16, 99, 1));
+    }
+
+    #[test]
+    fn i_flag_is_required_reserved_bits_are_ignored() {
+        let mut buf = VXLAN_ECHO_FRAME[AT..].to_vec();
+        buf[0] = 0x00;
+        assert_eq!(
+            Repr::parse(&Packet::new_checked(&buf[..]).unwrap()),
+            Err(Error::BadFlags)
+        );
+        buf[0] = 0xf7; // every flag but I
+        assert_eq!(
+            Repr::parse(&Packet::new_checked(&buf[..]).unwrap()),
+            Err(Error::BadFlags)
+        );
+        buf[0] = 0xff;
+        buf[1..4].fill(0xff);
+        buf[7] = 0xff;
+        assert_eq!(
+            Repr::parse(&Packet::new_checked(&buf[..]).unwrap())
+                .unwrap()
+                .vni
+                .get(),
+            100
+        );
+    }
+
+    #[test]
+    fn emit_clears_reserved_bits() {
+        let mut buf = [0xffu8; 8];
+        Repr { vni: Vni::MAX }.emit(&mut Packet::new_unchecked(&mut buf[..]));
+        assert_eq!(buf, [0x08, 0, 0, 0, 0xff, 0xff, 0xff, 0]);
+        Repr {
+            vni: Vni::new(0x123456).unwrap(),
+        }
+        .emit(&mut Packet::new_unchecked(&mut buf[..]));
+        assert_eq!(buf, [0x08, 0, 0, 0, 0x12, 0x34, 0x56, 0]);
+        assert_eq!(Packet::new_unchecked(&buf[..]).vni().get(), 0x123456);
+    }
+
+    #[test]
+    fn truncated() {
+        assert_eq!(
+            Packet::new_checked(&VXLAN_ECHO_FRAME[AT..AT + 7]).unwrap_err(),
+            Error::Truncated
+        );
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(&[0x08u8][..])),
+            Err(Error::Truncated)
+        );
+        let empty_inner = Packet::new_checked(&VXLAN_ECHO_FRAME[AT..AT + 8]).unwrap();
+        assert!(empty_inner.payload().is_empty());
+    }
+
+    #[test]
+    fn vni_range() {
+        assert_eq!(Vni::new(0x0100_0000), None);
+        assert_eq!(Vni::new(0).map(u32::from), Some(0));
+        assert_eq!(Vni::MAX.to_string(), "16777215");
+    }
+
+    /// Encapsulates the kernel's inner frame the way vxlan-encap will, with the kernel's
+    /// outer field values, and returns the whole outer frame.
+    fn encapsulate(kernel: &[u8], udp_mode: Checksum) -> Vec<u8> {
+        let outer_ip = Ipv4Repr::parse(
+            &Ipv4Packet::new_checked(&kernel[14..]).unwrap(),
+            &ChecksumCapabilities::SOFTWARE,
+        )
+        .unwrap();
+        let inner = &kernel[AT + HEADER_LEN..];
+        let mut buf = vec![0u8; AT + HEADER_LEN + inner.len()];
+        buf[..14].copy_from_slice(&kernel[..14]);
+        buf[AT + HEADER_LEN..].copy_from_slice(inner);
+        Repr {
+            vni: Vni::new(100).unwrap(),
+        }
+        .emit(&mut Packet::new_unchecked(&mut buf[AT..]));
+        let udp = UdpRepr {
+            src_port: 32822,
+            dst_port: UDP_PORT,
+            payload_len: HEADER_LEN + inner.len(),
+        };
+        let pseudo = PseudoHeader::V4 {
+            src: outer_ip.src_addr,
+            dst: outer_ip.dst_addr,
+        };
+        let caps = ChecksumCapabilities {
+            udp: udp_mode,
+            ..ChecksumCapabilities::SOFTWARE
+        };
+        udp.emit(
+            &mut UdpPacket::new_unchecked(&mut buf[34..]),
+            &pseudo,
+            &caps,
+        );
+        let ip = Ipv4Repr {
+            payload_len: udp.buffer_len(),
+            ..outer_ip
+        };
+        ip.emit(&mut Ipv4Packet::new_unchecked(&mut buf[14..]), &caps);
+        buf
+    }
+
+    #[test]
+    fn encapsulation_matches_the_kernel() {
+        assert_eq!(
+            encapsulate(&VXLAN_ECHO_FRAME, Checksum::Software),
+            VXLAN_ECHO_FRAME
+        );
+        assert_eq!(
+            encapsulate(&VXLAN_ECHO_PARTIAL_FRAME, Checksum::Hardware),
+            VXLAN_ECHO_PARTIAL_FRAME
+        );
+        // The RFC 7348 way over IPv4: no outer UDP checksum, accepted as "none".
+        let zero = encapsulate(&VXLAN_ECHO_FRAME, Checksum::Omit);
+        assert_eq!(&zero[40..42], &[0, 0]);
+        let pseudo = PseudoHeader::V4 {
+            src: Ipv4Addr::new(10, 99, 1, 2),
+            dst: Ipv4Addr::new(10, 99, 1, 1),
+        };
+        assert!(
+            UdpPacket::new_checked(&zero[34..])
+                .unwrap()
+                .verify_checksum(&pseudo)
+        );
+    }
+
+    #[test]
+    fn tunnel_mtu() {
+        assert_eq!(1500 - ENCAP_OVERHEAD_V4, 1450);
+    }
+
+    #[test]
+    fn source_ports_spread_over_the_dynamic_range() {
+        assert_eq!(source_port(0), 49152);
+        assert_eq!(source_port(u32::MAX), 65535);
+        let ports: std::collections::HashSet<u16> = (0..1024u32)
+            .map(|i| source_port(i.wrapping_mul(0x9e37_79b9)))
+            .collect();
+        assert!(ports.len() > 900, "only {} distinct ports", ports.len());
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_after_check_len(data in prop::collection::vec(any::<u8>(), 0..20)) {
+            match Packet::new_checked(&data[..]) {
+                Ok(packet) => {
+                    let _ = (packet.flags(), packet.vni(), packet.payload());
+                    if let Ok(repr) = Repr::parse(&packet) {
+                        prop_assert!(repr.vni <= Vni::MAX);
+                    }
+                }
+                Err(e) => prop_assert_eq!(e, Error::Truncated),
+            }
+        }
+
+        #[test]
+        fn source_port_in_range(hash in any::<u32>()) {
+            prop_assert!(source_port(hash) >= 49152);
+        }
+    }
+}
