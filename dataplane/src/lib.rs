@@ -1,1 +1,5 @@
-//! placeholder
+//! The dataplane library: the safe DPDK layer, configuration, and the workers that move
+//! packets. Only [`dpdk`] may use `unsafe`.
+#![deny(unsafe_code)]
+
+pub mod dpdk;

@@ -1,0 +1,119 @@
+//! Shared support for tests that need root, hugepages or a running EAL.
+//!
+//! Convention for the whole project: a test whose precondition is missing prints a loud
+//! `SKIPPED (reason)` line and returns, unless `DP_REQUIRE_PRIVILEGED=1` is set (CI sets it),
+//! in which case it fails with the reason. A skipped test never passes silently in CI.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use dataplane::dpdk::{Eal, Mempool};
+
+/// Returns `false` (after saying why) when the test must be skipped.
+pub fn require(cond: bool, reason: &str) -> bool {
+    if cond {
+        return true;
+    }
+    if std::env::var("DP_REQUIRE_PRIVILEGED").as_deref() == Ok("1") {
+        panic!("precondition missing and DP_REQUIRE_PRIVILEGED=1: {reason}");
+    }
+    eprintln!("\n*** SKIPPED ({reason}); set DP_REQUIRE_PRIVILEGED=1 to make this a failure ***\n");
+    false
+}
+
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(|v| v.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+pub fn free_hugepages() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("HugePages_Free:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Root and free hugepages: what a real EAL needs here.
+pub fn require_dpdk() -> bool {
+    require(is_root(), "needs root for DPDK")
+        && require(
+            free_hugepages() > 0,
+            "needs free hugepages (run ci/setup.sh)",
+        )
+}
+
+struct Shared {
+    eal: Eal,
+    pool: Mempool,
+}
+
+static SHARED: OnceLock<Shared> = OnceLock::new();
+
+/// One EAL per test process (nextest runs each test in its own process; plain `cargo test`
+/// shares it between the tests of a binary). Vdevs are hot-plugged by the tests themselves
+/// with unique names, so sharing is harmless.
+fn shared() -> &'static Shared {
+    SHARED.get_or_init(|| {
+        // Not --in-memory: net_memif needs the EAL's multi-process channel. --huge-unlink
+        // leaves no hugepage files behind, even when the test is killed.
+        let prefix = format!("--file-prefix=dpt{}", std::process::id());
+        // DP_TEST_EAL_LOG=pmd.net.memif:debug (for example) shows a driver's story.
+        let log = format!(
+            "--log-level={}",
+            std::env::var("DP_TEST_EAL_LOG").unwrap_or("*:warning".into())
+        );
+        let args = [
+            "-l",
+            "0-1",
+            "--no-pci",
+            "--huge-unlink",
+            prefix.as_str(),
+            log.as_str(),
+        ];
+        let eal = Eal::init(args).expect("EAL init");
+        let pool = Mempool::new(&eal, "test_pool", 8191, 256, 2176, None).expect("mbuf pool");
+        Shared { eal, pool }
+    })
+}
+
+pub fn eal() -> &'static Eal {
+    &shared().eal
+}
+
+pub fn pool() -> Mempool {
+    shared().pool
+}
+
+/// A process-unique suffix for vdev, ring and socket names.
+pub fn unique(base: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{base}{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A deterministic Ethernet/IPv4/UDP-looking frame of `len` bytes, distinct per `seq`.
+pub fn frame(seq: u32, len: usize) -> Vec<u8> {
+    let mut f = vec![0u8; len];
+    f[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x02]);
+    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    for (i, b) in f.iter_mut().enumerate().skip(14) {
+        *b = (i as u32).wrapping_mul(31).wrapping_add(seq) as u8;
+    }
+    f[14..18].copy_from_slice(&seq.to_be_bytes());
+    f
+}
