@@ -70,9 +70,9 @@ pub use self::ipv6::{HEADER_LEN as IPV6_HEADER_LEN, Packet as Ipv6Packet, Repr a
 pub use self::tcp::{HEADER_LEN as TCP_HEADER_LEN, Packet as TcpPacket, TcpFlags};
 pub use self::udp::{HEADER_LEN as UDP_HEADER_LEN, Packet as UdpPacket, Repr as UdpRepr};
 pub use self::vxlan::{
-    ENCAP_OVERHEAD_V4 as VXLAN_ENCAP_OVERHEAD_V4, HEADER_LEN as VXLAN_HEADER_LEN,
-    Packet as VxlanPacket, Repr as VxlanRepr, UDP_PORT as VXLAN_UDP_PORT, Vni,
-    source_port as vxlan_source_port,
+    ENCAP_OVERHEAD_V4 as VXLAN_ENCAP_OVERHEAD_V4, ENCAP_V4_LEN as VXLAN_ENCAP_V4_LEN,
+    HEADER_LEN as VXLAN_HEADER_LEN, Ipv4Encap as VxlanIpv4Encap, Packet as VxlanPacket,
+    Repr as VxlanRepr, UDP_PORT as VXLAN_UDP_PORT, Vni, source_port as vxlan_source_port,
 };
 
 /// What was wrong with a packet. Graph nodes count drops by these reasons, so each variant
@@ -237,6 +237,141 @@ mod tests {
             }
         }
         assert_eq!(Error::BadIhl.to_string(), "bad-ihl");
+    }
+
+    /// Parses a frame layer by layer as the graph will (ethernet-input, arp-input / ip4-input,
+    /// ip4-local, vxlan-decap and back), verifying every checksum in software. Returns how
+    /// many headers were understood.
+    fn walk(frame: &[u8]) -> Result<usize> {
+        let caps = ChecksumCapabilities::SOFTWARE;
+        let eth = EthernetFrame::new_checked(frame)?;
+        let header = eth.header()?;
+        let l3 = &frame[header.header_len..];
+        match header.ethertype {
+            EtherType::Arp => ArpRepr::parse(&ArpPacket::new_checked(l3)?).map(|_| 2),
+            EtherType::Ipv4 => {
+                let ip = Ipv4Packet::new_checked(l3)?;
+                let repr = Ipv4Repr::parse(&ip, &caps)?;
+                let pseudo = PseudoHeader::V4 {
+                    src: repr.src_addr,
+                    dst: repr.dst_addr,
+                };
+                match repr.protocol {
+                    IpProtocol::Icmp => {
+                        Icmpv4Repr::parse(&Icmpv4Packet::new_checked(ip.payload())?, &caps)
+                            .map(|_| 3)
+                    }
+                    IpProtocol::Tcp => {
+                        let tcp = TcpPacket::new_checked(ip.payload())?;
+                        if tcp.verify_checksum(&pseudo) {
+                            Ok(3)
+                        } else {
+                            Err(Error::BadChecksum)
+                        }
+                    }
+                    IpProtocol::Udp => {
+                        let udp = UdpPacket::new_checked(ip.payload())?;
+                        let repr = UdpRepr::parse(&udp, &pseudo, &caps)?;
+                        if repr.dst_port != VXLAN_UDP_PORT {
+                            return Ok(3);
+                        }
+                        let vxlan = VxlanPacket::new_checked(udp.payload())?;
+                        VxlanRepr::parse(&vxlan)?;
+                        walk(vxlan.payload()).map(|inner| 4 + inner)
+                    }
+                    _ => Ok(2),
+                }
+            }
+            EtherType::Ipv6 => {
+                let ip = Ipv6Packet::new_checked(l3)?;
+                let repr = Ipv6Repr::parse(&ip)?;
+                let pseudo = PseudoHeader::V6 {
+                    src: repr.src_addr,
+                    dst: repr.dst_addr,
+                };
+                match repr.next_header {
+                    IpProtocol::Icmpv6 => {
+                        let icmp = Icmpv6Packet::new_checked(ip.payload())?;
+                        if icmp.verify_checksum(&repr.src_addr, &repr.dst_addr) {
+                            Ok(3)
+                        } else {
+                            Err(Error::BadChecksum)
+                        }
+                    }
+                    IpProtocol::Udp => {
+                        UdpRepr::parse(&UdpPacket::new_checked(ip.payload())?, &pseudo, &caps)
+                            .map(|_| 3)
+                    }
+                    _ => Ok(2),
+                }
+            }
+            _ => Ok(1),
+        }
+    }
+
+    #[test]
+    fn every_truncation_of_every_real_frame_is_refused() {
+        use fixtures::*;
+        // Expected headers understood; 0 for CHECKSUM_PARTIAL captures, which a NIC would
+        // finish and software verification must refuse.
+        let frames: [(&[u8], usize); 19] = [
+            (&ARP_REQUEST_FRAME, 2),
+            (&ARP_REPLY_FRAME, 2),
+            (&ECHO_REQUEST_FRAME, 3),
+            (&ECHO_REPLY_FRAME, 3),
+            (&PORT_UNREACHABLE_FRAME, 3),
+            (&TIME_EXCEEDED_FRAME, 3),
+            (&FRAG_NEEDED_FRAME, 3),
+            (&UDP4_FRAME, 3),
+            (&UDP6_FRAME, 3),
+            (&TCP_SYN_FRAME, 3),
+            (&TCP_RST_FRAME, 3),
+            (&VXLAN_ECHO_FRAME, 7),
+            (&VXLAN_ARP_FRAME, 0),
+            (&VXLAN_ECHO_PARTIAL_FRAME, 0),
+            (&ECHO6_REQUEST_FRAME, 3),
+            (&ECHO6_REPLY_FRAME, 3),
+            (&NEIGHBOR_SOLICIT_FRAME, 3),
+            (&TIME_EXCEEDED6_FRAME, 3),
+            (&UDP4_PARTIAL_FRAME, 0),
+        ];
+        for (i, (frame, layers)) in frames.iter().enumerate() {
+            let full = walk(frame);
+            if *layers == 0 {
+                assert_eq!(full, Err(Error::BadChecksum), "frame {i}");
+            } else {
+                assert_eq!(full, Ok(*layers), "frame {i}");
+            }
+            for cut in 0..frame.len() {
+                let err = walk(&frame[..cut]).expect_err("a cut frame must not parse");
+                assert!(
+                    matches!(
+                        err,
+                        Error::Truncated | Error::BadTotalLength | Error::BadLength
+                    ),
+                    "frame {i} cut at {cut}: {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_detected_or_harmless() {
+        // Flipping any bit of a checksummed IPv4/UDP frame must never panic, and must be
+        // refused unless it only hits bytes no checksum covers (the Ethernet header).
+        let frame = fixtures::UDP4_FRAME;
+        for byte in 0..frame.len() {
+            for bit in 0..8 {
+                let mut data = frame;
+                data[byte] ^= 1 << bit;
+                let result = walk(&data);
+                if byte >= ETHERNET_HEADER_LEN {
+                    assert!(result.is_err(), "flip at {byte}.{bit} went unnoticed");
+                } else if byte >= 12 {
+                    assert_ne!(result, Ok(3), "ethertype flip at {byte}.{bit}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! says; a sender sets only I and zeroes the rest. Over an IPv4 underlay the outer UDP
 //! checksum is sent as 0 (see `udp`'s `Checksum::Omit`), and the outer UDP source port comes
 //! from a hash of the inner flow ([`source_port`]) so receivers' RSS spreads the tunnels.
+//! [`Ipv4Encap`] holds one tunnel's precomputed outer IPv4/UDP/VXLAN headers for encap.
 //!
 //! Contract: after [`Packet::check_len`] (or [`Packet::new_checked`]) succeeds, no accessor
 //! panics.
@@ -87,6 +88,101 @@ pub const fn source_port(flow_hash: u32) -> u16 {
     const LOW: u32 = 49152;
     const SPAN: u64 = 65536 - LOW as u64;
     (LOW + ((flow_hash as u64 * SPAN) >> 32) as u32) as u16
+}
+
+/// Length of the outer headers [`Ipv4Encap`] writes: IPv4 (20), UDP (8), VXLAN (8).
+pub const ENCAP_V4_LEN: usize = 20 + 8 + HEADER_LEN;
+
+/// The outer IPv4 + UDP + VXLAN headers of one tunnel, built once by the control plane.
+/// Per packet, [`Ipv4Encap::write`] copies them in front of the inner frame and patches
+/// the lengths, identification, source port and IPv4 checksum (incrementally, RFC 1624).
+/// The outer UDP checksum is 0, as RFC 7348 allows over IPv4. The outer Ethernet header
+/// is ip4-rewrite's job, after the underlay route lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ipv4Encap {
+    header: [u8; ENCAP_V4_LEN],
+}
+
+impl Ipv4Encap {
+    /// Precomputes the headers for a tunnel from `local` to `remote` on UDP `dst_port`.
+    pub fn new(
+        local: core::net::Ipv4Addr,
+        remote: core::net::Ipv4Addr,
+        dst_port: u16,
+        vni: Vni,
+        ttl: u8,
+        tos: u8,
+        dont_frag: bool,
+    ) -> Ipv4Encap {
+        use super::checksum::ChecksumCapabilities;
+        use super::ip::IpProtocol;
+        use super::ipv4::{Packet as Ipv4Packet, Repr as Ipv4Repr};
+        use super::udp::Packet as UdpPacket;
+
+        let mut header = [0u8; ENCAP_V4_LEN];
+        // Lengths as if the inner frame were empty; `write` adds the inner length.
+        let ip = Ipv4Repr {
+            tos,
+            dont_frag,
+            ..Ipv4Repr::new(local, remote, IpProtocol::Udp, ENCAP_V4_LEN - 20, ttl)
+        };
+        ip.emit(
+            &mut Ipv4Packet::new_unchecked(&mut header[..]),
+            &ChecksumCapabilities::SOFTWARE,
+        );
+        let mut udp = UdpPacket::new_unchecked(&mut header[20..]);
+        udp.set_dst_port(dst_port);
+        udp.set_len((ENCAP_V4_LEN - 20) as u16);
+        Repr { vni }.emit(&mut Packet::new_unchecked(&mut header[28..]));
+        Ipv4Encap { header }
+    }
+
+    /// The precomputed headers (source port and identification 0, lengths for an empty
+    /// inner frame).
+    #[inline]
+    pub fn header(&self) -> &[u8; ENCAP_V4_LEN] {
+        &self.header
+    }
+
+    /// Writes the outer headers into `out[..ENCAP_V4_LEN]` for an inner frame of
+    /// `inner_len` bytes (which follows them). `ipv4_checksum` is the egress port's IPv4
+    /// mode: `Software` keeps the patched checksum, `Hardware`/`Omit` write 0 for the NIC.
+    /// Returns `Err(BadTotalLength)` when the outer packet would exceed 65535 bytes.
+    ///
+    /// # Panics
+    /// If `out` is shorter than [`ENCAP_V4_LEN`].
+    #[inline]
+    pub fn write(
+        &self,
+        out: &mut [u8],
+        inner_len: usize,
+        src_port: u16,
+        ident: u16,
+        ipv4_checksum: super::checksum::Checksum,
+    ) -> Result<()> {
+        use super::checksum::{Checksum, update16};
+
+        let total = ENCAP_V4_LEN + inner_len;
+        if total > usize::from(u16::MAX) {
+            return Err(Error::BadTotalLength);
+        }
+        let out = &mut out[..ENCAP_V4_LEN];
+        out.copy_from_slice(&self.header);
+        let (total, udp_len) = (total as u16, (total - 20) as u16);
+        out[2..4].copy_from_slice(&total.to_be_bytes());
+        out[4..6].copy_from_slice(&ident.to_be_bytes());
+        let checksum = if ipv4_checksum == Checksum::Software {
+            let template = u16::from_be_bytes([self.header[10], self.header[11]]);
+            // The template's length word is ENCAP_V4_LEN and its identification 0.
+            update16(update16(template, ENCAP_V4_LEN as u16, total), 0, ident)
+        } else {
+            0
+        };
+        out[10..12].copy_from_slice(&checksum.to_be_bytes());
+        out[20..22].copy_from_slice(&src_port.to_be_bytes());
+        out[24..26].copy_from_slice(&udp_len.to_be_bytes());
+        Ok(())
+    }
 }
 
 /// A read/write view of a VXLAN header and the inner frame after it.
@@ -375,6 +471,84 @@ mod tests {
     }
 
     #[test]
+    fn template_matches_the_kernel_but_for_the_udp_checksum() {
+        let encap = Ipv4Encap::new(
+            Ipv4Addr::new(10, 99, 1, 2),
+            Ipv4Addr::new(10, 99, 1, 1),
+            UDP_PORT,
+            Vni::new(100).unwrap(),
+            64,
+            0,
+            false,
+        );
+        let inner_len = VXLAN_ECHO_FRAME.len() - AT - HEADER_LEN;
+        let mut out = [0xaau8; ENCAP_V4_LEN];
+        encap
+            .write(&mut out, inner_len, 32822, 0x2e52, Checksum::Software)
+            .unwrap();
+        let mut kernel = VXLAN_ECHO_FRAME[14..14 + ENCAP_V4_LEN].to_vec();
+        kernel[26..28].fill(0); // the kernel computed the outer UDP checksum; we send none
+        assert_eq!(&out[..], &kernel[..]);
+        assert!(Ipv4Packet::new_unchecked(&out[..]).verify_checksum());
+
+        encap
+            .write(&mut out, inner_len, 32822, 0x2e52, Checksum::Hardware)
+            .unwrap();
+        assert_eq!(&out[10..12], &[0, 0]);
+        assert_eq!(
+            encap.write(&mut out, 65535 - ENCAP_V4_LEN + 1, 1, 1, Checksum::Software),
+            Err(Error::BadTotalLength)
+        );
+        assert!(
+            encap
+                .write(&mut out, 65535 - ENCAP_V4_LEN, 1, 1, Checksum::Software)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn template_output_decapsulates() {
+        let encap = Ipv4Encap::new(
+            Ipv4Addr::new(192, 168, 50, 1),
+            Ipv4Addr::new(192, 168, 50, 2),
+            UDP_PORT,
+            Vni::MAX,
+            32,
+            0xb8,
+            true,
+        );
+        let inner = &VXLAN_ECHO_FRAME[AT + HEADER_LEN..];
+        let mut packet = vec![0u8; ENCAP_V4_LEN];
+        encap
+            .write(
+                &mut packet,
+                inner.len(),
+                source_port(0xdead_beef),
+                7,
+                Checksum::Software,
+            )
+            .unwrap();
+        packet.extend_from_slice(inner);
+        let ip = Ipv4Packet::new_checked(&packet[..]).unwrap();
+        let ip_repr = Ipv4Repr::parse(&ip, &ChecksumCapabilities::SOFTWARE).unwrap();
+        assert_eq!(
+            (ip_repr.ttl, ip_repr.tos, ip_repr.dont_frag, ip_repr.ident),
+            (32, 0xb8, true, 7)
+        );
+        let udp = UdpPacket::new_checked(ip.payload()).unwrap();
+        let pseudo = PseudoHeader::V4 {
+            src: ip_repr.src_addr,
+            dst: ip_repr.dst_addr,
+        };
+        let udp_repr = UdpRepr::parse(&udp, &pseudo, &ChecksumCapabilities::SOFTWARE).unwrap();
+        assert_eq!(udp_repr.src_port, source_port(0xdead_beef));
+        assert_eq!(udp_repr.dst_port, UDP_PORT);
+        let vxlan = Packet::new_checked(udp.payload()).unwrap();
+        assert_eq!(Repr::parse(&vxlan).unwrap().vni, Vni::MAX);
+        assert_eq!(vxlan.payload(), inner);
+    }
+
+    #[test]
     fn tunnel_mtu() {
         assert_eq!(1500 - ENCAP_OVERHEAD_V4, 1450);
     }
@@ -401,6 +575,16 @@ mod tests {
                 }
                 Err(e) => prop_assert_eq!(e, Error::Truncated),
             }
+        }
+
+        #[test]
+        fn template_checksum_equals_recompute(inner_len in 0usize..9000, ident in any::<u16>(), ttl in any::<u8>(), tos in any::<u8>()) {
+            let encap = Ipv4Encap::new(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), UDP_PORT, Vni::new(5).unwrap(), ttl, tos, ident % 2 == 0);
+            let mut out = [0u8; ENCAP_V4_LEN];
+            encap.write(&mut out, inner_len, 50000, ident, Checksum::Software).unwrap();
+            let patched = [out[10], out[11]];
+            Ipv4Packet::new_unchecked(&mut out[..]).fill_checksum(Checksum::Software);
+            prop_assert_eq!(patched, [out[10], out[11]]);
         }
 
         #[test]
