@@ -81,6 +81,16 @@ fn add_check_del_round_trip_with_tuning_chain() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
 
+    // logFile/logLevel: structured lines that name the attachment.
+    let log = std::fs::read_to_string(w.dir.join("plugin.log")).unwrap();
+    assert!(
+        log.lines().any(|l| l.contains("level=info")
+            && l.contains("cmd=Add")
+            && l.contains("containerID=\"cid1\"")
+            && l.contains(&vf.pci)),
+        "{log}"
+    );
+
     rt.check_chain(&chain, "cid1", &pod.path(), "net1").ok();
 
     // CHECK catches drift: an address removed behind our back.
