@@ -220,6 +220,25 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn as_bytes(&self) -> &[u8] {
         &self.buffer.as_ref()[..usize::from(self.total_len())]
     }
+
+    /// Source and destination ports of TCP, UDP or SCTP, for flow hashing (ECMP, the VXLAN
+    /// source port). `None` for other protocols, for fragments after the first (they carry
+    /// no transport header: hash them on addresses alone, or their flow would be split),
+    /// and for a payload too short to hold the ports.
+    #[inline]
+    pub fn ports(&self) -> Option<(u16, u16)> {
+        if !matches!(
+            self.protocol(),
+            IpProtocol::Tcp | IpProtocol::Udp | IpProtocol::Sctp
+        ) || self.frag_offset() != 0
+        {
+            return None;
+        }
+        match *self.payload() {
+            [a, b, c, d, ..] => Some((u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]))),
+            _ => None,
+        }
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
@@ -726,6 +745,34 @@ mod tests {
     }
 
     #[test]
+    fn ports_for_flow_hashing() {
+        use crate::wire::fixtures::TCP_SYN_FRAME;
+        let udp = Packet::new_checked(ip(&UDP4_FRAME)).unwrap();
+        assert_eq!(udp.ports(), Some((40340, 9999)));
+        assert_eq!(
+            Packet::new_checked(ip(&TCP_SYN_FRAME)).unwrap().ports(),
+            Some((52960, 8080))
+        );
+        assert_eq!(
+            Packet::new_checked(ip(&ECHO_REQUEST_FRAME))
+                .unwrap()
+                .ports(),
+            None
+        );
+
+        let mut buf = ip(&UDP4_FRAME).to_vec();
+        let mut packet = Packet::new_checked(&mut buf[..]).unwrap();
+        packet.set_fragmentation(false, true, 0); // first fragment: ports present
+        assert_eq!(packet.ports(), Some((40340, 9999)));
+        packet.set_fragmentation(false, false, 8); // a later fragment: payload is not UDP
+        assert_eq!(packet.ports(), None);
+
+        let mut short = ip(&UDP4_FRAME)[..23].to_vec();
+        short[2..4].copy_from_slice(&23u16.to_be_bytes());
+        assert_eq!(Packet::new_checked(&short[..]).unwrap().ports(), None);
+    }
+
+    #[test]
     fn payload_mut_writes_the_payload() {
         let mut buf = ip(&UDP4_FRAME).to_vec();
         Packet::new_checked(&mut buf[..]).unwrap().payload_mut()[0] = 0xaa;
@@ -743,7 +790,8 @@ mod tests {
             if let Ok(mut packet) = Packet::new_checked(&mut data[..]) {
                 let _ = (packet.version(), packet.tos(), packet.ident(), packet.frag_offset(),
                     packet.ttl(), packet.protocol(), packet.src_addr(), packet.dst_addr(),
-                    packet.verify_checksum(), packet.options(), packet.payload(), packet.as_bytes());
+                    packet.verify_checksum(), packet.options(), packet.payload(), packet.as_bytes(),
+                    packet.ports());
                 packet.decrement_ttl();
                 packet.payload_mut();
                 packet.fill_checksum(Checksum::Software);

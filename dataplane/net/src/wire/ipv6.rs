@@ -132,6 +132,23 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn as_bytes(&self) -> &[u8] {
         &self.buffer.as_ref()[..HEADER_LEN + usize::from(self.payload_len())]
     }
+
+    /// Source and destination ports when TCP, UDP or SCTP directly follows the fixed
+    /// header, for flow hashing; `None` otherwise (extension headers are not walked: hash
+    /// such packets on addresses and flow label).
+    #[inline]
+    pub fn ports(&self) -> Option<(u16, u16)> {
+        if !matches!(
+            self.next_header(),
+            IpProtocol::Tcp | IpProtocol::Udp | IpProtocol::Sctp
+        ) {
+            return None;
+        }
+        match *self.payload() {
+            [a, b, c, d, ..] => Some((u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]))),
+            _ => None,
+        }
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
@@ -306,6 +323,20 @@ mod tests {
     }
 
     #[test]
+    fn ports_for_flow_hashing() {
+        assert_eq!(
+            Packet::new_checked(&UDP6_FRAME[14..]).unwrap().ports(),
+            Some((38159, 9999))
+        );
+        assert_eq!(
+            Packet::new_checked(&ECHO6_REQUEST_FRAME[14..])
+                .unwrap()
+                .ports(),
+            None
+        );
+    }
+
+    #[test]
     fn round_trip() {
         for frame in [
             &ECHO6_REQUEST_FRAME[..],
@@ -393,7 +424,7 @@ mod tests {
             }
             if let Ok(mut packet) = Packet::new_checked(&mut data[..]) {
                 let _ = (packet.version(), packet.flow_label(), packet.next_header(), packet.src_addr(),
-                    packet.dst_addr(), packet.payload(), packet.as_bytes());
+                    packet.dst_addr(), packet.payload(), packet.as_bytes(), packet.ports());
                 packet.payload_mut();
                 packet.decrement_hop_limit();
             } else {
