@@ -472,31 +472,31 @@ pub fn teardown(
 }
 
 fn restore_pf(ctx: &Ctx, att: &Attachment) -> Result<()> {
+    // Restore only what ADD set *and* what the PF now reports different from the original.
+    // A field the PF does not report (None) was never changed (a PF that cannot report a VF
+    // cannot configure it either); skipping it keeps DEL from failing forever on a setting
+    // the hardware refused in the first place.
+    let live = ctx.pf.read(&att.pf, att.vf_index)?;
     let (o, a) = (&att.orig_pf, &att.applied_pf);
-    let pick = |set: bool| set;
+    fn pick<T: PartialEq + Copy>(
+        applied: Option<T>,
+        live: Option<T>,
+        orig: Option<T>,
+        default: T,
+    ) -> Option<T> {
+        let orig = orig.unwrap_or(default);
+        match (applied, live) {
+            (Some(_), Some(l)) if l != orig => Some(orig),
+            _ => None,
+        }
+    }
     let r = VfConfig {
-        mac: if pick(a.mac.is_some()) { o.mac } else { None },
-        vlan: if a.vlan.is_some() {
-            o.vlan.or(Some((0, 0, 0x8100)))
-        } else {
-            None
-        },
-        spoofchk: if a.spoofchk.is_some() {
-            o.spoofchk
-        } else {
-            None
-        },
-        trust: if a.trust.is_some() { o.trust } else { None },
-        rate: if a.rate.is_some() {
-            o.rate.or(Some((0, 0)))
-        } else {
-            None
-        },
-        link_state: if a.link_state.is_some() {
-            o.link_state
-        } else {
-            None
-        },
+        mac: pick(a.mac, live.mac, o.mac, [0; 6]),
+        vlan: pick(a.vlan, live.vlan, o.vlan, (0, 0, 0x8100)),
+        spoofchk: pick(a.spoofchk, live.spoofchk, o.spoofchk, true),
+        trust: pick(a.trust, live.trust, o.trust, false),
+        rate: pick(a.rate, live.rate, o.rate, (0, 0)),
+        link_state: pick(a.link_state, live.link_state, o.link_state, 0),
     };
     ctx.pf.apply(&att.pf, att.vf_index, &r)
 }

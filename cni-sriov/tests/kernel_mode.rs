@@ -26,6 +26,18 @@ fn add_check_del_round_trip_with_tuning_chain() {
     let tuning = json!({"cniVersion": "1.0.0", "name": "cnit-net", "type": "tuning",
                         "sysctl": {"net.ipv4.conf.net1.accept_local": "1"}});
     let chain = [ours.clone(), tuning.clone()];
+    // The VF's peer learns the pod's address from the gratuitous ARP (arp_accept makes the
+    // kernel create a neighbour entry from it); nothing else sends from the pod.
+    w.host.ip(&["addr", "add", "10.201.0.1/24", "dev", "vf0p"]);
+    support::sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &w.host.name,
+        "sysctl",
+        "-qw",
+        "net.ipv4.conf.vf0p.arp_accept=1",
+    ]);
     let res = rt.add_chain(&chain, "cid1", &pod.path(), "net1").ok();
 
     eprintln!("ADD result: {res}");
@@ -43,6 +55,18 @@ fn add_check_del_round_trip_with_tuning_chain() {
     // The VF is gone from the host; no temporary name left anywhere.
     assert!(w.host.link("vf0").is_none());
     assert!(!format!("{:?}{:?}", w.host.links(), pod.links()).contains("csv"));
+    let mut neigh = String::new();
+    for _ in 0..50 {
+        neigh = w.host.ip(&["neigh", "show", "dev", "vf0p"]);
+        if neigh.contains("10.201.0.2") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        neigh.contains("10.201.0.2 lladdr 02:aa:bb:cc:dd:01"),
+        "no gratuitous ARP seen by the peer: {neigh:?}"
+    );
     // tuning received our result as prevResult and applied its sysctl to our interface.
     let out = std::process::Command::new("ip")
         .args([
@@ -131,4 +155,37 @@ fn add_check_del_round_trip_with_tuning_chain() {
     // DEL twice: still success, nothing changes.
     rt.del_chain(&chain, "cid1", &pod.path(), "net1").ok();
     w.assert_vf_pristine(&vf);
+}
+
+#[test]
+fn production_netlink_pf_control_against_a_real_link() {
+    if !privileged("production_netlink_pf_control") {
+        return;
+    }
+    // The PF is a real link here (a veth): reading its VF list works (it has none), and a
+    // VF setting is refused by the kernel with EOPNOTSUPP, which also proves the kernel parsed
+    // our IFLA_VFINFO_LIST nesting (a malformed one is EINVAL).
+    let w = World::new("nlpf", 1, 0);
+    let pod = Netns::new("nlpfp");
+    w.host.ip(&[
+        "link", "add", &w.pf, "type", "veth", "peer", "name", "cnitpf0p",
+    ]);
+    let vf = w.vfs[0].clone();
+    let mut rt = w.runtime();
+    rt.netlink_pf = true;
+    let plain = w.conf("1.0.0", &vf, "10.214.0.0/24", json!({}));
+    rt.add_chain(std::slice::from_ref(&plain), "cid1", &pod.path(), "net1")
+        .ok();
+    assert!(pod.link("net1").is_some());
+    rt.del_chain(std::slice::from_ref(&plain), "cid1", &pod.path(), "net1")
+        .ok();
+    w.assert_vf_pristine(&vf);
+    let vlan = w.conf("1.0.0", &vf, "10.214.0.0/24", json!({"vlan": 12}));
+    let msg = rt
+        .add_chain(&[vlan], "cid2", &pod.path(), "net1")
+        .fails_with(102);
+    assert!(msg.contains("not supported"), "{msg}");
+    w.assert_vf_pristine(&vf);
+    assert!(w.ipam_files().is_empty() && w.state_files().is_empty());
+    assert!(w.pf_calls().is_empty(), "recording PF used");
 }

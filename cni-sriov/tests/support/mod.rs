@@ -347,6 +347,7 @@ impl World {
         Runtime {
             world: self,
             fail_at: None,
+            netlink_pf: false,
         }
     }
 
@@ -420,6 +421,8 @@ pub struct Runtime<'a> {
     world: &'a World,
     /// Inject a failure at this ADD step.
     pub fail_at: Option<String>,
+    /// Use the production netlink PF control instead of the recording one.
+    pub netlink_pf: bool,
 }
 
 /// `CNI_PATH`: our binary's directory first, then Debian's plugins.
@@ -440,10 +443,12 @@ impl Runtime<'_> {
         c.args(["netns", "exec", &self.world.host.name, &bin])
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .env("CNI_SRIOV_TEST_PF_DIR", self.world.dir.join("pf"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if !self.netlink_pf {
+            c.env("CNI_SRIOV_TEST_PF_DIR", self.world.dir.join("pf"));
+        }
         if let Some(f) = &self.fail_at {
             c.env("CNI_SRIOV_TEST_FAIL_AT", f);
         }
