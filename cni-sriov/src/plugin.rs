@@ -778,7 +778,13 @@ pub fn check(ctx: &Ctx) -> Result<()> {
 
 /// GC: tear down every attachment of this network not in the valid list, then forward to IPAM.
 pub fn gc(ctx: &Ctx) -> Result<()> {
-    let valid = ctx.conf.valid_attachments.clone().unwrap_or_default();
+    // Without the list we cannot tell stale from live: refuse rather than remove everything.
+    let valid = ctx.conf.valid_attachments.clone().ok_or_else(|| {
+        Error::config(
+            "cni.dev/valid-attachments",
+            "is required for GC (an empty list means none is valid)",
+        )
+    })?;
     let store = ctx.store();
     let mut first_err = None;
     for att in store.attachments()? {

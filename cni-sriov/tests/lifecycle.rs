@@ -270,6 +270,15 @@ fn gc_removes_stale_attachments_only() {
         )
         .ok();
     }
+    // GC without the list is refused (it must never mean "everything is stale").
+    let msg = rt
+        .exec_raw(
+            "cni-sriov",
+            &[("CNI_COMMAND", "GC"), ("CNI_PATH", &support::cni_path())],
+            &serde_json::to_vec(&c1).unwrap(),
+        )
+        .fails_with(7);
+    assert!(msg.contains("valid-attachments"), "{msg}");
     assert!(pod1.link("net1").is_none(), "stale VF still in its pod");
     w.assert_vf_pristine(&w.vfs[0]);
     assert!(pod2.link("net1").is_some(), "GC took a valid attachment");
