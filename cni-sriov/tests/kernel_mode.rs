@@ -34,9 +34,9 @@ fn add_check_del_round_trip_with_tuning_chain() {
         "netns",
         "exec",
         &w.host.name,
-        "sysctl",
-        "-qw",
-        "net.ipv4.conf.vf0p.arp_accept=1",
+        "sh",
+        "-c",
+        "echo 1 > /proc/sys/net/ipv4/conf/vf0p/arp_accept",
     ]);
     let res = rt.add_chain(&chain, "cid1", &pod.path(), "net1").ok();
 
