@@ -2,4 +2,8 @@
 //! packets. Only [`dpdk`] may use `unsafe`.
 #![deny(unsafe_code)]
 
+pub mod config;
+pub mod daemon;
 pub mod dpdk;
+pub mod idle;
+pub mod xconnect;

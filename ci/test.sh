@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The project's test command: formatting, lints, and the whole test suite (unit tests, real-EAL
+# integration tests on virtual devices, namespace end-to-end tests). Run ci/setup.sh first.
+#
+# Tests that need root, hugepages or DPDK fail when those are missing (DP_REQUIRE_PRIVILEGED=1,
+# the default here); set DP_REQUIRE_PRIVILEGED=0 to let them skip loudly instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export DP_REQUIRE_PRIVILEGED=${DP_REQUIRE_PRIVILEGED:-1}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+# cni-sriov's failure-injection and recording PF hooks exist only with this feature; the
+# release binary is built without it.
+FEATURES=(--features cni-sriov/test-hooks)
+
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets "${FEATURES[@]}" -- -D warnings
+
+echo "== tests"
+status=0
+cargo nextest run --workspace "${FEATURES[@]}" --no-fail-fast || status=$?
+
+# The EAL leaves its runtime directory behind (hugepage files are unlinked by --huge-unlink).
+rm -rf /var/run/dpdk/dpt[0-9]* 2>/dev/null || true
+
+exit $status

@@ -1,0 +1,278 @@
+//! The `dataplane` binary end to end: an L2 cross-connect between two net_af_packet ports on
+//! veth pairs whose peers sit in namespaces; the kernel pings through it. And bad configs
+//! exit non-zero with one line that says what and where.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn ip_ok(args: &[&str]) {
+    assert!(ip(args), "ip {} failed", args.join(" "));
+}
+
+/// A namespace deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new(name: &str) -> Netns {
+        let _ = ip(&["netns", "del", name]);
+        ip_ok(&["netns", "add", name]);
+        Netns(name.to_string())
+    }
+    fn exec(&self, cmd: &[&str]) -> std::process::Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.0])
+            .args(cmd)
+            .output()
+            .expect("ip netns exec")
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.0]);
+    }
+}
+
+/// A host-side veth deleted on drop (its peer goes with it).
+struct Veth(String);
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = ip(&["link", "del", &self.0]);
+    }
+}
+
+/// veth `host` in the host, its peer as `eth0` in `ns` with `addr`.
+fn plug(ns: &Netns, host: &str, addr: &str) -> Veth {
+    let _ = ip(&["link", "del", host]);
+    let peer = format!("{host}p");
+    ip_ok(&["link", "add", host, "type", "veth", "peer", "name", &peer]);
+    let v = Veth(host.to_string());
+    ip_ok(&["link", "set", &peer, "netns", &ns.0]);
+    ip_ok(&[
+        "netns", "exec", &ns.0, "ip", "link", "set", &peer, "name", "eth0",
+    ]);
+    ip_ok(&[
+        "netns", "exec", &ns.0, "ip", "addr", "add", addr, "dev", "eth0",
+    ]);
+    ip_ok(&["netns", "exec", &ns.0, "ip", "link", "set", "eth0", "up"]);
+    ip_ok(&["netns", "exec", &ns.0, "ip", "link", "set", "lo", "up"]);
+    ip_ok(&["link", "set", host, "up"]);
+    v
+}
+
+fn dataplane_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_dataplane")
+}
+
+fn start(config: &Path) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(dataplane_bin())
+        .args(["--config", config.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dataplane");
+    let (txl, rxl) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("[dataplane] {line}");
+            let _ = txl.send(line);
+        }
+    });
+    (child, rxl)
+}
+
+fn wait_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains(needle) => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig}");
+}
+
+#[test]
+fn xconnect_forwards_ping_between_namespaces_and_reports_on_sigint() {
+    if !require_dpdk() {
+        return;
+    }
+    let tag = std::process::id() % 100000;
+    let ns_a = Netns::new(&format!("dpxa{tag}"));
+    let ns_b = Netns::new(&format!("dpxb{tag}"));
+    let (ha, hb) = (format!("xa{tag}"), format!("xb{tag}"));
+    let _va = plug(&ns_a, &ha, "10.231.0.1/24");
+    let _vb = plug(&ns_b, &hb, "10.231.0.2/24");
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("xc.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[eal]
+cores = "0-1"
+args = ["--no-pci", "--file-prefix=dpx{tag}", "--huge-unlink", "--log-level=*:warning"]
+[[port]]
+name = "a"
+device = "net_af_packet{tag}a,iface={ha}"
+[[port]]
+name = "b"
+device = "net_af_packet{tag}b,iface={hb}"
+[[xconnect]]
+ports = ["a", "b"]
+"#
+        ),
+    )
+    .unwrap();
+    let (child, lines) = start(&cfg);
+    assert!(
+        wait_line(&lines, "forwarding on", Duration::from_secs(30)),
+        "dataplane did not start"
+    );
+
+    let ping = ns_a.exec(&["ping", "-c", "5", "-i", "0.2", "-W", "2", "10.231.0.2"]);
+    let ping_out = String::from_utf8_lossy(&ping.stdout);
+    assert!(
+        ping.status.success(),
+        "ping through the cross-connect failed:\n{ping_out}"
+    );
+    assert!(ping_out.contains("5 received"), "{ping_out}");
+
+    signal(&child, "INT");
+    assert!(
+        wait_line(&lines, "SIGINT received", Duration::from_secs(10)),
+        "no shutdown message"
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit status {:?}", out.status);
+    let report = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{report}");
+    let row = |name: &str| -> Vec<u64> {
+        report
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no row for port {name} in:\n{report}"))
+            .split_whitespace()
+            .skip(1)
+            .map(|v| v.parse().unwrap())
+            .collect()
+    };
+    let (a, b) = (row("a"), row("b"));
+    // 5 echo requests + 5 replies, plus ARP both ways, cross the connect.
+    assert!(
+        a[0] >= 5 && b[1] >= 5,
+        "requests: rx on a {}, tx on b {}",
+        a[0],
+        b[1]
+    );
+    assert!(
+        b[0] >= 5 && a[1] >= 5,
+        "replies: rx on b {}, tx on a {}",
+        b[0],
+        a[1]
+    );
+    assert!(report.lines().next().unwrap().contains("tx-dropped"));
+}
+
+fn run_with_config(text: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let out = Command::new(dataplane_bin())
+        .args(["--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !stderr.contains("panicked"),
+        "no panic on bad config:\n{stderr}"
+    );
+    (out.status.code().unwrap_or(-1), stderr)
+}
+
+/// The one line the dataplane itself prints (EAL log lines may precede it).
+fn error_line(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("dataplane: error:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "exactly one error line:\n{stderr}");
+    lines[0].to_string()
+}
+
+const BASE: &str = "[eal]\ncores = \"0-1\"\nargs = [\"--no-pci\"]\n[[port]]\nname = \"a\"\ndevice = \"net_null0\"\n";
+
+#[test]
+fn bad_configs_exit_nonzero_with_one_line() {
+    let (code, err) = run_with_config(&format!("{BASE}colour = \"red\"\n"));
+    assert_eq!(code, 2);
+    assert!(
+        error_line(&err).contains("line 7, column 1: unknown field `colour`"),
+        "{err}"
+    );
+
+    let (code, err) = run_with_config("[eal]\ncores = \"0-1\"\n[[port]]\nname = \"a\"\n");
+    assert_eq!(code, 2);
+    assert!(error_line(&err).contains("missing field `device`"), "{err}");
+
+    let (code, err) = run_with_config("[eal\ncores = ");
+    assert_eq!(code, 2);
+    assert!(error_line(&err).contains("line 1, column"), "{err}");
+
+    let (code, err) = run_with_config(&BASE.replace("0-1", "0,900"));
+    assert_ne!(code, 0);
+    assert!(
+        error_line(&err).contains("core(s) 900 are not available"),
+        "{err}"
+    );
+
+    let (code, err) = run_with_config("");
+    assert_eq!(code, 2);
+    assert!(error_line(&err).contains("missing field `eal`"), "{err}");
+}
+
+#[test]
+fn device_that_does_not_probe_is_one_clear_line() {
+    if !require_dpdk() {
+        return;
+    }
+    let tag = std::process::id();
+    let text = format!(
+        "[eal]\ncores = \"0-1\"\nargs = [\"--no-pci\", \"--file-prefix=dpbad{tag}\", \"--huge-unlink\"]\n\
+         [[port]]\nname = \"up\"\ndevice = \"net_af_packet{tag},iface=no-such-if{}\"\n",
+        tag % 1000
+    );
+    let (code, err) = run_with_config(&text);
+    assert_eq!(code, 1);
+    let line = error_line(&err);
+    assert!(
+        line.contains("port `up`") && line.contains("did not probe"),
+        "{line}"
+    );
+}
