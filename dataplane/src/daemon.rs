@@ -176,11 +176,15 @@ pub fn run(cfg: Config) -> Result<String, DaemonError> {
     stop.store(true, Ordering::Relaxed);
     let mut sw = vec![SwPortCounters::default(); nports];
     let mut failure = None;
+    let mut elapsed = std::time::Duration::ZERO;
     for job in jobs {
         match job.join() {
             Ok(XconnectReport {
-                ports: per_port, ..
+                ports: per_port,
+                elapsed: e,
+                ..
             }) => {
+                elapsed = elapsed.max(e);
                 for (acc, c) in sw.iter_mut().zip(per_port) {
                     acc.rx_packets += c.rx_packets;
                     acc.tx_packets += c.tx_packets;
@@ -190,7 +194,16 @@ pub fn run(cfg: Config) -> Result<String, DaemonError> {
             Err(e) => failure = Some(e),
         }
     }
-    let report = final_report(&ports, &sw);
+    let mut report = final_report(&ports, &sw);
+    let forwarded: u64 = sw.iter().map(|c| c.tx_packets).sum();
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 {
+        let _ = writeln!(
+            report,
+            "forwarded {forwarded} packets in {secs:.2} s: {:.2} Mpps",
+            forwarded as f64 / secs / 1e6
+        );
+    }
     // Queue handles went away with the workers; stop and close the ports before the EAL.
     for p in &ports {
         let _ = p.stop();

@@ -36,6 +36,8 @@ pub struct XconnectReport {
     pub ports: Vec<SwPortCounters>,
     pub loops: u64,
     pub idle_sleeps: u64,
+    /// How long the worker forwarded.
+    pub elapsed: std::time::Duration,
 }
 
 /// Forwards until `stop` is set. `nports` sizes the report.
@@ -51,6 +53,7 @@ pub fn run(
     };
     let mut idle = IdleBackoff::new(poll_mode);
     let mut burst = MbufBurst::<BURST>::new();
+    let start = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let mut moved = 0usize;
         for d in dirs.iter_mut() {
@@ -71,5 +74,6 @@ pub fn run(
         idle.after_poll(moved);
     }
     report.idle_sleeps = idle.sleeps;
+    report.elapsed = start.elapsed();
     report
 }

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Throughput beside its ceiling, in one run on the same devices: dpdk-testpmd io mode, our
+# dataplane's cross-connect, and the criterion raw-burst loop, all net_null (source) ->
+# net_null,no-rx=1 (sink) on one worker core. net_null hands out pool mbufs without touching
+# packet data, so this measures per-burst overhead, not memory bandwidth. Needs root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${SECS:-10}
+
+bash ci/setup.sh >/dev/null
+cargo build --release -q -p dataplane
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print 0; else print a[int((NR+1)/2)]}'; }
+
+echo "== testpmd io mode, ${SECS}s"
+TP_LOG=$(mktemp)
+timeout -s INT "$SECS" dpdk-testpmd -l 0-1 --no-pci --file-prefix dpbench-tp --huge-unlink \
+  --vdev net_null0 --vdev net_null1,no-rx=1 --log-level='*:warning' -- \
+  --forward-mode=io --stats-period 1 -a --no-lsc-interrupt --txd=1024 --rxd=1024 >"$TP_LOG" 2>&1 || true
+# Tx-pps of the sink port, skipping the first two seconds of ramp-up.
+TP=$(grep -E 'Tx-pps' "$TP_LOG" | awk '{print $2}' | awk '$1 > 0' | tail -n +3 | median)
+rm -f "$TP_LOG"; rm -rf /var/run/dpdk/dpbench-tp
+
+echo "== dataplane cross-connect, poll-mode, ${SECS}s"
+CFG=$(mktemp --suffix=.toml)
+cat >"$CFG" <<TOML
+[eal]
+cores = "0-1"
+args = ["--no-pci", "--file-prefix=dpbench-dp", "--huge-unlink", "--log-level=*:warning"]
+[worker]
+poll-mode = true
+[[port]]
+name = "src"
+device = "net_null0"
+[[port]]
+name = "sink"
+device = "net_null1,no-rx=1"
+[[xconnect]]
+ports = ["src", "sink"]
+TOML
+DP_OUT=$(timeout -s INT "$SECS" target/release/dataplane --config "$CFG" 2>/dev/null || true)
+rm -f "$CFG"; rm -rf /var/run/dpdk/dpbench-dp
+echo "$DP_OUT"
+DP=$(echo "$DP_OUT" | awk '/^forwarded/ {print $(NF-1)}')
+
+echo "== criterion raw-burst loop"
+BENCH_OUT=$(cargo bench -q -p dp-benches --bench burst 2>&1 | tee /dev/stderr | grep '^raw-burst:' || true)
+rm -rf /var/run/dpdk/dpbench[0-9]*
+
+echo
+echo "== results (1 worker core, 64-byte net_null packets)"
+printf '%-44s %10s\n' "testpmd io (ceiling)" "$(awk -v v="$TP" 'BEGIN {printf "%.1f Mpps", v/1e6}')"
+printf '%-44s %10s  (%s of testpmd)\n' "dataplane xconnect (poll-mode)" "${DP:-?} Mpps" \
+  "$(awk -v d="${DP:-0}" -v t="$TP" 'BEGIN {if (t > 0) printf "%.0f%%", 100*d*1e6/t; else print "?"}')"
+echo "criterion ${BENCH_OUT:-raw-burst: not run}"
