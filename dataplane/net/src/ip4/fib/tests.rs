@@ -35,6 +35,14 @@ fn add(w: &mut FibWriter, s: &str, len: u8, nh: u32) {
 }
 
 #[test]
+fn handles_can_move_to_worker_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<FibReader>();
+    send::<FibWriter>();
+}
+
+#[test]
 fn empty_fib_matches_nothing() {
     let (_d, w, r) = fib();
     for a in ["0.0.0.0", "10.0.0.1", "255.255.255.255"] {
