@@ -4,6 +4,9 @@
 //! and the DPDK mbuf is only one implementation of the buffer trait (in the `dataplane` crate).
 #![forbid(unsafe_code)]
 
+pub mod buffer;
+pub mod fwd;
+pub mod graph;
 pub mod ip4;
 pub mod rcu;
 pub mod wire;

@@ -1,0 +1,782 @@
+//! Forwarding state: interfaces, adjacencies, neighbors and VXLAN tunnels that every node reads,
+//! and [`Control`], the control plane's single writer that builds it and the FIB.
+//!
+//! Workers read a [`FwdState`] snapshot through RCU (refreshed at their quiescent point) and the
+//! FIB in place. The control plane keeps them consistent by ordering its writes: a new
+//! adjacency is published and every worker has seen it before a FIB entry points at it; a FIB
+//! entry is gone (and every worker has passed a quiescent point) before its adjacency is
+//! removed. A worker that still meets an adjacency id it does not know drops the packet and
+//! counts it; nothing panics.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustc_hash::FxHashMap;
+
+use crate::ip4::{FibConfig, FibError, FibReader, FibWriter};
+use crate::rcu::{Domain, Rcu, RcuReader};
+
+/// An interface's index: ports and tunnels share one space.
+pub type IfIndex = u16;
+
+/// A VXLAN tunnel: point-to-point to one remote VTEP, like a kernel `vxlan` device with `remote`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VxlanTunnel {
+    pub vni: u32,
+    pub local: Ipv4Addr,
+    pub remote: Ipv4Addr,
+    pub udp_port: u16,
+}
+
+/// What an interface is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfaceKind {
+    /// A DPDK port.
+    Port { port_id: u16 },
+    /// A VXLAN tunnel: an L3 interface whose frames travel encapsulated.
+    Vxlan(VxlanTunnel),
+}
+
+/// Transmit checksum offloads the interface's NIC can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TxCaps {
+    pub ipv4_csum: bool,
+    pub udp_csum: bool,
+    pub tcp_csum: bool,
+}
+
+/// An interface as the workers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Iface {
+    pub index: IfIndex,
+    pub name: String,
+    pub kind: IfaceKind,
+    pub mac: [u8; 6],
+    /// L3 MTU.
+    pub mtu: u16,
+    /// IPv4 addresses with their prefix lengths.
+    pub addrs: Vec<(Ipv4Addr, u8)>,
+    pub up: bool,
+    pub tx_caps: TxCaps,
+}
+
+impl Iface {
+    /// The first address, used as the source of packets we originate on this interface.
+    pub fn primary_addr(&self) -> Option<Ipv4Addr> {
+        self.addrs.first().map(|a| a.0)
+    }
+
+    /// Whether `ip` is one of the interface's own addresses.
+    pub fn has_addr(&self, ip: Ipv4Addr) -> bool {
+        self.addrs.iter().any(|a| a.0 == ip)
+    }
+}
+
+/// Where the FIB sends a packet (the FIB's next-hop id indexes `FwdState::adjs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Adj {
+    /// Blackhole.
+    Drop,
+    /// One of our addresses: ip4-local.
+    Local,
+    /// A connected subnet: the next hop is the packet's destination, resolved by ARP.
+    Glean { iface: IfIndex },
+    /// Through a gateway on `iface`.
+    Via { iface: IfIndex, gw: Ipv4Addr },
+    /// Equal-cost paths (adjacency ids of `Via`s), chosen by flow hash.
+    Ecmp(Vec<u32>),
+}
+
+/// A neighbor learned by ARP or set statically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Neighbor {
+    pub mac: [u8; 6],
+    pub is_static: bool,
+}
+
+/// What workers read, published as one RCU snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct FwdState {
+    /// Indexed by `IfIndex`; `None` for deleted interfaces.
+    pub ifaces: Vec<Option<Iface>>,
+    /// Indexed by FIB next-hop id.
+    pub adjs: Vec<Adj>,
+    pub neighbors: FxHashMap<(IfIndex, Ipv4Addr), Neighbor>,
+    /// VXLAN interfaces by (VNI, remote VTEP).
+    pub vxlan: FxHashMap<(u32, Ipv4Addr), IfIndex>,
+    /// UDP ports VXLAN listens on, with the local VTEP addresses.
+    pub vteps: Vec<(Ipv4Addr, u16)>,
+}
+
+impl FwdState {
+    #[inline]
+    pub fn iface(&self, i: IfIndex) -> Option<&Iface> {
+        self.ifaces.get(i as usize).and_then(Option::as_ref)
+    }
+
+    #[inline]
+    pub fn neighbor(&self, i: IfIndex, ip: Ipv4Addr) -> Option<&Neighbor> {
+        self.neighbors.get(&(i, ip))
+    }
+
+    /// Whether `(ip, port)` is a local VXLAN endpoint.
+    #[inline]
+    pub fn is_vtep(&self, ip: Ipv4Addr, port: u16) -> bool {
+        self.vteps.iter().any(|&(a, p)| a == ip && p == port)
+    }
+
+    /// The interface whose connected subnet holds `ip`, if any.
+    pub fn connected_iface(&self, ip: Ipv4Addr) -> Option<IfIndex> {
+        self.ifaces.iter().flatten().find_map(|i| {
+            i.addrs
+                .iter()
+                .any(|&(a, len)| same_subnet(a, ip, len))
+                .then_some(i.index)
+        })
+    }
+}
+
+/// A neighbor a worker learned from ARP, sent to the control plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeighborEvent {
+    pub iface: IfIndex,
+    pub ip: Ipv4Addr,
+    pub mac: [u8; 6],
+}
+
+/// Bounded, lock-free queue from workers to the control plane. A full queue drops the event
+/// (the next ARP packet from that neighbor learns it again).
+pub type LearnQueue = Arc<crossbeam_queue::ArrayQueue<NeighborEvent>>;
+
+fn mask(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - len as u32)
+    }
+}
+
+/// Whether `a` and `b` share the first `len` bits.
+pub fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, len: u8) -> bool {
+    (u32::from(a) ^ u32::from(b)) & mask(len) == 0
+}
+
+/// A refused control-plane change. Nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FwdError {
+    #[error("interface `{0}` exists already")]
+    IfaceExists(String),
+    #[error("no interface `{0}`")]
+    NoIface(String),
+    #[error("too many interfaces")]
+    TooManyIfaces,
+    #[error("address {0}/{1}: prefix length must be 1..=32")]
+    BadPrefixLen(Ipv4Addr, u8),
+    #[error("address {addr}/{len} overlaps {other}/{other_len} on interface `{iface}`")]
+    AddressOverlap {
+        addr: Ipv4Addr,
+        len: u8,
+        other: Ipv4Addr,
+        other_len: u8,
+        iface: String,
+    },
+    #[error("route {0}/{1}: next hop {2} is not in a connected subnet")]
+    UnreachableNextHop(Ipv4Addr, u8, Ipv4Addr),
+    #[error("route {0}/{1}: next hop {2} is one of our own addresses")]
+    NextHopIsLocal(Ipv4Addr, u8, Ipv4Addr),
+    #[error("route {0}/{1}: needs at least one next hop")]
+    NoNextHop(Ipv4Addr, u8),
+    #[error("route {0}/{1} exists already")]
+    RouteExists(Ipv4Addr, u8),
+    #[error("no route {0}/{1}")]
+    NoRoute(Ipv4Addr, u8),
+    #[error("tunnel `{name}`: local address {local} is not one of our addresses")]
+    TunnelLocalNotOurs { name: String, local: Ipv4Addr },
+    #[error("tunnel `{name}`: VNI {vni} to {remote} is already used by `{other}`")]
+    TunnelExists {
+        name: String,
+        vni: u32,
+        remote: Ipv4Addr,
+        other: String,
+    },
+    #[error("tunnel `{name}`: VNI {vni} out of range 0..=16777215")]
+    BadVni { name: String, vni: u32 },
+    #[error("FIB: {0}")]
+    Fib(#[from] FibError),
+    #[error("workers did not pass a quiescent point in time; the change was not applied")]
+    WorkersStuck,
+}
+
+/// A configured route (what `show fib` lists besides connected routes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteEntry {
+    pub prefix: Ipv4Addr,
+    pub len: u8,
+    pub via: Vec<Ipv4Addr>,
+    /// Connected or local routes come from interface addresses.
+    pub kind: RouteKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    Static,
+    Connected,
+    Local,
+}
+
+/// How long the control plane waits for workers to pass a quiescent point.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The control plane's single writer of the forwarding state and the FIB.
+pub struct Control {
+    domain: Domain,
+    fib: FibWriter,
+    state: Rcu<FwdState>,
+    routes: BTreeMap<(Ipv4Addr, u8), RouteEntry>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("routes", &self.routes.len())
+            .finish()
+    }
+}
+
+impl Control {
+    pub fn new(domain: &Domain, fib: FibConfig) -> Result<Control, FwdError> {
+        let fib = FibWriter::new(domain, fib)?;
+        let state = Rcu::new(
+            domain,
+            FwdState {
+                adjs: vec![Adj::Drop],
+                ..Default::default()
+            },
+        );
+        Ok(Control {
+            domain: domain.clone(),
+            fib,
+            state,
+            routes: BTreeMap::new(),
+        })
+    }
+
+    /// Handles for a worker.
+    pub fn readers(&self) -> (FibReader, RcuReader<FwdState>) {
+        (self.fib.reader(), self.state.reader())
+    }
+
+    /// The current state (control-plane view).
+    pub fn state(&self) -> Arc<FwdState> {
+        self.state.load()
+    }
+
+    pub fn fib(&self) -> &FibWriter {
+        &self.fib
+    }
+
+    /// Every route: configured, connected and local.
+    pub fn routes(&self) -> impl Iterator<Item = &RouteEntry> {
+        self.routes.values()
+    }
+
+    /// Publishes `next` and waits until every online worker has seen it.
+    fn publish(&mut self, next: FwdState) -> Result<(), FwdError> {
+        self.state.publish(next);
+        self.domain
+            .synchronize(SYNC_TIMEOUT)
+            .map_err(|_| FwdError::WorkersStuck)?;
+        self.state.reclaim();
+        self.fib.reclaim();
+        Ok(())
+    }
+
+    fn by_name(&self, name: &str) -> Option<Iface> {
+        self.state
+            .load()
+            .ifaces
+            .iter()
+            .flatten()
+            .find(|i| i.name == name)
+            .cloned()
+    }
+
+    /// The interface named `name`.
+    pub fn iface(&self, name: &str) -> Result<Iface, FwdError> {
+        self.by_name(name)
+            .ok_or_else(|| FwdError::NoIface(name.to_string()))
+    }
+
+    fn add_iface(
+        &mut self,
+        name: &str,
+        kind: IfaceKind,
+        mac: [u8; 6],
+        mtu: u16,
+        caps: TxCaps,
+    ) -> Result<IfIndex, FwdError> {
+        if self.by_name(name).is_some() {
+            return Err(FwdError::IfaceExists(name.to_string()));
+        }
+        let mut next = (*self.state.load()).clone();
+        let index = match next.ifaces.iter().position(Option::is_none) {
+            Some(i) => i,
+            None if next.ifaces.len() < u16::MAX as usize => {
+                next.ifaces.push(None);
+                next.ifaces.len() - 1
+            }
+            None => return Err(FwdError::TooManyIfaces),
+        } as IfIndex;
+        next.ifaces[index as usize] = Some(Iface {
+            index,
+            name: name.to_string(),
+            kind,
+            mac,
+            mtu,
+            addrs: Vec::new(),
+            up: true,
+            tx_caps: caps,
+        });
+        if let IfaceKind::Vxlan(t) = kind {
+            next.vxlan.insert((t.vni, t.remote), index);
+            if !next.vteps.contains(&(t.local, t.udp_port)) {
+                next.vteps.push((t.local, t.udp_port));
+            }
+        }
+        self.publish(next)?;
+        Ok(index)
+    }
+
+    /// Adds a DPDK port interface.
+    pub fn add_port(
+        &mut self,
+        name: &str,
+        port_id: u16,
+        mac: [u8; 6],
+        mtu: u16,
+        caps: TxCaps,
+    ) -> Result<IfIndex, FwdError> {
+        self.add_iface(name, IfaceKind::Port { port_id }, mac, mtu, caps)
+    }
+
+    /// Adds a VXLAN tunnel interface. Its local VTEP must be one of our addresses.
+    pub fn add_vxlan(
+        &mut self,
+        name: &str,
+        t: VxlanTunnel,
+        mac: [u8; 6],
+        mtu: u16,
+    ) -> Result<IfIndex, FwdError> {
+        if t.vni > 0xff_ffff {
+            return Err(FwdError::BadVni {
+                name: name.into(),
+                vni: t.vni,
+            });
+        }
+        let state = self.state.load();
+        if !state.ifaces.iter().flatten().any(|i| i.has_addr(t.local)) {
+            return Err(FwdError::TunnelLocalNotOurs {
+                name: name.into(),
+                local: t.local,
+            });
+        }
+        if let Some(&other) = state.vxlan.get(&(t.vni, t.remote)) {
+            let other = state
+                .iface(other)
+                .map(|i| i.name.clone())
+                .unwrap_or_default();
+            return Err(FwdError::TunnelExists {
+                name: name.into(),
+                vni: t.vni,
+                remote: t.remote,
+                other,
+            });
+        }
+        self.add_iface(name, IfaceKind::Vxlan(t), mac, mtu, TxCaps::default())
+    }
+
+    fn adj_id(next: &mut FwdState, adj: Adj) -> u32 {
+        if let Some(i) = next.adjs.iter().position(|a| *a == adj) {
+            return i as u32;
+        }
+        next.adjs.push(adj);
+        (next.adjs.len() - 1) as u32
+    }
+
+    /// Adds `addr/len` to interface `name`: a local /32 and a connected route for the subnet.
+    pub fn add_address(&mut self, name: &str, addr: Ipv4Addr, len: u8) -> Result<(), FwdError> {
+        if len == 0 || len > 32 {
+            return Err(FwdError::BadPrefixLen(addr, len));
+        }
+        let iface = self.iface(name)?;
+        let state = self.state.load();
+        for other in state.ifaces.iter().flatten() {
+            for &(a, l) in &other.addrs {
+                let shorter = l.min(len);
+                if same_subnet(a, addr, shorter) {
+                    return Err(FwdError::AddressOverlap {
+                        addr,
+                        len,
+                        other: a,
+                        other_len: l,
+                        iface: other.name.clone(),
+                    });
+                }
+            }
+        }
+        let subnet = Ipv4Addr::from(u32::from(addr) & mask(len));
+        if self.routes.contains_key(&(subnet, len)) && len < 32 {
+            return Err(FwdError::RouteExists(subnet, len));
+        }
+        let mut next = (*state).clone();
+        if let Some(Some(i)) = next.ifaces.get_mut(iface.index as usize) {
+            i.addrs.push((addr, len));
+        }
+        let glean = Self::adj_id(&mut next, Adj::Glean { iface: iface.index });
+        let local = Self::adj_id(&mut next, Adj::Local);
+        self.publish(next)?;
+        if len < 32 {
+            self.fib.add(subnet, len, glean)?;
+            self.routes.insert(
+                (subnet, len),
+                RouteEntry {
+                    prefix: subnet,
+                    len,
+                    via: vec![],
+                    kind: RouteKind::Connected,
+                },
+            );
+        }
+        self.fib.add(addr, 32, local)?;
+        self.routes.insert(
+            (addr, 32),
+            RouteEntry {
+                prefix: addr,
+                len: 32,
+                via: vec![],
+                kind: RouteKind::Local,
+            },
+        );
+        Ok(())
+    }
+
+    /// Adds a route through one or more gateways (ECMP when several). Each gateway must be in
+    /// a connected subnet and not one of our addresses.
+    pub fn add_route(
+        &mut self,
+        prefix: Ipv4Addr,
+        len: u8,
+        via: &[Ipv4Addr],
+    ) -> Result<(), FwdError> {
+        if via.is_empty() {
+            return Err(FwdError::NoNextHop(prefix, len));
+        }
+        if self.routes.contains_key(&(prefix, len)) {
+            return Err(FwdError::RouteExists(prefix, len));
+        }
+        let state = self.state.load();
+        let mut next = (*state).clone();
+        let mut members = Vec::new();
+        for &gw in via {
+            if state.ifaces.iter().flatten().any(|i| i.has_addr(gw)) {
+                return Err(FwdError::NextHopIsLocal(prefix, len, gw));
+            }
+            let iface = state
+                .connected_iface(gw)
+                .ok_or(FwdError::UnreachableNextHop(prefix, len, gw))?;
+            members.push(Self::adj_id(&mut next, Adj::Via { iface, gw }));
+        }
+        let adj = if members.len() == 1 {
+            members[0]
+        } else {
+            Self::adj_id(&mut next, Adj::Ecmp(members))
+        };
+        // Validate the FIB change before publishing anything (host bits, capacity).
+        if self.fib.get_exact(prefix, len).is_some() {
+            return Err(FwdError::RouteExists(prefix, len));
+        }
+        self.publish(next)?;
+        self.fib.add(prefix, len, adj)?;
+        self.routes.insert(
+            (prefix, len),
+            RouteEntry {
+                prefix,
+                len,
+                via: via.to_vec(),
+                kind: RouteKind::Static,
+            },
+        );
+        Ok(())
+    }
+
+    /// Deletes a configured route.
+    pub fn del_route(&mut self, prefix: Ipv4Addr, len: u8) -> Result<(), FwdError> {
+        match self.routes.get(&(prefix, len)) {
+            Some(r) if r.kind == RouteKind::Static => {}
+            _ => return Err(FwdError::NoRoute(prefix, len)),
+        }
+        self.fib.delete(prefix, len)?;
+        self.routes.remove(&(prefix, len));
+        // Adjacencies stay (they are shared and few); workers that still hold the old entry
+        // find a valid adjacency.
+        Ok(())
+    }
+
+    /// Records a neighbor (learned by a worker, or static).
+    pub fn set_neighbor(
+        &mut self,
+        iface: IfIndex,
+        ip: Ipv4Addr,
+        mac: [u8; 6],
+        is_static: bool,
+    ) -> Result<(), FwdError> {
+        let state = self.state.load();
+        if state.iface(iface).is_none() {
+            return Err(FwdError::NoIface(format!("#{iface}")));
+        }
+        match state.neighbor(iface, ip) {
+            // A learned entry never overrides a static one; an unchanged one costs nothing.
+            Some(n) if n.is_static && !is_static => return Ok(()),
+            Some(n) if n.mac == mac && n.is_static == is_static => return Ok(()),
+            _ => {}
+        }
+        let mut next = (*state).clone();
+        next.neighbors
+            .insert((iface, ip), Neighbor { mac, is_static });
+        self.publish(next)
+    }
+
+    /// Applies what workers learned; returns how many entries changed the state.
+    pub fn learn(&mut self, q: &LearnQueue) -> Result<usize, FwdError> {
+        let mut changed = 0;
+        let state = self.state.load();
+        let mut next: Option<FwdState> = None;
+        while let Some(ev) = q.pop() {
+            let cur = next.as_ref().map_or_else(
+                || state.neighbor(ev.iface, ev.ip).copied(),
+                |n| n.neighbor(ev.iface, ev.ip).copied(),
+            );
+            if state.iface(ev.iface).is_none()
+                || cur.is_some_and(|n| n.is_static || n.mac == ev.mac)
+            {
+                continue;
+            }
+            next.get_or_insert_with(|| (*state).clone())
+                .neighbors
+                .insert(
+                    (ev.iface, ev.ip),
+                    Neighbor {
+                        mac: ev.mac,
+                        is_static: false,
+                    },
+                );
+            changed += 1;
+        }
+        if let Some(n) = next {
+            self.publish(n)?;
+        }
+        Ok(changed)
+    }
+
+    /// Deletes a neighbor; `false` when there was none.
+    pub fn del_neighbor(&mut self, iface: IfIndex, ip: Ipv4Addr) -> Result<bool, FwdError> {
+        let state = self.state.load();
+        if state.neighbor(iface, ip).is_none() {
+            return Ok(false);
+        }
+        let mut next = (*state).clone();
+        next.neighbors.remove(&(iface, ip));
+        self.publish(next)?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn control() -> Control {
+        Control::new(
+            &Domain::new(4),
+            FibConfig {
+                max_routes: 1024,
+                tbl8_groups: 64,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn addresses_make_connected_and_local_routes() {
+        let mut c = control();
+        let p = c
+            .add_port("pod0", 0, [2, 0, 0, 0, 0, 1], 1500, TxCaps::default())
+            .unwrap();
+        c.add_address("pod0", ip("10.0.1.1"), 24).unwrap();
+        let (fib, snap) = c.readers();
+        let st = snap.get();
+        let adj = |a: &str| {
+            fib.lookup(u32::from(ip(a)))
+                .map(|id| st.adjs[id as usize].clone())
+        };
+        assert_eq!(adj("10.0.1.1"), Some(Adj::Local));
+        assert_eq!(adj("10.0.1.77"), Some(Adj::Glean { iface: p }));
+        assert_eq!(adj("10.0.2.1"), None);
+        assert_eq!(c.routes().count(), 2);
+    }
+
+    #[test]
+    fn routes_need_reachable_next_hops_and_ecmp_groups_paths() {
+        let mut c = control();
+        c.add_port("a", 0, [2; 6], 1500, TxCaps::default()).unwrap();
+        c.add_port("b", 1, [3; 6], 1500, TxCaps::default()).unwrap();
+        c.add_address("a", ip("10.0.1.1"), 24).unwrap();
+        c.add_address("b", ip("10.0.2.1"), 24).unwrap();
+        assert_eq!(
+            c.add_route(ip("10.9.0.0"), 16, &[ip("10.7.0.1")]),
+            Err(FwdError::UnreachableNextHop(
+                ip("10.9.0.0"),
+                16,
+                ip("10.7.0.1")
+            ))
+        );
+        assert_eq!(
+            c.add_route(ip("10.9.0.0"), 16, &[ip("10.0.1.1")]),
+            Err(FwdError::NextHopIsLocal(ip("10.9.0.0"), 16, ip("10.0.1.1")))
+        );
+        c.add_route(ip("10.9.0.0"), 16, &[ip("10.0.1.2"), ip("10.0.2.2")])
+            .unwrap();
+        let (fib, snap) = c.readers();
+        let id = fib.lookup(u32::from(ip("10.9.3.4"))).unwrap();
+        let Adj::Ecmp(members) = &snap.get().adjs[id as usize] else {
+            panic!("not ECMP")
+        };
+        let paths: Vec<Adj> = members
+            .iter()
+            .map(|m| snap.get().adjs[*m as usize].clone())
+            .collect();
+        assert_eq!(
+            paths,
+            vec![
+                Adj::Via {
+                    iface: 0,
+                    gw: ip("10.0.1.2")
+                },
+                Adj::Via {
+                    iface: 1,
+                    gw: ip("10.0.2.2")
+                }
+            ]
+        );
+        assert!(matches!(
+            c.add_route(ip("10.9.0.0"), 16, &[ip("10.0.1.2")]),
+            Err(FwdError::RouteExists(..))
+        ));
+        assert!(matches!(
+            c.add_route(ip("10.9.0.1"), 16, &[ip("10.0.1.2")]),
+            Err(FwdError::Fib(FibError::HostBitsSet { .. }))
+        ));
+        c.del_route(ip("10.9.0.0"), 16).unwrap();
+        assert_eq!(fib.lookup(u32::from(ip("10.9.3.4"))), None);
+        assert_eq!(
+            c.del_route(ip("10.9.0.0"), 16),
+            Err(FwdError::NoRoute(ip("10.9.0.0"), 16))
+        );
+        assert_eq!(
+            c.del_route(ip("10.0.1.0"), 24),
+            Err(FwdError::NoRoute(ip("10.0.1.0"), 24)),
+            "connected routes go with the address"
+        );
+    }
+
+    #[test]
+    fn overlapping_addresses_and_foreign_tunnel_endpoints_are_refused() {
+        let mut c = control();
+        c.add_port("a", 0, [2; 6], 1500, TxCaps::default()).unwrap();
+        c.add_port("b", 1, [3; 6], 1500, TxCaps::default()).unwrap();
+        c.add_address("a", ip("10.0.1.1"), 24).unwrap();
+        assert!(matches!(
+            c.add_address("b", ip("10.0.1.9"), 24),
+            Err(FwdError::AddressOverlap { .. })
+        ));
+        assert!(matches!(
+            c.add_address("b", ip("10.0.0.1"), 16),
+            Err(FwdError::AddressOverlap { .. })
+        ));
+        assert_eq!(
+            c.add_address("zz", ip("10.5.0.1"), 24),
+            Err(FwdError::NoIface("zz".into()))
+        );
+        let t = VxlanTunnel {
+            vni: 100,
+            local: ip("192.168.50.1"),
+            remote: ip("192.168.50.2"),
+            udp_port: 4789,
+        };
+        assert!(matches!(
+            c.add_vxlan("vx", t, [4; 6], 1450),
+            Err(FwdError::TunnelLocalNotOurs { .. })
+        ));
+        c.add_address("b", ip("192.168.50.1"), 24).unwrap();
+        let vx = c.add_vxlan("vx", t, [4; 6], 1450).unwrap();
+        assert!(matches!(
+            c.add_vxlan("vx2", t, [4; 6], 1450),
+            Err(FwdError::TunnelExists { .. })
+        ));
+        assert!(matches!(
+            c.add_vxlan("vx", VxlanTunnel { vni: 7, ..t }, [4; 6], 1450),
+            Err(FwdError::IfaceExists(_))
+        ));
+        let st = c.state();
+        assert_eq!(st.vxlan.get(&(100, ip("192.168.50.2"))), Some(&vx));
+        assert!(st.is_vtep(ip("192.168.50.1"), 4789));
+        c.add_address("vx", ip("172.16.0.1"), 24).unwrap();
+        c.add_route(ip("10.0.2.0"), 24, &[ip("172.16.0.2")])
+            .unwrap();
+    }
+
+    #[test]
+    fn learned_neighbors_never_override_static_ones() {
+        let mut c = control();
+        let a = c.add_port("a", 0, [2; 6], 1500, TxCaps::default()).unwrap();
+        c.set_neighbor(a, ip("10.0.1.2"), [9; 6], true).unwrap();
+        let q: LearnQueue = Arc::new(crossbeam_queue::ArrayQueue::new(16));
+        q.push(NeighborEvent {
+            iface: a,
+            ip: ip("10.0.1.2"),
+            mac: [7; 6],
+        })
+        .unwrap();
+        q.push(NeighborEvent {
+            iface: a,
+            ip: ip("10.0.1.3"),
+            mac: [7; 6],
+        })
+        .unwrap();
+        q.push(NeighborEvent {
+            iface: a,
+            ip: ip("10.0.1.3"),
+            mac: [7; 6],
+        })
+        .unwrap();
+        q.push(NeighborEvent {
+            iface: 99,
+            ip: ip("10.0.1.4"),
+            mac: [7; 6],
+        })
+        .unwrap();
+        assert_eq!(c.learn(&q).unwrap(), 1);
+        let st = c.state();
+        assert_eq!(st.neighbor(a, ip("10.0.1.2")).unwrap().mac, [9; 6]);
+        assert_eq!(st.neighbor(a, ip("10.0.1.3")).unwrap().mac, [7; 6]);
+        assert!(c.del_neighbor(a, ip("10.0.1.3")).unwrap());
+        assert!(!c.del_neighbor(a, ip("10.0.1.3")).unwrap());
+    }
+}
