@@ -86,6 +86,13 @@ impl PacketMeta {
     pub const F_L2_MCAST: u16 = 1 << 0;
     /// The IPv4 header checksum was verified (by the NIC or in software).
     pub const F_IP4_CSUM_OK: u16 = 1 << 1;
+    /// We built this IPv4 packet (ICMP reply/error, VXLAN outer header): ip4-rewrite does
+    /// not decrement its TTL or send ICMP errors about it.
+    pub const F_LOCAL_ORIGIN: u16 = 1 << 2;
+    /// The IPv4 header checksum at the start of the L3 header is not filled in yet:
+    /// ip4-rewrite (the last node that changes headers) computes it in software or asks the
+    /// egress NIC to.
+    pub const F_IP4_CSUM_PENDING: u16 = 1 << 3;
 }
 
 /// A packet buffer the graph can process. Implementations must make every method cheap:

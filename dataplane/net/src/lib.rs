@@ -4,9 +4,11 @@
 //! and the DPDK mbuf is only one implementation of the buffer trait (in the `dataplane` crate).
 #![forbid(unsafe_code)]
 
+pub mod arp;
 pub mod buffer;
 pub mod fwd;
 pub mod graph;
 pub mod ip4;
 pub mod rcu;
+pub mod vxlan;
 pub mod wire;

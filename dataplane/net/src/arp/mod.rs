@@ -1,0 +1,1 @@
+//! ARP: the arp-input node and ARP request construction.

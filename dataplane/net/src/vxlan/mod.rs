@@ -1,0 +1,1 @@
+//! VXLAN: the vxlan-encap and vxlan-decap nodes.
