@@ -1,0 +1,5 @@
+//! dpctl: the dataplane control CLI (being written).
+
+#![forbid(unsafe_code)]
+
+fn main() {}
