@@ -69,9 +69,10 @@ crate::errors! {
         SenderMacNotUnicast => "ARP sender MAC zero, multicast or broadcast",
         /// 0.0.0.0 as sender outside an RFC 5227 probe (which is a request).
         SenderIpUnset => "ARP sender IP 0.0.0.0 in a reply",
-        /// Our own MAC or one of the interface's addresses as sender: our own packet looped
-        /// back, or another host claiming our address (a conflict). Never learned.
-        SenderIsLocal => "ARP sender MAC or IP is ours",
+        /// One of the interface's addresses as sender: our own packet looped back, or another
+        /// host claiming our address (a conflict). Never learned. (The sender MAC may equal
+        /// ours: both ends of a tunnel can be given the same MAC, and that is not an error.)
+        SenderIsLocal => "ARP sender IP is one of ours",
         /// `rx_if` is not in the forwarding state (deleted, or never existed).
         UnknownInterface => "ARP on an unknown interface",
         /// `rx_if` is administratively down.
@@ -191,7 +192,7 @@ fn arp_one<B: PacketBuf>(
     if sha.is_multicast() || sha.is_zero() {
         return Err(ArpError::SenderMacNotUnicast);
     }
-    if sha.0 == iface.mac || iface.has_addr(sip) {
+    if iface.has_addr(sip) {
         return Err(ArpError::SenderIsLocal);
     }
     let for_us = iface.has_addr(tip);
