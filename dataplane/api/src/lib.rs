@@ -41,6 +41,23 @@
 //! `next_hops[0].via`); 404 for an unknown endpoint or object; 405 for a wrong method; 409 for
 //! a duplicate or an object in use; 413 for a body over 1 MiB; 5xx when the daemon failed.
 
+//!
+//! # Serving (the daemon)
+//!
+//! ```ignore
+//! // `Dataplane` implements `dp_api::server::Backend` (one async method per operation).
+//! let server = dp_api::server::Server::bind("/run/dataplane/api.sock", Arc::new(dataplane)).await?;
+//! server.serve(async { shutdown_token.cancelled().await }).await;
+//! ```
+//!
+//! # Calling (a client)
+//!
+//! ```ignore
+//! let client = dp_api::Client::new(dp_api::client::DEFAULT_SOCKET);
+//! let port = client.create_port(&req).await?;              // async callers
+//! let port = dp_api::client::block_on(client.create_port(&req))?; // synchronous callers
+//! ```
+
 #![forbid(unsafe_code)]
 
 pub mod addr;

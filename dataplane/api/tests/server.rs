@@ -258,3 +258,29 @@ async fn shutdown_lets_a_request_in_flight_finish() {
     assert!(started.elapsed() >= std::time::Duration::from_millis(400));
     task.await.unwrap();
 }
+
+#[test]
+fn blocking_client_works_from_synchronous_code() {
+    // How cni-sriov calls the API: no runtime of its own, one call at a time.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("api.sock");
+    let (_server, backend) = TestServer::fake(&path).unwrap();
+    let c = Client::new(&path);
+    let req = CreatePort {
+        name: "pod7".into(),
+        device: DeviceSpec::VhostUser {
+            socket: dir.path().join("pod7/vhost.sock"),
+            mode: dp_api::VhostMode::Server,
+        },
+        address: None,
+        mtu: Some(1400),
+        up: true,
+    };
+    let info = dp_api::client::block_on(c.create_port(&req)).unwrap();
+    assert_eq!(info.mtu, Some(1400));
+    assert_eq!(backend.ports().len(), 1);
+    let e = dp_api::client::block_on(c.delete_port("pod8")).unwrap_err();
+    assert_eq!(e.status(), Some(404));
+    dp_api::client::block_on(c.delete_port("pod7")).unwrap();
+    assert!(backend.ports().is_empty());
+}
