@@ -6,6 +6,7 @@
 
 pub mod arp;
 pub mod buffer;
+pub mod ethernet;
 pub mod fwd;
 pub mod graph;
 pub mod ip4;

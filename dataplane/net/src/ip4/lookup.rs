@@ -1,0 +1,103 @@
+//! ip4-lookup: longest-prefix match of the destination in the FIB.
+//!
+//! Reads: the IPv4 destination (validated by ip4-input, or written by a node that built the
+//! header), `meta.flow_hash` for ECMP.
+//! Sets: `meta.adj` (for ECMP, the chosen path's adjacency).
+//! Next: `ip4-rewrite` (glean or via a gateway), `ip4-local` (our addresses), `drop`.
+
+use crate::buffer::PacketBuf;
+use crate::fwd::{Adj, FwdState};
+use crate::graph::{Nexts, Node, NodeCtx, VECTOR_SIZE, Vector};
+use crate::ip4::FibReader;
+use crate::rcu::RcuReader;
+
+crate::arcs! {
+    pub enum Ip4LookupNext { Drop => "drop", Rewrite => "ip4-rewrite", Local => "ip4-local" }
+}
+
+crate::errors! {
+    pub enum Ip4LookupError {
+        NoRoute => "no route to destination",
+        Blackhole => "route to a blackhole",
+        AdjUnknown => "route to an adjacency not yet published to this worker",
+        Truncated => "packet too short for an IPv4 destination",
+    }
+}
+
+/// The ip4-lookup node.
+pub struct Ip4Lookup {
+    fib: FibReader,
+    state: RcuReader<FwdState>,
+    addrs: Box<[u32; VECTOR_SIZE]>,
+    found: Box<[Option<u32>; VECTOR_SIZE]>,
+}
+
+impl Ip4Lookup {
+    pub fn new(fib: FibReader, state: RcuReader<FwdState>) -> Self {
+        Ip4Lookup {
+            fib,
+            state,
+            addrs: Box::new([0; VECTOR_SIZE]),
+            found: Box::new([None; VECTOR_SIZE]),
+        }
+    }
+}
+
+impl<B: PacketBuf> Node<B> for Ip4Lookup {
+    fn name(&self) -> &'static str {
+        "ip4-lookup"
+    }
+    fn arcs(&self) -> &'static [&'static str] {
+        Ip4LookupNext::TARGETS
+    }
+    fn errors(&self) -> &'static [&'static str] {
+        Ip4LookupError::NAMES
+    }
+    fn quiescent(&mut self) {
+        self.state.refresh();
+    }
+
+    fn process(&mut self, pkts: &mut Vector<B>, next: &mut Nexts, ctx: &mut NodeCtx<'_, B>) {
+        let n = pkts.len();
+        // Gather destinations, then look them up together so the FIB's loads overlap.
+        for (i, p) in pkts.iter().enumerate() {
+            let d = p.data();
+            self.addrs[i] = if d.len() >= 20 {
+                u32::from_be_bytes([d[16], d[17], d[18], d[19]])
+            } else {
+                0
+            };
+        }
+        self.fib.lookup_bulk(&self.addrs[..n], &mut self.found[..n]);
+        let state = self.state.get();
+        for (i, p) in pkts.iter_mut().enumerate() {
+            let drop = |ctx: &mut NodeCtx<'_, B>, e: Ip4LookupError| {
+                ctx.count(e.idx());
+                Ip4LookupNext::Drop.arc()
+            };
+            if p.len() < 20 {
+                next[i] = drop(ctx, Ip4LookupError::Truncated);
+                continue;
+            }
+            let Some(id) = self.found[i] else {
+                next[i] = drop(ctx, Ip4LookupError::NoRoute);
+                continue;
+            };
+            next[i] = match state.adjs.get(id as usize) {
+                None => drop(ctx, Ip4LookupError::AdjUnknown),
+                Some(Adj::Drop) => drop(ctx, Ip4LookupError::Blackhole),
+                Some(Adj::Local) => Ip4LookupNext::Local.arc(),
+                Some(Adj::Glean { .. } | Adj::Via { .. }) => {
+                    p.meta_mut().adj = id;
+                    Ip4LookupNext::Rewrite.arc()
+                }
+                Some(Adj::Ecmp(members)) if !members.is_empty() => {
+                    let m = p.meta_mut();
+                    m.adj = members[m.flow_hash as usize % members.len()];
+                    Ip4LookupNext::Rewrite.arc()
+                }
+                Some(Adj::Ecmp(_)) => drop(ctx, Ip4LookupError::Blackhole),
+            };
+        }
+    }
+}

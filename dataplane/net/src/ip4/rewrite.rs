@@ -1,0 +1,283 @@
+//! ip4-rewrite: the last node that changes an IPv4 packet's headers before it leaves.
+//!
+//! Reads: `meta.adj` (from ip4-lookup), the IPv4 header, the egress interface and neighbor.
+//! Does, in order: TTL check (expired -> ICMP time exceeded in place, back to ip4-lookup);
+//! MTU check (too big with DF -> ICMP fragmentation needed; without DF -> dropped, no
+//! fragmentation); TTL decrement with an incremental checksum update (not for packets we
+//! originated); finishes a pending IPv4 header checksum, by the egress NIC when it can
+//! (`set_tx_offload`) or in software; resolves the next hop's MAC (unresolved -> an ARP
+//! request, rate-limited per next hop, and the packet is dropped and counted); prepends the
+//! Ethernet header.
+//! Sets: `meta.tx_if`.
+//! Next: `port-tx` (ports), `vxlan-encap` (tunnel interfaces), `ip4-lookup` (ICMP errors we
+//! generated), `drop`.
+
+use std::net::Ipv4Addr;
+
+use rustc_hash::FxHashMap;
+
+use crate::arp;
+use crate::buffer::{PacketBuf, PacketMeta, TxOffload};
+use crate::fwd::{Adj, FwdState, IfIndex, Iface, IfaceKind};
+use crate::graph::{Nexts, Node, NodeCtx, Vector};
+use crate::ip4::icmp::{self, IcmpError};
+use crate::rcu::RcuReader;
+use crate::wire::checksum;
+
+crate::arcs! {
+    pub enum Ip4RewriteNext {
+        Drop => "drop",
+        PortTx => "port-tx",
+        VxlanEncap => "vxlan-encap",
+        Lookup => "ip4-lookup",
+    }
+}
+
+crate::errors! {
+    pub enum Ip4RewriteError {
+        AdjUnknown => "adjacency not yet published to this worker",
+        NoIface => "egress interface gone",
+        IfaceDown => "egress interface down",
+        TtlExpired => "TTL expired in transit (ICMP time exceeded sent)",
+        TtlExpiredSilent => "TTL expired in transit (no ICMP allowed)",
+        FragNeeded => "too big with DF set (ICMP fragmentation needed sent)",
+        FragNeededSilent => "too big with DF set (no ICMP allowed)",
+        TooBig => "too big without DF (fragmentation not supported)",
+        NoIcmpSource => "no address to send an ICMP error from",
+        Unresolved => "next hop not resolved (ARP request sent)",
+        UnresolvedLimited => "next hop not resolved (ARP request rate-limited)",
+        NoBuffer => "no buffer for an ARP request",
+        NoHeadroom => "no headroom for the Ethernet header",
+    }
+}
+
+/// At most this many next hops remembered for ARP rate limiting (then the memory restarts).
+const ARP_LIMIT_ENTRIES: usize = 4096;
+
+/// The ip4-rewrite node.
+pub struct Ip4Rewrite {
+    state: RcuReader<FwdState>,
+    /// Clock value of the last ARP request per (interface, next hop).
+    arp_sent: FxHashMap<(IfIndex, Ipv4Addr), u64>,
+    /// Minimum clocks between two ARP requests for one next hop.
+    arp_interval: u64,
+}
+
+impl Ip4Rewrite {
+    /// `arp_interval`: minimum clocks (of the graph's clock) between ARP requests for one
+    /// next hop.
+    pub fn new(state: RcuReader<FwdState>, arp_interval: u64) -> Self {
+        Ip4Rewrite {
+            state,
+            arp_sent: FxHashMap::default(),
+            arp_interval,
+        }
+    }
+}
+
+enum Verdict {
+    Out(u8),
+    Drop(Ip4RewriteError),
+}
+
+impl<B: PacketBuf> Node<B> for Ip4Rewrite {
+    fn name(&self) -> &'static str {
+        "ip4-rewrite"
+    }
+    fn arcs(&self) -> &'static [&'static str] {
+        Ip4RewriteNext::TARGETS
+    }
+    fn errors(&self) -> &'static [&'static str] {
+        Ip4RewriteError::NAMES
+    }
+    fn quiescent(&mut self) {
+        self.state.refresh();
+    }
+
+    fn process(&mut self, pkts: &mut Vector<B>, next: &mut Nexts, ctx: &mut NodeCtx<'_, B>) {
+        let state = self.state.get();
+        let n = pkts.len();
+        for i in 0..n {
+            if let Some(p) = pkts.get(i + 2) {
+                p.prefetch();
+            }
+            let v = rewrite(
+                &mut pkts[i],
+                state,
+                &mut self.arp_sent,
+                self.arp_interval,
+                ctx,
+            );
+            next[i] = match v {
+                Verdict::Out(arc) => arc,
+                Verdict::Drop(e) => {
+                    ctx.count(e.idx());
+                    Ip4RewriteNext::Drop.arc()
+                }
+            };
+            if next[i] == Ip4RewriteNext::Lookup.arc() {
+                // ICMP errors count under their reason but still go out.
+                let e = match pkts[i].data().get(20) {
+                    Some(11) => Ip4RewriteError::TtlExpired,
+                    _ => Ip4RewriteError::FragNeeded,
+                };
+                ctx.count(e.idx());
+            }
+        }
+    }
+}
+
+/// The arc that takes a frame out of `iface`.
+#[inline(always)]
+pub fn output_arc(iface: &Iface) -> u8 {
+    match iface.kind {
+        IfaceKind::Port { .. } => Ip4RewriteNext::PortTx.arc(),
+        IfaceKind::Vxlan(_) => Ip4RewriteNext::VxlanEncap.arc(),
+    }
+}
+
+#[inline(always)]
+fn rewrite<B: PacketBuf>(
+    p: &mut B,
+    state: &FwdState,
+    arp_sent: &mut FxHashMap<(IfIndex, Ipv4Addr), u64>,
+    arp_interval: u64,
+    ctx: &mut NodeCtx<'_, B>,
+) -> Verdict {
+    let d = p.data();
+    let dst = Ipv4Addr::new(d[16], d[17], d[18], d[19]);
+    let (out_if, nh) = match state.adjs.get(p.meta().adj as usize) {
+        Some(Adj::Glean { iface }) => (*iface, dst),
+        Some(Adj::Via { iface, gw }) => (*iface, *gw),
+        _ => return Verdict::Drop(Ip4RewriteError::AdjUnknown),
+    };
+    let Some(iface) = state.iface(out_if) else {
+        return Verdict::Drop(Ip4RewriteError::NoIface);
+    };
+    if !iface.up {
+        return Verdict::Drop(Ip4RewriteError::IfaceDown);
+    }
+    let local = p.meta().flags & PacketMeta::F_LOCAL_ORIGIN != 0;
+    let ttl = d[8];
+    if !local && ttl <= 1 {
+        return icmp_error(
+            p,
+            state,
+            IcmpError::TtlExpired,
+            Ip4RewriteError::TtlExpiredSilent,
+        );
+    }
+    let len = d.len();
+    if len > iface.mtu as usize {
+        let df = d[6] & 0x40 != 0;
+        if df && !local {
+            return icmp_error(
+                p,
+                state,
+                IcmpError::FragNeeded { mtu: iface.mtu },
+                Ip4RewriteError::FragNeededSilent,
+            );
+        }
+        return Verdict::Drop(Ip4RewriteError::TooBig);
+    }
+    let Some(neigh) = state.neighbor(out_if, nh) else {
+        return resolve(iface, nh, state, arp_sent, arp_interval, ctx);
+    };
+    let mac = neigh.mac;
+    let ihl = ((d[0] & 0xf) as usize) * 4;
+    let pending = p.meta().flags & PacketMeta::F_IP4_CSUM_PENDING != 0;
+    {
+        let d = p.data_mut();
+        if !local {
+            // TTL decrement: the TTL/protocol word changes by 0x0100; RFC 1624 update.
+            let old = [d[8], d[9]];
+            d[8] -= 1;
+            if !pending {
+                let c = u16::from_be_bytes([d[10], d[11]]);
+                let c = checksum::update(c, &old, &[d[8], d[9]]);
+                d[10..12].copy_from_slice(&c.to_be_bytes());
+            }
+        }
+    }
+    if pending {
+        if iface.tx_caps.ipv4_csum {
+            let d = p.data_mut();
+            d[10..12].copy_from_slice(&[0, 0]);
+            let mut req = p.tx_offload();
+            req.ipv4 = true;
+            req.ip_csum = true;
+            req.l2_len = 14;
+            req.l3_len = ihl as u16;
+            p.set_tx_offload(req);
+        } else {
+            let d = p.data_mut();
+            d[10..12].copy_from_slice(&[0, 0]);
+            let c = !checksum::sum(&d[..ihl]);
+            d[10..12].copy_from_slice(&c.to_be_bytes());
+            if p.tx_offload() != TxOffload::default() {
+                p.set_tx_offload(TxOffload::default());
+            }
+        }
+        p.meta_mut().flags &= !PacketMeta::F_IP4_CSUM_PENDING;
+    }
+    let Some(h) = p.prepend(14) else {
+        return Verdict::Drop(Ip4RewriteError::NoHeadroom);
+    };
+    h[0..6].copy_from_slice(&mac);
+    h[6..12].copy_from_slice(&iface.mac);
+    h[12..14].copy_from_slice(&[0x08, 0x00]);
+    p.meta_mut().tx_if = out_if;
+    Verdict::Out(output_arc(iface))
+}
+
+/// Replaces the packet with an ICMP error from our address on the interface it came in on,
+/// routed back through ip4-lookup.
+fn icmp_error<B: PacketBuf>(
+    p: &mut B,
+    state: &FwdState,
+    err: IcmpError,
+    silent: Ip4RewriteError,
+) -> Verdict {
+    if !icmp::may_send_error(p) {
+        return Verdict::Drop(silent);
+    }
+    let rx_if = p.meta().rx_if;
+    let Some(src) = state.iface(rx_if).and_then(Iface::primary_addr) else {
+        return Verdict::Drop(Ip4RewriteError::NoIcmpSource);
+    };
+    if icmp::make_error(p, err, src) {
+        Verdict::Out(Ip4RewriteNext::Lookup.arc())
+    } else {
+        Verdict::Drop(Ip4RewriteError::NoHeadroom)
+    }
+}
+
+/// Sends an ARP request for `nh` on `iface` unless one went out recently; the packet itself
+/// is dropped (counted).
+fn resolve<B: PacketBuf>(
+    iface: &Iface,
+    nh: Ipv4Addr,
+    _state: &FwdState,
+    arp_sent: &mut FxHashMap<(IfIndex, Ipv4Addr), u64>,
+    arp_interval: u64,
+    ctx: &mut NodeCtx<'_, B>,
+) -> Verdict {
+    let now = ctx.now;
+    if let Some(&last) = arp_sent.get(&(iface.index, nh))
+        && now.wrapping_sub(last) < arp_interval
+    {
+        return Verdict::Drop(Ip4RewriteError::UnresolvedLimited);
+    }
+    let Some(mut req) = ctx.alloc() else {
+        return Verdict::Drop(Ip4RewriteError::NoBuffer);
+    };
+    if !arp::build_request(&mut req, iface, nh) {
+        return Verdict::Drop(Ip4RewriteError::NoIcmpSource);
+    }
+    if arp_sent.len() >= ARP_LIMIT_ENTRIES {
+        arp_sent.clear();
+    }
+    arp_sent.insert((iface.index, nh), now);
+    ctx.emit(output_arc(iface), req);
+    Verdict::Drop(Ip4RewriteError::Unresolved)
+}

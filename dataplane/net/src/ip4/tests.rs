@@ -1,0 +1,556 @@
+//! ethernet-input and the ip4 nodes together, on in-memory buffers, with state built by the
+//! real control plane. ARP, VXLAN and port-tx are recording sinks here.
+
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+
+use crate::buffer::{CsumStatus, PacketBuf, VecAlloc, VecBuf};
+use crate::ethernet::EthernetInput;
+use crate::fwd::{Control, IfIndex, TxCaps};
+use crate::graph::{Graph, GraphBuilder, Nexts, Node, NodeCtx, Vector};
+use crate::ip4::{FibConfig, Ip4Input, Ip4Local, Ip4Lookup, Ip4Rewrite};
+use crate::rcu::Domain;
+use crate::wire::checksum;
+
+type Out = Arc<Mutex<Vec<(&'static str, VecBuf)>>>;
+
+crate::arcs! { enum SinkNext { Drop => "drop" } }
+
+struct Sink(&'static str, Out);
+
+impl Node<VecBuf> for Sink {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+    fn arcs(&self) -> &'static [&'static str] {
+        SinkNext::TARGETS
+    }
+    fn process(
+        &mut self,
+        pkts: &mut Vector<VecBuf>,
+        next: &mut Nexts,
+        _: &mut NodeCtx<'_, VecBuf>,
+    ) {
+        let mut out = self.1.lock().unwrap();
+        for (i, p) in pkts.iter().enumerate() {
+            out.push((self.0, p.clone()));
+            next[i] = SinkNext::Drop.arc();
+        }
+    }
+}
+
+const MAC0: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
+const MAC1: [u8; 6] = [2, 0, 0, 0, 0, 0x11];
+const POD_A: [u8; 6] = [2, 0, 0, 0, 0xa, 0xa];
+const POD_B: [u8; 6] = [2, 0, 0, 0, 0xb, 0xb];
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+struct H {
+    c: Control,
+    g: Graph<VecBuf>,
+    out: Out,
+    p0: IfIndex,
+    p1: IfIndex,
+}
+
+/// pod0 10.0.1.1/24 (pod A 10.0.1.2 known), pod1 10.0.2.1/24 (pod B 10.0.2.2 known, 10.0.2.3
+/// unknown); `caps1` are pod1's transmit offloads.
+fn harness(caps1: TxCaps, mtu1: u16) -> H {
+    let domain = Domain::new(4);
+    let mut c = Control::new(
+        &domain,
+        FibConfig {
+            max_routes: 1024,
+            tbl8_groups: 64,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let p0 = c
+        .add_port("pod0", 0, MAC0, 1500, TxCaps::default())
+        .unwrap();
+    let p1 = c.add_port("pod1", 1, MAC1, mtu1, caps1).unwrap();
+    c.add_address("pod0", ip("10.0.1.1"), 24).unwrap();
+    c.add_address("pod1", ip("10.0.2.1"), 24).unwrap();
+    c.set_neighbor(p0, ip("10.0.1.2"), POD_A, true).unwrap();
+    c.set_neighbor(p1, ip("10.0.2.2"), POD_B, true).unwrap();
+    let out: Out = Arc::default();
+    let (fib, st) = c.readers();
+    let mut b = GraphBuilder::new();
+    b.add(EthernetInput::new(st.clone()));
+    b.add(Sink("arp-input", out.clone()));
+    b.add(Ip4Input);
+    b.add(Ip4Lookup::new(fib, st.clone()));
+    b.add(Ip4Local::new(st.clone()));
+    b.add(Sink("vxlan-decap", out.clone()));
+    b.add(Ip4Rewrite::new(st, 1000));
+    b.add(Sink("vxlan-encap", out.clone()));
+    b.add(Sink("port-tx", out.clone()));
+    let g = b.build(|| 0, Box::new(VecAlloc::default())).unwrap();
+    H { c, g, out, p0, p1 }
+}
+
+impl H {
+    fn send(&mut self, rx_if: IfIndex, frames: &[Vec<u8>]) -> Vec<(&'static str, VecBuf)> {
+        let eth = self.g.node_id("ethernet-input").unwrap();
+        let mut v = self.g.take_vector();
+        for f in frames {
+            v.push(VecBuf::on(rx_if, f));
+        }
+        self.g.enqueue_vector(eth, v);
+        self.g.run();
+        std::mem::take(&mut *self.out.lock().unwrap())
+    }
+
+    fn errors(&self, node: &str) -> Vec<(&'static str, u64)> {
+        let id = self.g.node_id(node).unwrap();
+        let r = &self.g.report()[id.0 as usize];
+        r.error_names
+            .iter()
+            .copied()
+            .zip(r.stats.errors.iter().copied())
+            .filter(|e| e.1 > 0)
+            .collect()
+    }
+}
+
+fn ipv4(src: &str, dst: &str, ttl: u8, proto: u8, df: bool, payload: &[u8]) -> Vec<u8> {
+    let total = 20 + payload.len();
+    let mut h = vec![
+        0x45,
+        0,
+        0,
+        0,
+        0x12,
+        0x34,
+        if df { 0x40 } else { 0 },
+        0,
+        ttl,
+        proto,
+        0,
+        0,
+    ];
+    h[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    h.extend_from_slice(&ip(src).octets());
+    h.extend_from_slice(&ip(dst).octets());
+    let c = !checksum::sum(&h);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    h.extend_from_slice(payload);
+    h
+}
+
+fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+fn echo_request(seq: u16, data_len: usize) -> Vec<u8> {
+    let mut icmp = vec![8, 0, 0, 0, 0x42, 0x42];
+    icmp.extend_from_slice(&seq.to_be_bytes());
+    icmp.extend((0..data_len).map(|i| i as u8));
+    let c = !checksum::sum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    icmp
+}
+
+fn udp(sport: u16, dport: u16, len: usize) -> Vec<u8> {
+    let mut u = Vec::new();
+    u.extend_from_slice(&sport.to_be_bytes());
+    u.extend_from_slice(&dport.to_be_bytes());
+    u.extend_from_slice(&((8 + len) as u16).to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend((0..len).map(|i| (i * 7) as u8));
+    u
+}
+
+/// A frame from pod A to `dst`.
+fn from_a(dst: &str, ttl: u8, payload: &[u8]) -> Vec<u8> {
+    eth(
+        MAC0,
+        POD_A,
+        0x0800,
+        &ipv4("10.0.1.2", dst, ttl, 17, false, payload),
+    )
+}
+
+#[test]
+fn routes_between_ports_with_ttl_and_mac_rewrite() {
+    let mut h = harness(TxCaps::default(), 1500);
+    let f = from_a("10.0.2.2", 64, &udp(1000, 2000, 100));
+    let out = h.send(h.p0, std::slice::from_ref(&f));
+    assert_eq!(out.len(), 1);
+    let (node, p) = &out[0];
+    assert_eq!(*node, "port-tx");
+    assert_eq!(p.meta().tx_if, h.p1);
+    let d = p.data();
+    assert_eq!(d[..6], POD_B, "to the neighbor's MAC");
+    assert_eq!(d[6..12], MAC1, "from pod1's MAC");
+    assert_eq!(d[14 + 8], 63, "TTL decremented");
+    assert!(checksum::verifies(&d[14..34]), "incremental checksum right");
+    let mut expect = f.clone();
+    expect[14 + 8] = 63;
+    assert_eq!(d[34..], expect[34..], "payload untouched");
+}
+
+#[test]
+fn unresolved_next_hop_sends_one_arp_request_then_rate_limits() {
+    let mut h = harness(TxCaps::default(), 1500);
+    let f = from_a("10.0.2.3", 64, &udp(1, 2, 10));
+    let out = h.send(h.p0, &[f.clone(), f]);
+    assert_eq!(out.len(), 1, "one ARP request for two packets");
+    let (node, req) = &out[0];
+    assert_eq!(*node, "port-tx");
+    assert_eq!(req.meta().tx_if, h.p1);
+    let d = req.data();
+    assert_eq!(d[..6], [0xff; 6]);
+    assert_eq!(d[12..14], [8, 6]);
+    assert_eq!(d[38..42], ip("10.0.2.3").octets(), "asks for the next hop");
+    assert_eq!(
+        h.errors("ip4-rewrite"),
+        vec![
+            ("next hop not resolved (ARP request sent)", 1),
+            ("next hop not resolved (ARP request rate-limited)", 1)
+        ]
+    );
+}
+
+#[test]
+fn ttl_expiry_answers_with_icmp_time_exceeded() {
+    for ttl in [0u8, 1] {
+        let mut h = harness(TxCaps::default(), 1500);
+        let f = from_a("10.0.2.2", ttl, &udp(1000, 2000, 30));
+        let out = h.send(h.p0, std::slice::from_ref(&f));
+        assert_eq!(out.len(), 1, "ttl {ttl}");
+        let (node, p) = &out[0];
+        assert_eq!(
+            (*node, p.meta().tx_if),
+            ("port-tx", h.p0),
+            "back out of pod0"
+        );
+        let d = p.data();
+        assert_eq!(d[..6], POD_A);
+        let ip4 = &d[14..];
+        assert!(checksum::verifies(&ip4[..20]), "IPv4 checksum");
+        assert_eq!(
+            ip4[12..16],
+            ip("10.0.1.1").octets(),
+            "from our address on the ingress interface"
+        );
+        assert_eq!(ip4[16..20], ip("10.0.1.2").octets(), "to the sender");
+        assert_eq!(ip4[8], 64, "our own packet: TTL not decremented");
+        assert_eq!((ip4[20], ip4[21]), (11, 0));
+        assert!(checksum::verifies(&ip4[20..]), "ICMP checksum");
+        assert_eq!(ip4[28..], f[14..], "quotes the whole original packet");
+        assert!(
+            h.errors("ip4-rewrite")
+                .contains(&("TTL expired in transit (ICMP time exceeded sent)", 1))
+        );
+    }
+}
+
+#[test]
+fn too_big_with_df_gets_frag_needed_and_without_df_is_dropped() {
+    let mut h = harness(TxCaps::default(), 1000);
+    let big = eth(
+        MAC0,
+        POD_A,
+        0x0800,
+        &ipv4("10.0.1.2", "10.0.2.2", 64, 17, true, &udp(1, 2, 1200)),
+    );
+    let out = h.send(h.p0, std::slice::from_ref(&big));
+    assert_eq!(out.len(), 1);
+    let d = out[0].1.data();
+    assert_eq!((d[14 + 20], d[14 + 21]), (3, 4), "fragmentation needed");
+    assert_eq!(
+        u16::from_be_bytes([d[14 + 26], d[14 + 27]]),
+        1000,
+        "next-hop MTU"
+    );
+    assert_eq!(d.len(), 14 + 28 + 548, "quote cut at 548 bytes");
+    assert!(checksum::verifies(&d[14 + 20..]));
+    let big = eth(
+        MAC0,
+        POD_A,
+        0x0800,
+        &ipv4("10.0.1.2", "10.0.2.2", 64, 17, false, &udp(1, 2, 1200)),
+    );
+    assert!(h.send(h.p0, &[big]).is_empty());
+    assert!(
+        h.errors("ip4-rewrite")
+            .contains(&("too big without DF (fragmentation not supported)", 1))
+    );
+    // Exactly the MTU passes.
+    let fits = eth(
+        MAC0,
+        POD_A,
+        0x0800,
+        &ipv4("10.0.1.2", "10.0.2.2", 64, 17, true, &udp(1, 2, 1000 - 28)),
+    );
+    assert_eq!(h.send(h.p0, &[fits]).len(), 1);
+}
+
+#[test]
+fn no_icmp_error_about_an_icmp_error() {
+    let mut h = harness(TxCaps::default(), 1500);
+    let err = [11u8, 0, 0xf4, 0xff, 0, 0, 0, 0];
+    let f = eth(
+        MAC0,
+        POD_A,
+        0x0800,
+        &ipv4("10.0.1.2", "10.0.2.2", 1, 1, false, &err),
+    );
+    assert!(h.send(h.p0, &[f]).is_empty());
+    assert_eq!(
+        h.errors("ip4-rewrite"),
+        vec![("TTL expired in transit (no ICMP allowed)", 1)]
+    );
+}
+
+#[test]
+fn ping_to_our_address_is_answered() {
+    let mut h = harness(TxCaps::default(), 1500);
+    let req = echo_request(7, 56);
+    let f = eth(
+        MAC0,
+        POD_A,
+        0x0800,
+        &ipv4("10.0.1.2", "10.0.1.1", 64, 1, false, &req),
+    );
+    let out = h.send(h.p0, &[f]);
+    assert_eq!(out.len(), 1);
+    let (node, p) = &out[0];
+    assert_eq!((*node, p.meta().tx_if), ("port-tx", h.p0));
+    let d = p.data();
+    assert_eq!(
+        (d[..6].to_vec(), d[6..12].to_vec()),
+        (POD_A.to_vec(), MAC0.to_vec())
+    );
+    let ip4 = &d[14..];
+    assert!(checksum::verifies(&ip4[..20]));
+    assert_eq!(ip4[12..16], ip("10.0.1.1").octets());
+    assert_eq!(ip4[16..20], ip("10.0.1.2").octets());
+    assert_eq!(ip4[20], 0, "echo reply");
+    assert!(
+        checksum::verifies(&ip4[20..]),
+        "ICMP checksum patched correctly"
+    );
+    assert_eq!(ip4[24..], req[4..], "ident, sequence and data echoed");
+    // Ping the other interface's address from pod A too (routed to local).
+    let f = eth(
+        MAC0,
+        POD_A,
+        0x0800,
+        &ipv4("10.0.1.2", "10.0.2.1", 64, 1, false, &req),
+    );
+    assert_eq!(h.send(h.p0, &[f]).len(), 1);
+}
+
+#[test]
+fn checksum_offload_requests_what_software_would_write() {
+    let req = echo_request(1, 20);
+    let frame = eth(
+        MAC1,
+        POD_B,
+        0x0800,
+        &ipv4("10.0.2.2", "10.0.2.1", 64, 1, false, &req),
+    );
+    let mut hw = harness(
+        TxCaps {
+            ipv4_csum: true,
+            ..Default::default()
+        },
+        1500,
+    );
+    let mut sw = harness(TxCaps::default(), 1500);
+    let hw_out = hw.send(hw.p1, std::slice::from_ref(&frame)).remove(0).1;
+    let sw_out = sw.send(sw.p1, std::slice::from_ref(&frame)).remove(0).1;
+    let o = hw_out.tx_offload();
+    assert!(
+        o.ip_csum && o.ipv4 && o.l2_len == 14 && o.l3_len == 20,
+        "{o:?}"
+    );
+    assert_eq!(
+        hw_out.data()[24..26],
+        [0, 0],
+        "checksum field left for the NIC"
+    );
+    assert_eq!(
+        sw_out.tx_offload(),
+        Default::default(),
+        "software path asks nothing of the NIC"
+    );
+    // What the NIC would write: the checksum of the header as sent.
+    let mut nic = hw_out.data().to_vec();
+    let c = !checksum::sum(&nic[14..34]);
+    nic[24..26].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(
+        nic,
+        sw_out.data(),
+        "software result equals the hardware result"
+    );
+}
+
+#[test]
+fn ecmp_spreads_flows_and_keeps_each_flow_on_one_path() {
+    let mut h = harness(TxCaps::default(), 1500);
+    h.c.set_neighbor(h.p1, ip("10.0.2.3"), [2, 0, 0, 0, 0xc, 0xc], true)
+        .unwrap();
+    h.c.add_route(ip("10.50.0.0"), 16, &[ip("10.0.2.2"), ip("10.0.2.3")])
+        .unwrap();
+    h.g.quiescent();
+    let mut per_flow = Vec::new();
+    for sport in 0..64u16 {
+        let f = from_a("10.50.1.1", 64, &udp(1000 + sport, 80, 10));
+        let a = h.send(h.p0, std::slice::from_ref(&f)).remove(0).1.data()[..6].to_vec();
+        let b = h.send(h.p0, &[f]).remove(0).1.data()[..6].to_vec();
+        assert_eq!(a, b, "a flow stays on its path");
+        per_flow.push(a);
+    }
+    let via_b = per_flow.iter().filter(|m| m[..] == POD_B).count();
+    assert!(
+        (16..=48).contains(&via_b),
+        "64 flows over 2 paths: {via_b} took the first"
+    );
+}
+
+#[test]
+fn udp_to_a_vtep_goes_to_decap_and_other_udp_is_counted() {
+    let mut h = harness(TxCaps::default(), 1500);
+    h.c.add_vxlan(
+        "vx",
+        crate::fwd::VxlanTunnel {
+            vni: 100,
+            local: ip("10.0.1.1"),
+            remote: ip("10.0.1.2"),
+            udp_port: 4789,
+        },
+        [2, 0, 0, 0, 0, 0x99],
+        1450,
+    )
+    .unwrap();
+    h.g.quiescent();
+    let to_vtep = eth(
+        MAC0,
+        POD_A,
+        0x0800,
+        &ipv4("10.0.1.2", "10.0.1.1", 64, 17, false, &udp(5555, 4789, 50)),
+    );
+    let other = eth(
+        MAC0,
+        POD_A,
+        0x0800,
+        &ipv4("10.0.1.2", "10.0.1.1", 64, 17, false, &udp(5555, 53, 50)),
+    );
+    let out = h.send(h.p0, &[to_vtep, other]);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, "vxlan-decap");
+    assert_eq!(out[0].1.data()[0], 0x45, "data at the outer IPv4 header");
+    assert_eq!(
+        h.errors("ip4-local"),
+        vec![("UDP to a port nothing listens on", 1)]
+    );
+}
+
+#[test]
+fn arp_goes_to_arp_input_without_its_ethernet_header() {
+    let mut h = harness(TxCaps::default(), 1500);
+    let arp = [0u8, 1, 8, 0, 6, 4, 0, 1];
+    let out = h.send(h.p0, &[eth([0xff; 6], POD_A, 0x0806, &arp)]);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, "arp-input");
+    assert_eq!(out[0].1.data(), &arp);
+    assert_eq!(out[0].1.meta().l2_len, 14);
+}
+
+#[test]
+fn malformed_packets_are_dropped_by_reason_never_panicking() {
+    let mut h = harness(TxCaps::default(), 1500);
+    let good = from_a("10.0.2.2", 64, &udp(1, 2, 40));
+    // Truncated at every length.
+    for len in 0..good.len() {
+        h.send(h.p0, &[good[..len].to_vec()]);
+    }
+    let mut bad_version = good.clone();
+    bad_version[14] = 0x65;
+    let mut bad_ihl = good.clone();
+    bad_ihl[14] = 0x44;
+    let mut long_total = good.clone();
+    long_total[16..18].copy_from_slice(&2000u16.to_be_bytes());
+    let mut bad_csum = good.clone();
+    bad_csum[24] ^= 0xff;
+    let mut not_us = good.clone();
+    not_us[..6].copy_from_slice(&[2, 9, 9, 9, 9, 9]);
+    let ipv6 = eth(MAC0, POD_A, 0x86dd, &[0x60; 40]);
+    let vlan = eth(MAC0, POD_A, 0x8100, &[0, 5, 8, 0]);
+    let other = eth(MAC0, POD_A, 0x88cc, &[0; 40]);
+    let no_route = from_a("192.0.2.9", 64, &udp(1, 2, 4));
+    let out = h.send(
+        h.p0,
+        &[
+            bad_version,
+            bad_ihl,
+            long_total,
+            bad_csum,
+            not_us,
+            ipv6,
+            vlan,
+            other,
+            no_route,
+        ],
+    );
+    assert!(
+        out.is_empty(),
+        "nothing malformed gets out: {:?}",
+        out.iter().map(|o| o.0).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        h.errors("ethernet-input"),
+        vec![
+            ("frame shorter than an Ethernet header", 14),
+            ("destination MAC is not ours", 1),
+            ("VLAN-tagged frame (no VLAN sub-interfaces configured)", 1),
+            ("IPv6 frame (IPv6 not enabled)", 1),
+            ("unknown EtherType", 1),
+        ]
+    );
+    assert_eq!(
+        h.errors("ip4-input"),
+        vec![
+            ("IPv4 header truncated", 20),
+            ("IP version is not 4", 1),
+            ("IPv4 header length below 20 bytes", 1),
+            ("IPv4 total length disagrees with the frame", 1 + 48),
+            ("IPv4 header checksum wrong", 1),
+        ]
+    );
+    assert_eq!(h.errors("ip4-lookup"), vec![("no route to destination", 1)]);
+    // A NIC verdict is trusted.
+    let eth_node = h.g.node_id("ethernet-input").unwrap();
+    let mut v = h.g.take_vector();
+    let mut p = VecBuf::on(h.p0, &good);
+    p.rx.ip = CsumStatus::Bad;
+    v.push(p);
+    h.g.enqueue_vector(eth_node, v);
+    h.g.run();
+    assert!(
+        h.errors("ip4-input")
+            .contains(&("IPv4 header checksum wrong", 2))
+    );
+}
+
+#[test]
+fn ethernet_padding_is_trimmed() {
+    let mut h = harness(TxCaps::default(), 1500);
+    let mut f = from_a("10.0.2.2", 64, &udp(1, 2, 2));
+    let unpadded = f.len();
+    f.extend_from_slice(&[0; 20]);
+    let out = h.send(h.p0, &[f]);
+    assert_eq!(out[0].1.data().len(), unpadded);
+}
