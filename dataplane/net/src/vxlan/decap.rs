@@ -1,0 +1,285 @@
+//! Node `vxlan-decap`: takes the outer IPv4 + UDP + VXLAN headers off a packet addressed to
+//! one of our VTEPs and hands the inner Ethernet frame back to `ethernet-input` on the tunnel
+//! interface.
+//!
+//! - Reads: the packet's data, starting at the outer IPv4 header (ip4-input validated it;
+//!   ip4-local saw a UDP packet to a local VTEP address and port); `meta.decap_depth`;
+//!   `rx_offload().l4` for the outer UDP checksum.
+//! - Checks: outer not a fragment and UDP; UDP header and length (the inner frame ends where
+//!   the UDP length says, so Ethernet padding and trailing bytes are cut); a non-zero outer
+//!   UDP checksum unless the NIC verified it (RFC 7348 lets a receiver verify it; a zero one
+//!   means none); the VXLAN header with the I flag (reserved bits are ignored, as the RFC
+//!   says); an inner frame of at least an Ethernet header; then the tunnel by (VNI, outer
+//!   source address), through a one-entry last-tunnel cache in front of
+//!   [`FwdState::vxlan`], and that the packet came to the tunnel's own local address and port.
+//! - Writes: strips the outer headers (`adj`), so the data starts at the inner Ethernet
+//!   header; `meta.rx_if` = the tunnel; `meta.decap_depth` + 1; and resets what described the
+//!   outer packet: the flags `F_IP4_CSUM_OK`, `F_LOCAL_ORIGIN`, `F_IP4_CSUM_PENDING`,
+//!   `F_L2_MCAST`, and `flow_hash`, `tx_if`, `adj`, `l2_len` (set again by the nodes that
+//!   own them). `trace` is kept, so a traced packet stays traced through the tunnel.
+//!   `rx_offload()` still describes the outer packet (the buffer trait has no way to change
+//!   it): ip4-input must not trust the NIC's IPv4 verdict when `decap_depth > 0`.
+//! - Next: `ethernet-input`, or `drop` counted under [`VxlanDecapError`]. A packet already
+//!   decapsulated [`MAX_DECAP_DEPTH`] times is dropped, so nothing loops forever through
+//!   decap -> ethernet-input -> ... -> decap.
+
+use std::net::Ipv4Addr;
+
+use crate::buffer::{CsumStatus, PacketBuf, PacketMeta};
+use crate::fwd::{FwdState, IfIndex, Iface, IfaceKind};
+use crate::graph::{Nexts, Node, NodeCtx, Vector};
+use crate::rcu::RcuReader;
+use crate::wire::{
+    ETHERNET_HEADER_LEN, Error as WireError, IpProtocol, Ipv4Packet, PseudoHeader, UDP_HEADER_LEN,
+    UdpPacket, VXLAN_HEADER_LEN, VxlanPacket,
+};
+
+use super::PREFETCH_AHEAD;
+
+/// Decapsulations a packet may go through (VXLAN in VXLAN is legal, once).
+pub const MAX_DECAP_DEPTH: u8 = 2;
+
+crate::arcs! {
+    /// Where `vxlan-decap` sends packets.
+    pub enum VxlanDecapNext {
+        Drop => "drop",
+        EthernetInput => "ethernet-input",
+    }
+}
+
+crate::errors! {
+    /// Why `vxlan-decap` dropped a packet.
+    pub enum VxlanDecapError {
+        TooDeep => "too many nested decapsulations",
+        BadOuterIp => "outer IPv4 header invalid",
+        Fragment => "outer IPv4 fragment (not reassembled)",
+        NotUdp => "outer packet is not UDP",
+        UdpTruncated => "truncated UDP header",
+        UdpBadLength => "UDP length below 8 or beyond the IPv4 payload",
+        UdpBadChecksum => "bad outer UDP checksum",
+        VxlanTruncated => "truncated VXLAN header",
+        BadFlags => "VXLAN I flag clear (no valid VNI)",
+        InnerRunt => "inner frame shorter than an Ethernet header",
+        UnknownVni => "no tunnel with this VNI",
+        WrongRemote => "VNI known, but not from this remote VTEP",
+        WrongLocal => "tunnel found, but the packet came to another local address or port",
+        Down => "tunnel interface down",
+    }
+}
+
+/// Flags that described the outer packet, cleared on the inner one.
+const OUTER_FLAGS: u16 = PacketMeta::F_IP4_CSUM_OK
+    | PacketMeta::F_LOCAL_ORIGIN
+    | PacketMeta::F_IP4_CSUM_PENDING
+    | PacketMeta::F_L2_MCAST;
+
+/// No key: VNIs have 24 bits, so a real key's top byte is 0.
+const NO_KEY: u64 = u64::MAX;
+
+/// The tunnel the previous packet matched: consecutive packets usually belong to the same
+/// tunnel, so most packets skip the hash lookup.
+#[derive(Debug, Clone, Copy)]
+struct LastTunnel {
+    /// `vni << 32 | remote`, or [`NO_KEY`].
+    key: u64,
+    local: Ipv4Addr,
+    port: u16,
+    iface: IfIndex,
+    up: bool,
+}
+
+const EMPTY: LastTunnel = LastTunnel {
+    key: NO_KEY,
+    local: Ipv4Addr::UNSPECIFIED,
+    port: 0,
+    iface: 0,
+    up: false,
+};
+
+/// The `vxlan-decap` node (one per worker).
+#[derive(Debug)]
+pub struct VxlanDecap {
+    state: RcuReader<FwdState>,
+    last: LastTunnel,
+    /// Every configured VNI, sorted: tells "unknown VNI" from "known VNI, wrong remote" for
+    /// packets that miss the table, without scanning it. Rebuilt with the state.
+    vnis: Vec<u32>,
+}
+
+impl VxlanDecap {
+    /// A node reading tunnels from `state`.
+    pub fn new(state: RcuReader<FwdState>) -> VxlanDecap {
+        let mut node = VxlanDecap {
+            state,
+            last: EMPTY,
+            vnis: Vec::new(),
+        };
+        node.rebuild();
+        node
+    }
+
+    /// Forgets the cached tunnel (it may be gone or changed) and re-indexes the VNIs. Runs at
+    /// the quiescent point, never per packet.
+    fn rebuild(&mut self) {
+        self.last = EMPTY;
+        self.vnis.clear();
+        self.vnis
+            .extend(self.state.get().vxlan.keys().map(|&(vni, _)| vni));
+        self.vnis.sort_unstable();
+        self.vnis.dedup();
+    }
+
+    /// The tunnel interface for a packet from `remote` to `local:port` with `vni`.
+    #[inline(always)]
+    fn tunnel(
+        &mut self,
+        vni: u32,
+        remote: Ipv4Addr,
+        local: Ipv4Addr,
+        port: u16,
+    ) -> Result<IfIndex, VxlanDecapError> {
+        let key = u64::from(vni) << 32 | u64::from(remote.to_bits());
+        if self.last.key != key {
+            self.last = self.lookup(vni, remote, key)?;
+        }
+        let t = &self.last;
+        if t.local != local || t.port != port {
+            return Err(VxlanDecapError::WrongLocal);
+        }
+        if !t.up {
+            return Err(VxlanDecapError::Down);
+        }
+        Ok(t.iface)
+    }
+
+    #[inline(never)]
+    fn lookup(&self, vni: u32, remote: Ipv4Addr, key: u64) -> Result<LastTunnel, VxlanDecapError> {
+        let state = self.state.get();
+        let Some(&index) = state.vxlan.get(&(vni, remote)) else {
+            return Err(if self.vnis.binary_search(&vni).is_ok() {
+                VxlanDecapError::WrongRemote
+            } else {
+                VxlanDecapError::UnknownVni
+            });
+        };
+        // The map and the interface table are published together; a mismatch would be a
+        // control-plane bug, counted rather than trusted.
+        match state.iface(index) {
+            Some(Iface {
+                kind: IfaceKind::Vxlan(t),
+                up,
+                ..
+            }) if t.vni == vni && t.remote == remote => Ok(LastTunnel {
+                key,
+                local: t.local,
+                port: t.udp_port,
+                iface: index,
+                up: *up,
+            }),
+            _ => Err(VxlanDecapError::UnknownVni),
+        }
+    }
+
+    /// Decapsulates one packet in place; on `Err` the packet may be left as it came.
+    #[inline(always)]
+    fn decap<B: PacketBuf>(&mut self, p: &mut B) -> Result<(), VxlanDecapError> {
+        use VxlanDecapError as E;
+        if p.meta().decap_depth >= MAX_DECAP_DEPTH {
+            return Err(E::TooDeep);
+        }
+        let l4_status = p.rx_offload().l4;
+        let (iface, end, strip) = {
+            let data = p.data();
+            let ip = Ipv4Packet::new_checked(data).map_err(|_| E::BadOuterIp)?;
+            if ip.more_frags() || ip.frag_offset() != 0 {
+                return Err(E::Fragment);
+            }
+            if ip.protocol() != IpProtocol::Udp {
+                return Err(E::NotUdp);
+            }
+            let ihl = ip.header_len();
+            // check_len proved ihl <= total_len <= data.len().
+            let l4 = data
+                .get(ihl..usize::from(ip.total_len()))
+                .ok_or(E::BadOuterIp)?;
+            let udp = UdpPacket::new_checked(l4).map_err(|e| match e {
+                WireError::Truncated => E::UdpTruncated,
+                _ => E::UdpBadLength,
+            })?;
+            let (src, dst) = (ip.src_addr(), ip.dst_addr());
+            if udp.checksum() != 0 {
+                let good = match l4_status {
+                    CsumStatus::Good => true,
+                    CsumStatus::Bad => false,
+                    CsumStatus::Unknown => udp.verify_checksum(&PseudoHeader::V4 { src, dst }),
+                };
+                if !good {
+                    return Err(E::UdpBadChecksum);
+                }
+            }
+            let vxlan = VxlanPacket::new_checked(udp.payload()).map_err(|_| E::VxlanTruncated)?;
+            if !vxlan.has_vni() {
+                return Err(E::BadFlags);
+            }
+            if vxlan.payload().len() < ETHERNET_HEADER_LEN {
+                return Err(E::InnerRunt);
+            }
+            let iface = self.tunnel(vxlan.vni().get(), src, dst, udp.dst_port())?;
+            (
+                iface,
+                ihl + usize::from(udp.len()),
+                ihl + UDP_HEADER_LEN + VXLAN_HEADER_LEN,
+            )
+        };
+        // Both succeed: `strip < end <= len` was proven above. Bytes past the UDP length
+        // (padding) are not part of the inner frame.
+        let cut = p.truncate(end);
+        let adjusted = p.adj(strip);
+        debug_assert!(cut && adjusted);
+        let m = p.meta_mut();
+        m.rx_if = iface;
+        m.decap_depth += 1;
+        m.flags &= !OUTER_FLAGS;
+        m.flow_hash = 0;
+        m.tx_if = 0;
+        m.adj = 0;
+        m.l2_len = 0;
+        Ok(())
+    }
+}
+
+impl<B: PacketBuf> Node<B> for VxlanDecap {
+    fn name(&self) -> &'static str {
+        "vxlan-decap"
+    }
+
+    fn arcs(&self) -> &'static [&'static str] {
+        VxlanDecapNext::TARGETS
+    }
+
+    fn errors(&self) -> &'static [&'static str] {
+        VxlanDecapError::NAMES
+    }
+
+    fn process(&mut self, pkts: &mut Vector<B>, next: &mut Nexts, ctx: &mut NodeCtx<'_, B>) {
+        let n = pkts.len();
+        for i in 0..n {
+            if let Some(ahead) = pkts.get(i + PREFETCH_AHEAD) {
+                ahead.prefetch();
+            }
+            next[i] = match self.decap(&mut pkts[i]) {
+                Ok(()) => VxlanDecapNext::EthernetInput.arc(),
+                Err(e) => {
+                    ctx.count(e.idx());
+                    VxlanDecapNext::Drop.arc()
+                }
+            };
+        }
+    }
+
+    fn quiescent(&mut self) {
+        if self.state.refresh() {
+            self.rebuild();
+        }
+    }
+}

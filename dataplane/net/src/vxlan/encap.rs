@@ -1,0 +1,204 @@
+//! Node `vxlan-encap`: wraps an inner Ethernet frame in the outer IPv4 + UDP + VXLAN headers
+//! of the tunnel it leaves on.
+//!
+//! - Reads: the packet's data, a complete inner Ethernet frame (ip4-rewrite or arp-input
+//!   prepended its header); `meta.tx_if`, a VXLAN tunnel interface; `meta.flow_hash` (0 when
+//!   unknown: the node then hashes the inner frame's addresses and ports itself).
+//! - Writes: 36 bytes in front of the frame, copied from the tunnel's precomputed header
+//!   ([`VxlanIpv4Encap`], built off the hot path) and patched: IPv4 total length and
+//!   identification (a per-node counter), UDP length, UDP source port from the flow hash
+//!   (49152..=65535, RFC 7348 section 5), UDP checksum 0 (allowed over IPv4 by RFC 7348). No
+//!   outer Ethernet header: the outer packet is routed next.
+//! - The outer IPv4 header checksum is left 0 for ip4-rewrite, the last node that changes
+//!   headers (it computes it in software or has the egress NIC do it): the node sets
+//!   `F_IP4_CSUM_PENDING | F_LOCAL_ORIGIN` (locally originated: rewrite keeps the TTL of 64)
+//!   and clears the flags that described the inner packet (`F_IP4_CSUM_OK`, `F_L2_MCAST`).
+//!   `meta.flow_hash` keeps the hash the source port came from (the underlay's ECMP then
+//!   follows the inner flow too); `rx_if`, `tx_if` (the tunnel, until rewrite sets the
+//!   underlay port), `decap_depth` and `trace` are left as they are.
+//! - Next: `ip4-lookup` (the underlay route to the remote VTEP), or `drop` counted under
+//!   [`VxlanEncapError`].
+
+use crate::buffer::{PacketBuf, PacketMeta};
+use crate::fwd::{FwdState, IfaceKind};
+use crate::graph::{Nexts, Node, NodeCtx, Vector};
+use crate::rcu::RcuReader;
+use crate::wire::{Checksum, VXLAN_ENCAP_V4_LEN, Vni, VxlanIpv4Encap, vxlan_source_port};
+
+use super::PREFETCH_AHEAD;
+use super::flow::inner_flow_hash;
+
+/// TTL of the outer IPv4 header (Linux's default for a `vxlan` device without `ttl`).
+pub const OUTER_TTL: u8 = 64;
+/// TOS of the outer IPv4 header (Linux's default: 0, not inherited).
+pub const OUTER_TOS: u8 = 0;
+/// DF on the outer IPv4 header: clear, as Linux sends by default, so an underlay hop with a
+/// smaller MTU fragments rather than drops. [`crate::fwd::VxlanTunnel`] has no setting for it
+/// yet; when it grows one, `rebuild` reads it there.
+pub const OUTER_DONT_FRAG: bool = false;
+
+crate::arcs! {
+    /// Where `vxlan-encap` sends packets.
+    pub enum VxlanEncapNext {
+        Drop => "drop",
+        Ip4Lookup => "ip4-lookup",
+    }
+}
+
+crate::errors! {
+    /// Why `vxlan-encap` dropped a packet.
+    pub enum VxlanEncapError {
+        NoTunnel => "tx interface is not a VXLAN tunnel",
+        Down => "tunnel interface down",
+        NoHeadroom => "no headroom for the outer headers",
+        TooLong => "encapsulated packet longer than 65535 bytes",
+    }
+}
+
+/// One tunnel's encap data, indexed by its interface.
+#[derive(Debug, Clone)]
+struct Tunnel {
+    header: VxlanIpv4Encap,
+    up: bool,
+}
+
+/// The `vxlan-encap` node (one per worker).
+#[derive(Debug)]
+pub struct VxlanEncap {
+    state: RcuReader<FwdState>,
+    /// Per interface index: the precomputed headers of VXLAN tunnels, `None` for every other
+    /// interface. Rebuilt from `state` when it changes.
+    tunnels: Vec<Option<Tunnel>>,
+    /// Outer IPv4 identification, one counter per node (per worker), as a host does: only
+    /// unique enough for the (rare) reassembly of fragments between the same two VTEPs.
+    ident: u16,
+}
+
+impl VxlanEncap {
+    /// A node reading tunnels from `state`.
+    pub fn new(state: RcuReader<FwdState>) -> VxlanEncap {
+        let mut node = VxlanEncap {
+            state,
+            tunnels: Vec::new(),
+            ident: 0,
+        };
+        node.rebuild();
+        node
+    }
+
+    /// Recomputes every tunnel's outer header from the current snapshot. Runs at the quiescent
+    /// point (it allocates when the interface table grew), never per packet.
+    fn rebuild(&mut self) {
+        let state = self.state.get();
+        self.tunnels.clear();
+        self.tunnels.resize(state.ifaces.len(), None);
+        for iface in state.ifaces.iter().flatten() {
+            let IfaceKind::Vxlan(t) = iface.kind else {
+                continue;
+            };
+            // The control plane refuses VNIs over 24 bits; a tunnel that still had one would
+            // be left out, so its packets are counted as "not a VXLAN tunnel".
+            let Some(vni) = Vni::new(t.vni) else {
+                continue;
+            };
+            if let Some(slot) = self.tunnels.get_mut(usize::from(iface.index)) {
+                *slot = Some(Tunnel {
+                    header: VxlanIpv4Encap::new(
+                        t.local,
+                        t.remote,
+                        t.udp_port,
+                        vni,
+                        OUTER_TTL,
+                        OUTER_TOS,
+                        OUTER_DONT_FRAG,
+                    ),
+                    up: iface.up,
+                });
+            }
+        }
+    }
+
+    /// Encapsulates one packet in place.
+    #[inline(always)]
+    fn encap<B: PacketBuf>(
+        tunnels: &[Option<Tunnel>],
+        ident: &mut u16,
+        p: &mut B,
+    ) -> Result<(), VxlanEncapError> {
+        let meta = *p.meta();
+        let t = tunnels
+            .get(usize::from(meta.tx_if))
+            .and_then(Option::as_ref)
+            .ok_or(VxlanEncapError::NoTunnel)?;
+        if !t.up {
+            return Err(VxlanEncapError::Down);
+        }
+        let inner_len = p.len();
+        // Checked before touching the buffer, so a refused packet is left as it came.
+        if inner_len > usize::from(u16::MAX) - VXLAN_ENCAP_V4_LEN {
+            return Err(VxlanEncapError::TooLong);
+        }
+        let hash = if meta.flow_hash != 0 {
+            meta.flow_hash
+        } else {
+            inner_flow_hash(p.data())
+        };
+        let id = *ident;
+        let out = p
+            .prepend(VXLAN_ENCAP_V4_LEN)
+            .ok_or(VxlanEncapError::NoHeadroom)?;
+        // `Hardware` writes a 0 IPv4 checksum: ip4-rewrite fills it (F_IP4_CSUM_PENDING).
+        t.header
+            .write(
+                out,
+                inner_len,
+                vxlan_source_port(hash),
+                id,
+                Checksum::Hardware,
+            )
+            .map_err(|_| VxlanEncapError::TooLong)?;
+        *ident = id.wrapping_add(1);
+        let m = p.meta_mut();
+        m.flow_hash = hash;
+        m.flags = (m.flags & !(PacketMeta::F_IP4_CSUM_OK | PacketMeta::F_L2_MCAST))
+            | PacketMeta::F_IP4_CSUM_PENDING
+            | PacketMeta::F_LOCAL_ORIGIN;
+        Ok(())
+    }
+}
+
+impl<B: PacketBuf> Node<B> for VxlanEncap {
+    fn name(&self) -> &'static str {
+        "vxlan-encap"
+    }
+
+    fn arcs(&self) -> &'static [&'static str] {
+        VxlanEncapNext::TARGETS
+    }
+
+    fn errors(&self) -> &'static [&'static str] {
+        VxlanEncapError::NAMES
+    }
+
+    fn process(&mut self, pkts: &mut Vector<B>, next: &mut Nexts, ctx: &mut NodeCtx<'_, B>) {
+        let n = pkts.len();
+        for i in 0..n {
+            if let Some(ahead) = pkts.get(i + PREFETCH_AHEAD) {
+                ahead.prefetch();
+            }
+            next[i] = match Self::encap(&self.tunnels, &mut self.ident, &mut pkts[i]) {
+                Ok(()) => VxlanEncapNext::Ip4Lookup.arc(),
+                Err(e) => {
+                    ctx.count(e.idx());
+                    VxlanEncapNext::Drop.arc()
+                }
+            };
+        }
+    }
+
+    fn quiescent(&mut self) {
+        if self.state.refresh() {
+            self.rebuild();
+        }
+    }
+}

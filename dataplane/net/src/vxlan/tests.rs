@@ -1,0 +1,882 @@
+//! The VXLAN nodes in a real [`Graph`] over in-memory buffers, with forwarding state built by
+//! a real [`Control`]: byte-for-byte interop with a Linux kernel `vxlan` device (id 100,
+//! dstport 4789; the packet below was captured from one), every drop reason, state refreshes,
+//! the decapsulation depth bound, and encap -> decap round trips.
+//!
+//! Recording sinks stand in for the nodes around ours (`ip4-lookup` after encap,
+//! `ethernet-input` after decap), so the tests see exactly what those nodes would get.
+
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config as ProptestConfig, TestRunner};
+
+use super::*;
+use crate::buffer::{CsumStatus, PacketBuf, PacketMeta, VecAlloc, VecBuf};
+use crate::fwd::{Control, FwdState, IfIndex, TxCaps, VxlanTunnel};
+use crate::graph::{Graph, GraphBuilder, Nexts, Node, NodeCtx, Vector};
+use crate::ip4::FibConfig;
+use crate::rcu::{Domain, Rcu, RcuReader};
+use crate::wire::{Checksum, Ipv4Packet, VXLAN_ENCAP_V4_LEN, vxlan_source_port};
+
+/// `wire::fixtures::VXLAN_ECHO_FRAME` (that module is private to `wire`): a Linux kernel
+/// `vxlan` device (VNI 100, dstport 4789) at 10.99.1.2 sending an Ethernet/IPv4 echo request
+/// 172.16.99.2 -> 172.16.99.1 to 10.99.1.1, from UDP port 32822, IPv4 identification 0x2e52,
+/// DF clear, TTL 64, with the outer UDP checksum computed in full.
+static KERNEL_ECHO: [u8; 148] = [
+    0x52, 0x54, 0x00, 0xab, 0xcd, 0xef, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x08, 0x00, 0x45, 0x00,
+    0x00, 0x86, 0x2e, 0x52, 0x00, 0x00, 0x40, 0x11, 0x35, 0x4d, 0x0a, 0x63, 0x01, 0x02, 0x0a, 0x63,
+    0x01, 0x01, 0x80, 0x36, 0x12, 0xb5, 0x00, 0x72, 0xdb, 0x52, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x64, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 0x01, 0x02, 0x00, 0x00, 0x00, 0x01, 0x02, 0x08, 0x00,
+    0x45, 0x00, 0x00, 0x54, 0xc3, 0xfd, 0x40, 0x00, 0x40, 0x01, 0x58, 0x87, 0xac, 0x10, 0x63, 0x02,
+    0xac, 0x10, 0x63, 0x01, 0x08, 0x00, 0x5d, 0x19, 0x30, 0x71, 0x00, 0x01, 0x36, 0xa6, 0x03, 0x6b,
+    0x00, 0x00, 0x00, 0x00, 0x66, 0x90, 0x0b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x11, 0x12, 0x13,
+    0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x21, 0x22, 0x23,
+    0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2a, 0x2b, 0x2c, 0x2d, 0x2e, 0x2f, 0x30, 0x31, 0x32, 0x33,
+    0x34, 0x35, 0x36, 0x37,
+];
+
+/// The kernel VTEP and ours, as in the capture.
+const KERNEL: Ipv4Addr = Ipv4Addr::new(10, 99, 1, 2);
+const US: Ipv4Addr = Ipv4Addr::new(10, 99, 1, 1);
+const VNI: u32 = 100;
+
+/// The outer IPv4 packet the kernel sent (what ip4-local hands vxlan-decap).
+fn kernel_outer() -> Vec<u8> {
+    KERNEL_ECHO[14..].to_vec()
+}
+
+/// The inner Ethernet frame the kernel encapsulated.
+fn kernel_inner() -> &'static [u8] {
+    &KERNEL_ECHO[14 + VXLAN_ENCAP_V4_LEN..]
+}
+
+fn fill_ip_csum(outer: &mut [u8]) {
+    Ipv4Packet::new_unchecked(outer).fill_checksum(Checksum::Software);
+}
+
+fn decap_reason(e: VxlanDecapError) -> &'static str {
+    VxlanDecapError::NAMES[e.idx()]
+}
+
+fn encap_reason(e: VxlanEncapError) -> &'static str {
+    VxlanEncapError::NAMES[e.idx()]
+}
+
+type Seen = Arc<Mutex<Vec<VecBuf>>>;
+
+crate::arcs! { enum SinkNext { Drop => "drop" } }
+
+/// Stands in for the node named `.0`: records every packet, then frees it.
+struct Sink(&'static str, Seen);
+
+impl Node<VecBuf> for Sink {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+    fn arcs(&self) -> &'static [&'static str] {
+        SinkNext::TARGETS
+    }
+    fn process(
+        &mut self,
+        pkts: &mut Vector<VecBuf>,
+        next: &mut Nexts,
+        _: &mut NodeCtx<'_, VecBuf>,
+    ) {
+        let mut seen = self.1.lock().unwrap();
+        for (i, p) in pkts.iter().enumerate() {
+            seen.push(p.clone());
+            next[i] = SinkNext::Drop.arc();
+        }
+    }
+}
+
+/// A dataplane with one uplink port at `local`/24 and tunnel `vx100` (VNI 100, port 4789)
+/// to `remote`.
+fn control(local: Ipv4Addr, remote: Ipv4Addr) -> (Control, IfIndex, IfIndex) {
+    let mut c = Control::new(
+        &Domain::new(4),
+        FibConfig {
+            max_routes: 1024,
+            tbl8_groups: 64,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let port = c
+        .add_port("uplink", 0, [2, 0, 0, 0, 0, 1], 1500, TxCaps::default())
+        .unwrap();
+    c.add_address("uplink", local, 24).unwrap();
+    let tunnel = c
+        .add_vxlan(
+            "vx100",
+            VxlanTunnel {
+                vni: VNI,
+                local,
+                remote,
+                udp_port: 4789,
+            },
+            [2, 0, 0, 0, 1, 1],
+            1450,
+        )
+        .unwrap();
+    c.add_address("vx100", Ipv4Addr::new(172, 16, 99, 1), 24)
+        .unwrap();
+    (c, port, tunnel)
+}
+
+/// One worker's graph: vxlan-encap and vxlan-decap between recording sinks.
+struct Site {
+    graph: Graph<VecBuf>,
+    /// What reached ip4-lookup (after encap).
+    routed: Seen,
+    /// What reached ethernet-input (after decap).
+    inner: Seen,
+    tunnel: IfIndex,
+    port: IfIndex,
+}
+
+impl Site {
+    fn with_reader(reader: RcuReader<FwdState>, port: IfIndex, tunnel: IfIndex) -> Site {
+        let (routed, inner) = (Seen::default(), Seen::default());
+        let mut b = GraphBuilder::new();
+        b.add(VxlanEncap::new(reader.clone()));
+        b.add(VxlanDecap::new(reader));
+        b.add(Sink("ip4-lookup", routed.clone()));
+        b.add(Sink("ethernet-input", inner.clone()));
+        Site {
+            graph: b.build(|| 0, Box::new(VecAlloc::default())).unwrap(),
+            routed,
+            inner,
+            tunnel,
+            port,
+        }
+    }
+
+    /// A site at `local` with its tunnel to `remote`; keeps the control plane for changes.
+    fn new(local: Ipv4Addr, remote: Ipv4Addr) -> (Site, Control) {
+        let (c, port, tunnel) = control(local, remote);
+        let site = Site::with_reader(c.readers().1, port, tunnel);
+        (site, c)
+    }
+
+    /// A site whose state the test publishes itself (to delete or change a tunnel, which
+    /// `Control` has no call for yet), seeded from a real control plane.
+    fn with_rcu(local: Ipv4Addr, remote: Ipv4Addr) -> (Site, Rcu<FwdState>) {
+        let (c, port, tunnel) = control(local, remote);
+        let rcu = Rcu::new(&Domain::new(1), (*c.state()).clone());
+        (Site::with_reader(rcu.reader(), port, tunnel), rcu)
+    }
+
+    fn errors(&self, node: &str) -> Vec<u64> {
+        let id = self.graph.node_id(node).unwrap();
+        self.graph.stats(id).errors.clone()
+    }
+
+    /// Runs `pkts` through `node` as one vector.
+    fn run(&mut self, node: &str, pkts: Vec<VecBuf>) {
+        let id = self.graph.node_id(node).unwrap();
+        let mut v = self.graph.take_vector();
+        v.extend(pkts);
+        self.graph.enqueue_vector(id, v);
+        self.graph.run();
+    }
+
+    /// Runs one packet through `node`: what came out the other side, or the one reason it
+    /// was dropped under (and checks it was counted exactly once).
+    fn one(
+        &mut self,
+        node: &str,
+        names: &'static [&'static str],
+        p: VecBuf,
+    ) -> Result<VecBuf, &'static str> {
+        let before = self.errors(node);
+        self.run(node, vec![p]);
+        let after = self.errors(node);
+        let mut out = self.routed.lock().unwrap().split_off(0);
+        out.extend(self.inner.lock().unwrap().split_off(0));
+        let counted: Vec<usize> = (0..after.len())
+            .filter(|&i| after[i] != before[i])
+            .collect();
+        match (out.len(), counted.as_slice()) {
+            (1, []) => Ok(out.pop().unwrap()),
+            (0, &[i]) if after[i] == before[i] + 1 => Err(names[i]),
+            _ => panic!(
+                "one packet in: {} out, counters {before:?} -> {after:?}",
+                out.len()
+            ),
+        }
+    }
+
+    fn encap(&mut self, p: VecBuf) -> Result<VecBuf, &'static str> {
+        self.one("vxlan-encap", VxlanEncapError::NAMES, p)
+    }
+
+    fn decap(&mut self, p: VecBuf) -> Result<VecBuf, &'static str> {
+        self.one("vxlan-decap", VxlanDecapError::NAMES, p)
+    }
+
+    /// An inner frame to send through the tunnel, as ip4-rewrite leaves it.
+    fn to_tunnel(&self, inner: &[u8], flow_hash: u32) -> VecBuf {
+        let mut p = VecBuf::on(7, inner);
+        p.meta_mut().tx_if = self.tunnel;
+        p.meta_mut().flow_hash = flow_hash;
+        p
+    }
+
+    /// An outer IPv4 packet as ip4-local hands it over, received on the uplink.
+    fn arriving(&self, outer: &[u8]) -> VecBuf {
+        let mut p = VecBuf::on(self.port, outer);
+        p.meta_mut().flags = PacketMeta::F_IP4_CSUM_OK;
+        p
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// vxlan-encap
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn encap_writes_what_the_kernel_vxlan_device_sends() {
+    // We play the kernel's side of the capture: 10.99.1.2 -> 10.99.1.1, VNI 100.
+    let (mut site, _c) = Site::new(KERNEL, US);
+    let mut p = site.to_tunnel(kernel_inner(), 0x1234_5678);
+    p.meta_mut().flags = PacketMeta::F_IP4_CSUM_OK | PacketMeta::F_L2_MCAST;
+    p.meta_mut().decap_depth = 1;
+    p.meta_mut().trace = 3;
+    let out = site.encap(p).unwrap();
+    let data = out.data();
+    assert_eq!(data.len(), VXLAN_ENCAP_V4_LEN + kernel_inner().len());
+    assert_eq!(
+        &data[VXLAN_ENCAP_V4_LEN..],
+        kernel_inner(),
+        "inner frame untouched"
+    );
+    assert_eq!(
+        &data[10..12],
+        &[0, 0],
+        "outer IPv4 checksum left for ip4-rewrite"
+    );
+    assert_eq!(&data[26..28], &[0, 0], "outer UDP checksum 0 (RFC 7348)");
+    assert_eq!(
+        u16::from_be_bytes([data[20], data[21]]),
+        vxlan_source_port(0x1234_5678),
+        "source port from the packet's flow hash"
+    );
+
+    // Give our header the two fields we cannot match (identification, UDP source port) the
+    // kernel's values, compute the checksum as ip4-rewrite will: then every byte of the
+    // outer IPv4 + UDP + VXLAN header equals the kernel's, checksum included, but for the
+    // outer UDP checksum, which the kernel computed and RFC 7348 lets us leave 0.
+    let mut ours = data[..VXLAN_ENCAP_V4_LEN].to_vec();
+    ours[4..6].copy_from_slice(&0x2e52u16.to_be_bytes());
+    ours[20..22].copy_from_slice(&32822u16.to_be_bytes());
+    fill_ip_csum(&mut ours);
+    let mut kernel = KERNEL_ECHO[14..14 + VXLAN_ENCAP_V4_LEN].to_vec();
+    kernel[26..28].fill(0);
+    assert_eq!(ours, kernel);
+
+    let m = out.meta();
+    assert_eq!(
+        m.flags,
+        PacketMeta::F_IP4_CSUM_PENDING | PacketMeta::F_LOCAL_ORIGIN,
+        "pending checksum, locally originated; inner packet's flags gone"
+    );
+    assert_eq!((m.rx_if, m.tx_if), (7, site.tunnel));
+    assert_eq!((m.decap_depth, m.trace, m.flow_hash), (1, 3, 0x1234_5678));
+}
+
+#[test]
+fn identification_counts_per_packet() {
+    let (mut site, _c) = Site::new(KERNEL, US);
+    let pkts = (0..3).map(|_| site.to_tunnel(kernel_inner(), 1)).collect();
+    site.run("vxlan-encap", pkts);
+    let idents: Vec<u16> = site
+        .routed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| u16::from_be_bytes([p.data()[4], p.data()[5]]))
+        .collect();
+    assert_eq!(idents.len(), 3);
+    assert_eq!(idents[1], idents[0].wrapping_add(1));
+    assert_eq!(idents[2], idents[0].wrapping_add(2));
+}
+
+/// Ethernet + IPv4 + UDP 172.16.99.2:`sport` -> `dst`:`dport` carrying `payload`.
+fn udp_frame(dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = kernel_inner()[..14 + 20].to_vec();
+    let total = (20 + 8 + payload.len()) as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f[14 + 9] = 17;
+    f[30..34].copy_from_slice(&dst);
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    f.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+fn source_port(outer: &VecBuf) -> u16 {
+    u16::from_be_bytes([outer.data()[20], outer.data()[21]])
+}
+
+#[test]
+fn outer_source_port_spreads_flows_and_is_stable_per_flow() {
+    let (mut site, _c) = Site::new(KERNEL, US);
+    let mut ports = std::collections::HashSet::new();
+    for i in 0..64u16 {
+        // No flow hash from the NIC or lookup: the node hashes the inner flow itself.
+        let a = site.to_tunnel(&udp_frame([172, 16, 99, 1], 40000 + i, 9999, b"a"), 0);
+        let b = site.to_tunnel(&udp_frame([172, 16, 99, 1], 40000 + i, 9999, b"bbbb"), 0);
+        let (a, b) = (site.encap(a).unwrap(), site.encap(b).unwrap());
+        let port = source_port(&a);
+        assert!(port >= 49152, "port {port} outside the dynamic range");
+        assert_eq!(port, source_port(&b), "one flow, one source port");
+        assert_ne!(
+            a.meta().flow_hash,
+            0,
+            "the computed hash is kept for the underlay"
+        );
+        assert_eq!(port, vxlan_source_port(a.meta().flow_hash));
+        ports.insert(port);
+    }
+    for last in 2..34u8 {
+        let p = site.to_tunnel(&udp_frame([172, 16, 99, last], 40000, 9999, b""), 0);
+        ports.insert(source_port(&site.encap(p).unwrap()));
+    }
+    assert!(
+        ports.len() >= 90,
+        "96 flows got only {} source ports",
+        ports.len()
+    );
+}
+
+#[test]
+fn encap_drops_packets_it_cannot_send_under_their_own_reasons() {
+    let (mut site, mut rcu) = Site::with_rcu(KERNEL, US);
+    // Not a tunnel: the uplink port, and an interface that does not exist.
+    let mut p = site.to_tunnel(kernel_inner(), 1);
+    p.meta_mut().tx_if = site.port;
+    assert_eq!(site.encap(p), Err(encap_reason(VxlanEncapError::NoTunnel)));
+    let mut p = site.to_tunnel(kernel_inner(), 1);
+    p.meta_mut().tx_if = 999;
+    assert_eq!(site.encap(p), Err(encap_reason(VxlanEncapError::NoTunnel)));
+
+    // The 98-byte frame placed at the front of a fresh buffer leaves 30 bytes of headroom,
+    // short of 36.
+    let mut p = VecBuf::new(&[]);
+    p.prepend(98).unwrap().copy_from_slice(kernel_inner());
+    assert_eq!(p.headroom(), 30);
+    p.meta_mut().tx_if = site.tunnel;
+    assert_eq!(
+        site.encap(p),
+        Err(encap_reason(VxlanEncapError::NoHeadroom))
+    );
+
+    // An outer packet may not exceed 65535 bytes.
+    let big = vec![0u8; 65535 - VXLAN_ENCAP_V4_LEN + 1];
+    let p = site.to_tunnel(&big, 1);
+    assert_eq!(site.encap(p), Err(encap_reason(VxlanEncapError::TooLong)));
+    let fits = vec![0u8; 65535 - VXLAN_ENCAP_V4_LEN];
+    let out = site.encap(site.to_tunnel(&fits, 1)).unwrap();
+    assert_eq!(&out.data()[2..4], &[0xff, 0xff]);
+
+    // The tunnel goes down: seen at the next quiescent point.
+    let mut down = (*rcu.load()).clone();
+    down.ifaces[site.tunnel as usize].as_mut().unwrap().up = false;
+    rcu.publish(down);
+    site.graph.quiescent();
+    let p = site.to_tunnel(kernel_inner(), 1);
+    assert_eq!(site.encap(p), Err(encap_reason(VxlanEncapError::Down)));
+}
+
+#[test]
+fn encap_picks_up_new_tunnels_at_the_quiescent_point() {
+    let (mut site, mut c) = Site::new(KERNEL, US);
+    let t2 = c
+        .add_vxlan(
+            "vx200",
+            VxlanTunnel {
+                vni: 200,
+                local: KERNEL,
+                remote: Ipv4Addr::new(10, 99, 1, 3),
+                udp_port: 8472,
+            },
+            [2, 0, 0, 0, 2, 2],
+            1450,
+        )
+        .unwrap();
+    let mut p = site.to_tunnel(kernel_inner(), 1);
+    p.meta_mut().tx_if = t2;
+    assert_eq!(
+        site.encap(p.clone()),
+        Err(encap_reason(VxlanEncapError::NoTunnel)),
+        "a worker keeps its snapshot until its quiescent point"
+    );
+    site.graph.quiescent();
+    let out = site.encap(p).unwrap();
+    let d = out.data();
+    assert_eq!(
+        &d[16..20],
+        &[10, 99, 1, 3],
+        "outer destination: the new remote"
+    );
+    assert_eq!(u16::from_be_bytes([d[22], d[23]]), 8472);
+    assert_eq!(&d[32..35], &[0, 0, 200], "VNI 200");
+}
+
+// ---------------------------------------------------------------------------------------
+// vxlan-decap
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn decap_of_the_kernels_packet_yields_its_inner_frame_on_the_tunnel() {
+    let (mut site, _c) = Site::new(US, KERNEL);
+    let mut p = site.arriving(&kernel_outer());
+    let m = p.meta_mut();
+    m.flags = PacketMeta::F_IP4_CSUM_OK
+        | PacketMeta::F_LOCAL_ORIGIN
+        | PacketMeta::F_IP4_CSUM_PENDING
+        | PacketMeta::F_L2_MCAST;
+    (m.flow_hash, m.tx_if, m.adj, m.l2_len, m.trace) = (0xabcd, 9, 5, 14, 2);
+    let out = site.decap(p).unwrap();
+    assert_eq!(out.data(), kernel_inner(), "inner frame byte for byte");
+    let m = out.meta();
+    assert_eq!(m.rx_if, site.tunnel);
+    assert_eq!(m.decap_depth, 1);
+    assert_eq!(
+        m.flags, 0,
+        "nothing said about the outer packet sticks to the inner one"
+    );
+    assert_eq!((m.flow_hash, m.tx_if, m.adj, m.l2_len), (0, 0, 0, 0));
+    assert_eq!(
+        m.trace, 2,
+        "a traced packet stays traced through the tunnel"
+    );
+}
+
+#[test]
+fn decap_checks_the_vxlan_header_and_the_tunnel() {
+    let (mut site, _c) = Site::new(US, KERNEL);
+    // The kernel's outer UDP checksum covers the VXLAN header: these edits drop it (0 = none).
+    let base = {
+        let mut b = kernel_outer();
+        b[26..28].fill(0);
+        b
+    };
+    let edit = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = base.clone();
+        f(&mut b);
+        fill_ip_csum(&mut b);
+        b
+    };
+    let i_clear = edit(&|b| b[28] = 0x00);
+    assert_eq!(
+        site.decap(site.arriving(&i_clear)),
+        Err(decap_reason(VxlanDecapError::BadFlags))
+    );
+    let only_reserved = edit(&|b| b[28] = 0xf7);
+    assert_eq!(
+        site.decap(site.arriving(&only_reserved)),
+        Err(decap_reason(VxlanDecapError::BadFlags))
+    );
+    // Reserved bits are ignored when I is set (RFC 7348).
+    let reserved = edit(&|b| {
+        b[28] = 0xff;
+        b[29..32].fill(0xff);
+        b[35] = 0xff;
+    });
+    assert_eq!(
+        site.decap(site.arriving(&reserved)).unwrap().data(),
+        kernel_inner()
+    );
+
+    let unknown_vni = edit(&|b| b[34] = 101);
+    assert_eq!(
+        site.decap(site.arriving(&unknown_vni)),
+        Err(decap_reason(VxlanDecapError::UnknownVni))
+    );
+    let wrong_remote = edit(&|b| b[15] = 3); // outer source 10.99.1.3
+    assert_eq!(
+        site.decap(site.arriving(&wrong_remote)),
+        Err(decap_reason(VxlanDecapError::WrongRemote))
+    );
+    let other_port = edit(&|b| b[22..24].copy_from_slice(&8472u16.to_be_bytes()));
+    assert_eq!(
+        site.decap(site.arriving(&other_port)),
+        Err(decap_reason(VxlanDecapError::WrongLocal))
+    );
+    let fragment = edit(&|b| b[6] = 0x20); // MF
+    assert_eq!(
+        site.decap(site.arriving(&fragment)),
+        Err(decap_reason(VxlanDecapError::Fragment))
+    );
+    let tcp = edit(&|b| b[9] = 6);
+    assert_eq!(
+        site.decap(site.arriving(&tcp)),
+        Err(decap_reason(VxlanDecapError::NotUdp))
+    );
+    // After all that, the tunnel still works (no drop poisoned the last-tunnel cache).
+    assert!(site.decap(site.arriving(&base)).is_ok());
+    let counted: u64 = site.errors("vxlan-decap").iter().sum();
+    assert_eq!(counted, 7);
+}
+
+#[test]
+fn a_nonzero_outer_udp_checksum_is_verified_unless_the_nic_did() {
+    let (mut site, _c) = Site::new(US, KERNEL);
+    // The kernel's own checksum verifies.
+    assert!(site.decap(site.arriving(&kernel_outer())).is_ok());
+    let mut corrupt = kernel_outer();
+    *corrupt.last_mut().unwrap() ^= 0x40;
+    assert_eq!(
+        site.decap(site.arriving(&corrupt)),
+        Err(decap_reason(VxlanDecapError::UdpBadChecksum))
+    );
+    let mut nic_good = site.arriving(&corrupt);
+    nic_good.rx.l4 = CsumStatus::Good;
+    assert!(site.decap(nic_good).is_ok(), "the NIC verified it: trusted");
+    let mut nic_bad = site.arriving(&kernel_outer());
+    nic_bad.rx.l4 = CsumStatus::Bad;
+    assert_eq!(
+        site.decap(nic_bad),
+        Err(decap_reason(VxlanDecapError::UdpBadChecksum))
+    );
+    let mut none = corrupt.clone();
+    none[26..28].fill(0);
+    assert!(
+        site.decap(site.arriving(&none)).is_ok(),
+        "0 means no checksum"
+    );
+}
+
+/// The kernel's packet cut to `n` bytes, with a valid IPv4 header for that length (as
+/// ip4-input lets through) and no UDP checksum. With `udp_len`, the UDP length is set too.
+fn cut(n: usize, udp_len: Option<u16>) -> Vec<u8> {
+    let mut b = kernel_outer();
+    b[26..28].fill(0);
+    b.truncate(n);
+    if n >= 20 {
+        b[2..4].copy_from_slice(&(n as u16).to_be_bytes());
+        fill_ip_csum(&mut b);
+    }
+    if let (Some(len), true) = (udp_len, n >= 26) {
+        b[24..26].copy_from_slice(&len.to_be_bytes());
+    }
+    b
+}
+
+#[test]
+fn decap_of_packets_truncated_at_every_length() {
+    let (mut site, _c) = Site::new(US, KERNEL);
+    let full = kernel_outer().len();
+    for n in 0..full {
+        // The UDP length agrees with the cut: the headers themselves are short.
+        let udp_len = n.saturating_sub(20) as u16;
+        let got = site.decap(site.arriving(&cut(n, Some(udp_len))));
+        // IPv4 20 | UDP 8 | VXLAN 8 | inner Ethernet 14 ...
+        let want = match n {
+            0..20 => Err(decap_reason(VxlanDecapError::BadOuterIp)),
+            20..28 => Err(decap_reason(VxlanDecapError::UdpTruncated)),
+            28..36 => Err(decap_reason(VxlanDecapError::VxlanTruncated)),
+            36..50 => Err(decap_reason(VxlanDecapError::InnerRunt)),
+            _ => Ok(kernel_inner()[..n - 36].to_vec()),
+        };
+        assert_eq!(got.map(|p| p.data().to_vec()), want, "cut at {n}");
+
+        // The UDP length still claims the whole datagram: it lies.
+        if n >= 28 {
+            let got = site.decap(site.arriving(&cut(n, None)));
+            assert_eq!(
+                got,
+                Err(decap_reason(VxlanDecapError::UdpBadLength)),
+                "cut at {n}"
+            );
+        }
+    }
+}
+
+#[test]
+fn decap_trusts_only_a_udp_length_that_fits() {
+    let (mut site, _c) = Site::new(US, KERNEL);
+    let full = kernel_outer().len();
+    for lie in [0u16, 7, (full - 20 + 1) as u16, u16::MAX] {
+        let got = site.decap(site.arriving(&cut(full, Some(lie))));
+        assert_eq!(
+            got,
+            Err(decap_reason(VxlanDecapError::UdpBadLength)),
+            "UDP length {lie}"
+        );
+    }
+    // A UDP length shorter than the IPv4 payload is legal: the datagram ends there and what
+    // follows (here 10 bytes) is not part of the inner frame.
+    let short = (full - 20 - 10) as u16;
+    let got = site.decap(site.arriving(&cut(full, Some(short)))).unwrap();
+    assert_eq!(got.data(), &kernel_inner()[..kernel_inner().len() - 10]);
+    // Ethernet padding after the IPv4 total length is cut as well.
+    let mut padded = kernel_outer();
+    padded.extend_from_slice(&[0; 6]);
+    let got = site.decap(site.arriving(&padded)).unwrap();
+    assert_eq!(got.data(), kernel_inner());
+}
+
+#[test]
+fn the_last_tunnel_cache_follows_state_changes() {
+    let (mut site, mut rcu) = Site::with_rcu(US, KERNEL);
+    let packet = || VecBuf::on(0, &KERNEL_ECHO[14..]);
+    let first = site.tunnel;
+    assert_eq!(site.decap(packet()).unwrap().meta().rx_if, first);
+
+    // The tunnel moves to another interface index (deleted and created again).
+    let mut moved = (*rcu.load()).clone();
+    let mut iface = moved.ifaces[first as usize].take().unwrap();
+    let second = moved.ifaces.len() as IfIndex;
+    iface.index = second;
+    moved.ifaces.push(Some(iface));
+    moved.vxlan.insert((VNI, KERNEL), second);
+    rcu.publish(moved.clone());
+    assert_eq!(
+        site.decap(packet()).unwrap().meta().rx_if,
+        first,
+        "until its quiescent point a worker keeps its snapshot"
+    );
+    site.graph.quiescent();
+    assert_eq!(site.decap(packet()).unwrap().meta().rx_if, second);
+
+    // Its remote changes: packets from the old remote no longer match.
+    let mut remote_changed = moved.clone();
+    let other = Ipv4Addr::new(10, 99, 1, 9);
+    remote_changed.vxlan.clear();
+    remote_changed.vxlan.insert((VNI, other), second);
+    if let Some(Some(i)) = remote_changed.ifaces.get_mut(second as usize)
+        && let crate::fwd::IfaceKind::Vxlan(t) = &mut i.kind
+    {
+        t.remote = other;
+    }
+    rcu.publish(remote_changed);
+    site.graph.quiescent();
+    assert_eq!(
+        site.decap(packet()),
+        Err(decap_reason(VxlanDecapError::WrongRemote))
+    );
+
+    // It is deleted.
+    let mut deleted = moved.clone();
+    deleted.vxlan.clear();
+    deleted.ifaces[second as usize] = None;
+    rcu.publish(deleted);
+    site.graph.quiescent();
+    assert_eq!(
+        site.decap(packet()),
+        Err(decap_reason(VxlanDecapError::UnknownVni))
+    );
+
+    // It comes back, down.
+    let mut down = moved;
+    down.ifaces[second as usize].as_mut().unwrap().up = false;
+    rcu.publish(down);
+    site.graph.quiescent();
+    assert_eq!(
+        site.decap(packet()),
+        Err(decap_reason(VxlanDecapError::Down))
+    );
+}
+
+#[test]
+fn decap_depth_bounds_nesting() {
+    let (mut site, _c) = Site::new(US, KERNEL);
+    let mut once = site.arriving(&kernel_outer());
+    once.meta_mut().decap_depth = 1;
+    assert_eq!(site.decap(once).unwrap().meta().decap_depth, 2);
+    let mut twice = site.arriving(&kernel_outer());
+    twice.meta_mut().decap_depth = MAX_DECAP_DEPTH;
+    assert_eq!(
+        site.decap(twice),
+        Err(decap_reason(VxlanDecapError::TooDeep))
+    );
+}
+
+crate::arcs! { enum LoopNext { Drop => "drop", Decap => "vxlan-decap" } }
+
+/// Stands in for ethernet-input -> ip4-input -> ip4-lookup -> ip4-local: a frame carrying
+/// IPv4/UDP goes back to vxlan-decap without its Ethernet header; anything else is recorded
+/// and freed.
+struct Loopback(Seen);
+
+impl Node<VecBuf> for Loopback {
+    fn name(&self) -> &'static str {
+        "ethernet-input"
+    }
+    fn arcs(&self) -> &'static [&'static str] {
+        LoopNext::TARGETS
+    }
+    fn process(
+        &mut self,
+        pkts: &mut Vector<VecBuf>,
+        next: &mut Nexts,
+        _: &mut NodeCtx<'_, VecBuf>,
+    ) {
+        for (i, p) in pkts.iter_mut().enumerate() {
+            let d = p.data();
+            next[i] = if d.len() > 34 && d[12..14] == [8, 0] && d[23] == 17 {
+                assert!(p.adj(14));
+                LoopNext::Decap.arc()
+            } else {
+                self.0.lock().unwrap().push(p.clone());
+                LoopNext::Drop.arc()
+            };
+        }
+    }
+}
+
+/// `inner` wrapped in the kernel's outer IPv4/UDP/VXLAN headers (lengths fixed, no UDP
+/// checksum).
+fn wrap(inner: &[u8]) -> Vec<u8> {
+    let mut b = KERNEL_ECHO[14..14 + VXLAN_ENCAP_V4_LEN].to_vec();
+    b.extend_from_slice(inner);
+    let total = b.len() as u16;
+    b[2..4].copy_from_slice(&total.to_be_bytes());
+    b[24..26].copy_from_slice(&(total - 20).to_be_bytes());
+    b[26..28].fill(0);
+    fill_ip_csum(&mut b);
+    b
+}
+
+/// `outer` behind an Ethernet header, as a frame inside a tunnel.
+fn framed(outer: &[u8]) -> Vec<u8> {
+    let mut f = kernel_inner()[..14].to_vec();
+    f.extend_from_slice(outer);
+    f
+}
+
+#[test]
+fn nested_tunnels_cannot_loop_forever() {
+    let (c, port, tunnel) = control(US, KERNEL);
+    let delivered = Seen::default();
+    let mut b = GraphBuilder::new();
+    b.add(VxlanDecap::new(c.readers().1));
+    b.add(Loopback(delivered.clone()));
+    let mut g = b.build(|| 0, Box::new(VecAlloc::default())).unwrap();
+    let decap = g.node_id("vxlan-decap").unwrap();
+
+    // VXLAN in VXLAN: decapsulated twice, the echo request comes out.
+    let two = wrap(&framed(&wrap(kernel_inner())));
+    g.enqueue(decap, VecBuf::on(port, &two));
+    g.run();
+    let out = delivered.lock().unwrap().split_off(0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].data(), kernel_inner());
+    assert_eq!(
+        (out[0].meta().decap_depth, out[0].meta().rx_if),
+        (2, tunnel)
+    );
+
+    // Three levels: the third decapsulation is refused.
+    let three = wrap(&framed(&wrap(&framed(&wrap(kernel_inner())))));
+    g.enqueue(decap, VecBuf::on(port, &three));
+    g.run();
+    assert!(delivered.lock().unwrap().is_empty());
+    let errors = &g.stats(decap).errors;
+    assert_eq!(errors[VxlanDecapError::TooDeep.idx()], 1);
+    assert_eq!(errors.iter().sum::<u64>(), 1);
+    assert_eq!(
+        g.stats(decap).packets,
+        2 + 3,
+        "each level is one pass through decap"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Round trips
+// ---------------------------------------------------------------------------------------
+
+/// What the underlay does between two sites: ip4-rewrite fills the pending checksum; the
+/// receiver's ip4-input finds it valid.
+fn over_the_wire(from: &VecBuf, to: &Site) -> VecBuf {
+    assert_ne!(from.meta().flags & PacketMeta::F_IP4_CSUM_PENDING, 0);
+    let mut outer = from.data().to_vec();
+    fill_ip_csum(&mut outer);
+    assert!(
+        Ipv4Packet::new_checked(&outer[..])
+            .unwrap()
+            .verify_checksum()
+    );
+    to.arriving(&outer)
+}
+
+#[test]
+fn encap_then_decap_restores_the_inner_frame() {
+    let (mut a, _ca) = Site::new(KERNEL, US);
+    let (mut b, _cb) = Site::new(US, KERNEL);
+    let frames = [
+        kernel_inner().to_vec(),
+        udp_frame([172, 16, 99, 1], 1234, 53, b"query"),
+        kernel_inner()[..14].to_vec(),
+    ];
+    let pkts = frames.iter().map(|f| a.to_tunnel(f, 0)).collect();
+    a.run("vxlan-encap", pkts);
+    let outers = a.routed.lock().unwrap().split_off(0);
+    assert_eq!(outers.len(), frames.len());
+    let arriving = outers.iter().map(|o| over_the_wire(o, &b)).collect();
+    b.run("vxlan-decap", arriving);
+    let inner = b.inner.lock().unwrap().split_off(0);
+    let got: Vec<&[u8]> = inner.iter().map(|p| p.data()).collect();
+    let want: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    assert_eq!(got, want, "inner frames restored, in order");
+    assert!(inner.iter().all(|p| p.meta().rx_if == b.tunnel));
+}
+
+#[test]
+fn round_trip_of_random_frames() {
+    let (a, _ca) = Site::new(KERNEL, US);
+    let (b, _cb) = Site::new(US, KERNEL);
+    let sites = std::cell::RefCell::new((a, b));
+    let mut runner = TestRunner::new(ProptestConfig::with_cases(128));
+    let frames = (prop::collection::vec(any::<u8>(), 14..1500), any::<u32>());
+    runner
+        .run(&frames, |(frame, hash)| {
+            let (a, b) = &mut *sites.borrow_mut();
+            let outer = a.encap(a.to_tunnel(&frame, hash)).unwrap();
+            prop_assert!(source_port(&outer) >= 49152);
+            let inner = b.decap(over_the_wire(&outer, b)).unwrap();
+            prop_assert_eq!(inner.data(), &frame[..]);
+            prop_assert_eq!(inner.meta().rx_if, b.tunnel);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn garbage_after_the_ipv4_header_never_panics() {
+    let (site, _c) = Site::new(US, KERNEL);
+    let sites = std::cell::RefCell::new(site);
+    let mut runner = TestRunner::new(ProptestConfig::with_cases(256));
+    let garbage = (
+        prop::collection::vec(any::<u8>(), 0..80),
+        any::<bool>(),
+        any::<bool>(),
+    );
+    runner
+        .run(&garbage, |(tail, keep_vxlan_port, keep_vni)| {
+            let site = &mut *sites.borrow_mut();
+            let mut b = KERNEL_ECHO[14..34].to_vec();
+            b.extend_from_slice(&tail);
+            if keep_vxlan_port && b.len() >= 24 {
+                b[22..24].copy_from_slice(&4789u16.to_be_bytes());
+            }
+            if keep_vni && b.len() >= 36 {
+                b[28] |= 0x08;
+                b[32..35].copy_from_slice(&[0, 0, 100]);
+            }
+            let total = b.len() as u16;
+            b[2..4].copy_from_slice(&total.to_be_bytes());
+            fill_ip_csum(&mut b);
+            // Either a frame comes out or exactly one reason is counted (`one` checks).
+            let _ = site.decap(site.arriving(&b));
+            Ok(())
+        })
+        .unwrap();
+}
