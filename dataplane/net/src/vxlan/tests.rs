@@ -686,6 +686,21 @@ fn the_last_tunnel_cache_follows_state_changes() {
 }
 
 #[test]
+fn decap_skips_outer_ipv4_options() {
+    let (mut site, _c) = Site::new(US, KERNEL);
+    // IHL 6: one 4-byte option word (NOP NOP NOP EOL) between the IPv4 and UDP headers.
+    let mut b = KERNEL_ECHO[14..34].to_vec();
+    b[0] = 0x46;
+    b.extend_from_slice(&[1, 1, 1, 0]);
+    b.extend_from_slice(&KERNEL_ECHO[34..]);
+    let total = b.len() as u16;
+    b[2..4].copy_from_slice(&total.to_be_bytes());
+    fill_ip_csum(&mut b);
+    let out = site.decap(site.arriving(&b)).unwrap();
+    assert_eq!(out.data(), kernel_inner());
+}
+
+#[test]
 fn decap_depth_bounds_nesting() {
     let (mut site, _c) = Site::new(US, KERNEL);
     let mut once = site.arriving(&kernel_outer());
