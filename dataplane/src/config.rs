@@ -16,6 +16,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::Path;
 
+use std::net::Ipv4Addr;
+
+use dp_net::fwd::{Control, IfIndex, TxCaps, VxlanTunnel};
+use dp_net::ip4::FibConfig;
+use dp_net::rcu::Domain;
 use serde::Deserialize;
 
 /// The whole configuration file.
@@ -31,6 +36,98 @@ pub struct Config {
     pub ports: Vec<PortEntry>,
     #[serde(default, rename = "xconnect")]
     pub xconnects: Vec<XconnectEntry>,
+    #[serde(default, rename = "tunnel")]
+    pub tunnels: Vec<TunnelEntry>,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RouteConfig>,
+    #[serde(default, rename = "neighbor")]
+    pub neighbors: Vec<NeighborEntry>,
+    #[serde(default)]
+    pub fib: FibSection,
+}
+
+/// `[fib]`: IPv4 FIB sizing.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FibSection {
+    #[serde(default = "default_max_routes")]
+    pub max_routes: u32,
+    /// Groups of 256 entries for prefixes longer than /24 (1 KiB each).
+    #[serde(default = "default_tbl8")]
+    pub tbl8_groups: u32,
+}
+
+fn default_max_routes() -> u32 {
+    1 << 20
+}
+
+fn default_tbl8() -> u32 {
+    8192
+}
+
+impl Default for FibSection {
+    fn default() -> Self {
+        FibSection {
+            max_routes: default_max_routes(),
+            tbl8_groups: default_tbl8(),
+        }
+    }
+}
+
+/// `[[tunnel]]`: a VXLAN tunnel interface, point-to-point to one remote VTEP.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TunnelEntry {
+    pub name: String,
+    pub vni: u32,
+    pub local: String,
+    pub remote: String,
+    #[serde(default = "default_vxlan_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Default: 1450 (a 1500-byte underlay minus the 50 bytes VXLAN adds).
+    #[serde(default)]
+    pub mtu: Option<u16>,
+}
+
+fn default_vxlan_port() -> u16 {
+    4789
+}
+
+/// One next hop or several (ECMP).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn items(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => vec![s.as_str()],
+            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// `[[route]]`: a prefix through one or more gateways.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub prefix: String,
+    pub via: OneOrMany,
+}
+
+/// `[[neighbor]]`: a static ARP entry.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NeighborEntry {
+    /// Port or tunnel name.
+    pub interface: String,
+    pub ip: String,
+    pub mac: String,
 }
 
 /// `[eal]`: which cores and which extra EAL arguments.
@@ -92,6 +189,9 @@ pub struct PortEntry {
     pub rx_desc: u16,
     #[serde(default = "default_desc")]
     pub tx_desc: u16,
+    /// `a.b.c.d/len`: makes the port a routed interface.
+    #[serde(default)]
+    pub address: Option<String>,
 }
 
 fn default_desc() -> u16 {
@@ -263,7 +363,51 @@ impl Config {
                 }
             }
         }
+        for (i, x) in self.xconnects.iter().enumerate() {
+            for p in &x.ports {
+                if self
+                    .ports
+                    .iter()
+                    .any(|e| &e.name == p && e.address.is_some())
+                {
+                    return Err((
+                        format!("xconnect[{i}].ports"),
+                        format!("port `{p}` has an address: a cross-connected port is L2 only"),
+                    ));
+                }
+            }
+        }
+        // Everything about addresses, tunnels, routes and neighbors is checked by applying
+        // them to a scratch forwarding state: the same code the dataplane runs at startup.
+        let fake: Vec<PortInfo> = (0..self.ports.len())
+            .map(|i| PortInfo {
+                port_id: i as u16,
+                mac: [2, 0, 0, 0, 0, i as u8],
+                mtu: 1500,
+                caps: TxCaps::default(),
+            })
+            .collect();
+        let domain = Domain::new(1);
+        let mut control = Control::new(&domain, self.fib_config())
+            .map_err(|e| ("fib".to_string(), e.to_string()))?;
+        apply(self, &mut control, &fake)?;
         Ok(())
+    }
+
+    /// The FIB sizing.
+    pub fn fib_config(&self) -> FibConfig {
+        FibConfig {
+            max_routes: self.fib.max_routes as usize,
+            tbl8_groups: self.fib.tbl8_groups,
+            ..FibConfig::default()
+        }
+    }
+
+    /// Whether port `name` is cross-connected (L2) rather than routed.
+    pub fn is_xconnected(&self, name: &str) -> bool {
+        self.xconnects
+            .iter()
+            .any(|x| x.ports.iter().any(|p| p == name))
     }
 
     /// The core list, parsed (valid after `validate`).
@@ -273,6 +417,139 @@ impl Config {
             .into_iter()
             .collect()
     }
+}
+
+/// What the forwarding state needs to know about a started port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortInfo {
+    pub port_id: u16,
+    pub mac: [u8; 6],
+    pub mtu: u16,
+    pub caps: TxCaps,
+}
+
+fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+    let (a, l) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` is not ADDRESS/LENGTH (e.g. 10.0.1.1/24)"))?;
+    let addr: Ipv4Addr = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{a}` is not an IPv4 address"))?;
+    let len: u8 = l
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{l}` is not a prefix length"))?;
+    if len > 32 {
+        return Err(format!("prefix length {len} is over 32"));
+    }
+    Ok((addr, len))
+}
+
+fn parse_ip(s: &str) -> Result<Ipv4Addr, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not an IPv4 address"))
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let bad = || format!("`{s}` is not a MAC address (aa:bb:cc:dd:ee:ff)");
+    if parts.len() != 6 {
+        return Err(bad());
+    }
+    let mut mac = [0u8; 6];
+    for (m, p) in mac.iter_mut().zip(parts) {
+        *m = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    Ok(mac)
+}
+
+/// A tunnel interface's MAC: locally administered, derived from its VNI.
+pub fn tunnel_mac(vni: u32, index: usize) -> [u8; 6] {
+    [
+        0x02,
+        0xd0,
+        (vni >> 16) as u8,
+        (vni >> 8) as u8,
+        vni as u8,
+        index as u8,
+    ]
+}
+
+/// Applies ports (with `ports[i]` describing `cfg.ports[i]`), addresses, tunnels, routes and
+/// neighbors to `control`, in that order. Returns the interface index of each port. Errors are
+/// (config path, message).
+pub fn apply(
+    cfg: &Config,
+    control: &mut Control,
+    ports: &[PortInfo],
+) -> Result<Vec<IfIndex>, (String, String)> {
+    let mut idx = Vec::new();
+    for (i, (p, info)) in cfg.ports.iter().zip(ports).enumerate() {
+        let at = |m: String| (format!("port[{i}]"), m);
+        let ix = control
+            .add_port(&p.name, info.port_id, info.mac, info.mtu, info.caps)
+            .map_err(|e| at(e.to_string()))?;
+        idx.push(ix);
+    }
+    for (i, p) in cfg.ports.iter().enumerate() {
+        if let Some(a) = &p.address {
+            let at = |m: String| (format!("port[{i}].address"), m);
+            let (addr, len) = parse_cidr(a).map_err(at)?;
+            control
+                .add_address(&p.name, addr, len)
+                .map_err(|e| at(e.to_string()))?;
+        }
+    }
+    for (i, t) in cfg.tunnels.iter().enumerate() {
+        let at = |field: &str, m: String| (format!("tunnel[{i}]{field}"), m);
+        let local = parse_ip(&t.local).map_err(|m| at(".local", m))?;
+        let remote = parse_ip(&t.remote).map_err(|m| at(".remote", m))?;
+        let tunnel = VxlanTunnel {
+            vni: t.vni,
+            local,
+            remote,
+            udp_port: t.port,
+        };
+        let mtu = t.mtu.unwrap_or(1450);
+        control
+            .add_vxlan(&t.name, tunnel, tunnel_mac(t.vni, i), mtu)
+            .map_err(|e| at("", e.to_string()))?;
+        if let Some(a) = &t.address {
+            let (addr, len) = parse_cidr(a).map_err(|m| at(".address", m))?;
+            control
+                .add_address(&t.name, addr, len)
+                .map_err(|e| at(".address", e.to_string()))?;
+        }
+    }
+    for (i, r) in cfg.routes.iter().enumerate() {
+        let at = |field: &str, m: String| (format!("route[{i}]{field}"), m);
+        let (prefix, len) = parse_cidr(&r.prefix).map_err(|m| at(".prefix", m))?;
+        let via: Vec<Ipv4Addr> = r
+            .via
+            .items()
+            .into_iter()
+            .map(parse_ip)
+            .collect::<Result<_, _>>()
+            .map_err(|m| at(".via", m))?;
+        control
+            .add_route(prefix, len, &via)
+            .map_err(|e| at("", e.to_string()))?;
+    }
+    for (i, n) in cfg.neighbors.iter().enumerate() {
+        let at = |field: &str, m: String| (format!("neighbor[{i}]{field}"), m);
+        let iface = control
+            .iface(&n.interface)
+            .map_err(|e| at(".interface", e.to_string()))?;
+        let ip = parse_ip(&n.ip).map_err(|m| at(".ip", m))?;
+        let mac = parse_mac(&n.mac).map_err(|m| at(".mac", m))?;
+        control
+            .set_neighbor(iface.index, ip, mac, true)
+            .map_err(|e| at("", e.to_string()))?;
+    }
+    Ok(idx)
 }
 
 /// Parses a DPDK-style core list: `"0-3"`, `"0,2,4-5"`.
@@ -389,6 +666,90 @@ ports = ["a", "b"]
         );
         assert!(err(&GOOD.replace("[\"--no-pci\"]", "[\"-l\", \"0-3\"]")).contains("eal.args"));
         assert!(err(&GOOD.replace("[\"a\", \"b\"]", "[\"a\", \"a\"]")).contains("to itself"));
+    }
+
+    const ROUTED: &str = r#"
+[eal]
+cores = "0-1"
+[[port]]
+name = "pod0"
+device = "net_null0"
+address = "10.0.1.1/24"
+[[port]]
+name = "uplink"
+device = "net_null1"
+address = "192.168.50.1/24"
+[[tunnel]]
+name = "vx100"
+vni = 100
+local = "192.168.50.1"
+remote = "192.168.50.2"
+address = "172.16.0.1/24"
+[[route]]
+prefix = "10.0.2.0/24"
+via = "172.16.0.2"
+[[route]]
+prefix = "10.0.3.0/24"
+via = ["172.16.0.2", "192.168.50.9"]
+[[neighbor]]
+interface = "uplink"
+ip = "192.168.50.2"
+mac = "02:00:00:00:50:02"
+"#;
+
+    #[test]
+    fn routed_config_with_tunnel_and_ecmp_parses() {
+        let c = Config::parse(ROUTED, "t.toml").unwrap();
+        assert_eq!(c.tunnels[0].port, 4789);
+        assert_eq!(c.routes[1].via.items(), vec!["172.16.0.2", "192.168.50.9"]);
+    }
+
+    #[test]
+    fn routing_errors_are_refused_with_their_place() {
+        let e = err(&ROUTED.replace("via = \"172.16.0.2\"\n", "via = \"10.9.9.9\"\n"));
+        assert_eq!(
+            e,
+            "t.toml: route[0]: route 10.0.2.0/24: next hop 10.9.9.9 is not in a connected subnet"
+        );
+        let e = err(&ROUTED.replace("10.0.2.0/24", "10.0.2.1/24"));
+        assert!(
+            e.starts_with("t.toml: route[0]: FIB: ") && e.contains("10.0.2.0/24"),
+            "{e}"
+        );
+        let e = err(&ROUTED.replace("local = \"192.168.50.1\"", "local = \"192.168.77.1\""));
+        assert_eq!(
+            e,
+            "t.toml: tunnel[0]: tunnel `vx100`: local address 192.168.77.1 is not one of our addresses"
+        );
+        let e = err(&ROUTED.replace("172.16.0.1/24", "10.0.1.9/16"));
+        assert!(
+            e.starts_with("t.toml: tunnel[0].address: address 10.0.1.9/16 overlaps 10.0.1.1/24"),
+            "{e}"
+        );
+        let e = err(&ROUTED.replace("10.0.1.1/24", "10.0.1.1"));
+        assert!(
+            e.contains("port[0].address: `10.0.1.1` is not ADDRESS/LENGTH"),
+            "{e}"
+        );
+        let e = err(&ROUTED.replace("10.0.1.1/24", "10.0.1.1/33"));
+        assert!(
+            e.contains("port[0].address: prefix length 33 is over 32"),
+            "{e}"
+        );
+        let e = err(&ROUTED.replace("02:00:00:00:50:02", "02:00:00"));
+        assert!(e.contains("neighbor[0].mac"), "{e}");
+        let e = err(&ROUTED.replace("interface = \"uplink\"", "interface = \"nope\""));
+        assert!(
+            e.contains("neighbor[0].interface: no interface `nope`"),
+            "{e}"
+        );
+        let e = err(&ROUTED.replace("vni = 100", "vni = 16777216"));
+        assert!(
+            e.contains("tunnel[0]: tunnel `vx100`: VNI 16777216 out of range"),
+            "{e}"
+        );
+        let e = err(&ROUTED.replace("vni = 100", "vni = 100\ncolour = 1"));
+        assert!(e.contains("unknown field `colour`"), "{e}");
     }
 
     #[test]

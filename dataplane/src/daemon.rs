@@ -1,15 +1,26 @@
-//! Startup, run and shutdown of the dataplane process: preflight checks, EAL, mbuf pool,
-//! ports, workers on their lcores, signals, and the final per-port report.
+//! Startup, run and shutdown of the dataplane process: preflight checks, EAL, mbuf pool, ports,
+//! the forwarding state, one packet graph per worker lcore, signals, and the final report.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use crate::config::{Config, allowed_cpus};
+use dp_net::arp::ArpInput;
+use dp_net::ethernet::EthernetInput;
+use dp_net::fwd::{Control, LearnQueue, TxCaps};
+use dp_net::graph::{Graph, GraphBuilder, Nexts, Node, NodeCtx, Vector};
+use dp_net::ip4::{Ip4Input, Ip4Local, Ip4Lookup, Ip4Rewrite};
+use dp_net::rcu::Domain;
+use dp_net::vxlan::{VxlanDecap, VxlanEncap};
+
+use crate::config::{Config, PortInfo, allowed_cpus, apply};
 use crate::dpdk::{
-    Eal, EalPreflight, Mempool, Port, PortConfig, PortStats, launch_on_lcore, worker_lcores,
+    Eal, EalPreflight, MbufAlloc, Mempool, PktMbuf, Port, PortConfig, PortStats, launch_on_lcore,
+    offload, rdtsc, tsc_hz, worker_lcores,
 };
-use crate::xconnect::{self, Direction, SwPortCounters, XconnectReport};
+use crate::worker::{self, PortTx, WorkerPlan, WorkerStats};
+use crate::xconnect::{Direction, SwPortCounters};
 
 /// A startup or runtime failure, printed as one line.
 #[derive(Debug, thiserror::Error)]
@@ -69,146 +80,236 @@ pub fn preflight(cfg: &Config) -> Result<(), DaemonError> {
     EalPreflight::hugepages(&cfg.eal.args).map_err(DaemonError::Preflight)
 }
 
-fn pool_size(cfg: &Config) -> u32 {
+fn pool_size(cfg: &Config, workers: usize) -> u32 {
     if cfg.mempool.mbufs > 0 {
         return cfg.mempool.mbufs;
     }
     let per_port: u32 = cfg
         .ports
         .iter()
-        .map(|p| p.rx_desc as u32 + p.tx_desc as u32 + 512)
+        .map(|p| p.rx_desc as u32 + p.tx_desc as u32 * workers as u32 + 1024)
         .sum();
     // Next power of two minus one: the mempool ring's most efficient size.
-    ((per_port + 4096).next_power_of_two() - 1).max(8191)
+    ((per_port + 8192).next_power_of_two() - 1).max(16383)
+}
+
+dp_net::arcs! { enum PortRxNext { Eth => "ethernet-input" } }
+
+/// port-rx: where the workers' rx polling is accounted (`show runtime`); packets enter the
+/// graph at ethernet-input directly.
+struct PortRx;
+
+impl Node<PktMbuf> for PortRx {
+    fn name(&self) -> &'static str {
+        "port-rx"
+    }
+    fn arcs(&self) -> &'static [&'static str] {
+        PortRxNext::TARGETS
+    }
+    fn process(
+        &mut self,
+        pkts: &mut Vector<PktMbuf>,
+        next: &mut Nexts,
+        _: &mut NodeCtx<'_, PktMbuf>,
+    ) {
+        next[..pkts.len()].fill(PortRxNext::Eth.arc());
+    }
+}
+
+/// One worker's graph over the shared forwarding state.
+fn build_graph(
+    control: &Control,
+    learn: &LearnQueue,
+    pool: Mempool,
+    tx: Vec<crate::dpdk::TxQueue>,
+) -> Result<Graph<PktMbuf>, DaemonError> {
+    let (fib, st) = control.readers();
+    let mut b = GraphBuilder::new();
+    b.add(PortRx);
+    b.add(EthernetInput::new(st.clone()));
+    b.add(ArpInput::new(st.clone(), learn.clone()));
+    b.add(Ip4Input);
+    b.add(Ip4Lookup::new(fib, st.clone()));
+    b.add(Ip4Local::new(st.clone()));
+    b.add(VxlanDecap::new(st.clone()));
+    // One ARP request per next hop per 100 ms at most.
+    b.add(Ip4Rewrite::new(st.clone(), tsc_hz() / 10));
+    b.add(VxlanEncap::new(st.clone()));
+    b.add(PortTx::new(st, tx));
+    b.build(rdtsc, Box::new(MbufAlloc(pool)))
+        .map_err(|e| DaemonError::Runtime(format!("packet graph: {e}")))
 }
 
 /// Runs the dataplane until SIGINT/SIGTERM; returns the final report text.
 pub fn run(cfg: Config) -> Result<String, DaemonError> {
     preflight(&cfg)?;
     let eal = Eal::init(eal_args(&cfg))?;
-    let pool = Mempool::new(
-        &eal,
-        "dp_pool",
-        pool_size(&cfg),
-        cfg.mempool.cache,
-        2176,
-        None,
-    )?;
-
-    let mut ports = Vec::new();
-    for p in &cfg.ports {
-        let port = Port::open(&eal, &p.name, &p.device).map_err(|err| DaemonError::Port {
-            port: p.name.clone(),
-            err,
-        })?;
-        let pc = PortConfig {
-            mtu: p.mtu,
-            rx_desc: p.rx_desc,
-            tx_desc: p.tx_desc,
-            ..PortConfig::default()
-        };
-        port.configure(&pc, &pool)
-            .map_err(|err| DaemonError::Port {
-                port: p.name.clone(),
-                err,
-            })?;
-        port.start().map_err(|err| DaemonError::Port {
-            port: p.name.clone(),
-            err,
-        })?;
-        let mac = port.mac().map(fmt_mac).unwrap_or_default();
-        eprintln!(
-            "dataplane: port {} up: device {} (port id {}, mac {mac})",
-            p.name,
-            p.device,
-            port.id()
-        );
-        ports.push(port);
-    }
-    let index = |name: &str| {
-        ports
-            .iter()
-            .position(|p| p.name() == name)
-            .expect("validated port name")
-    };
-
-    // Spread cross-connects over workers; each pair's two directions stay on one worker.
     let workers = worker_lcores(&eal);
     if workers.is_empty() {
         return Err(DaemonError::Runtime(
             "no worker lcore: eal.cores needs at least 2 cores".into(),
         ));
     }
-    let mut plans: Vec<Vec<Direction>> = workers.iter().map(|_| Vec::new()).collect();
-    for (i, x) in cfg.xconnects.iter().enumerate() {
-        let (a, b) = (index(&x.ports[0]), index(&x.ports[1]));
-        let plan = &mut plans[i % workers.len()];
-        for (from, to) in [(a, b), (b, a)] {
-            plan.push(Direction {
-                rx: ports[from].rx_queue(0)?,
-                tx: ports[to].tx_queue(0)?,
-                rx_port: from,
-                tx_port: to,
-            });
+    let nw = workers.len();
+    let pool = Mempool::new(
+        &eal,
+        "dp_pool",
+        pool_size(&cfg, nw),
+        cfg.mempool.cache,
+        2176,
+        None,
+    )?;
+
+    let mut ports = Vec::new();
+    let mut infos = Vec::new();
+    for p in &cfg.ports {
+        let perr = |err| DaemonError::Port {
+            port: p.name.clone(),
+            err,
+        };
+        let port = Port::open(&eal, &p.name, &p.device).map_err(perr)?;
+        let pc = PortConfig {
+            mtu: p.mtu,
+            rx_desc: p.rx_desc,
+            tx_desc: p.tx_desc,
+            tx_queues: nw as u16,
+            tx_offloads: offload::TX_IPV4_CKSUM | offload::TX_UDP_CKSUM | offload::TX_TCP_CKSUM,
+            ..PortConfig::default()
+        };
+        let (_rx_on, tx_on) = port.configure(&pc, &pool).map_err(perr)?;
+        port.start().map_err(perr)?;
+        let mac = port.mac().map_err(perr)?;
+        let mtu = port.mtu().unwrap_or(1500);
+        let caps = TxCaps {
+            ipv4_csum: tx_on & offload::TX_IPV4_CKSUM != 0,
+            udp_csum: tx_on & offload::TX_UDP_CKSUM != 0,
+            tcp_csum: tx_on & offload::TX_TCP_CKSUM != 0,
+        };
+        eprintln!(
+            "dataplane: port {} up: device {} (port id {}, mac {}, mtu {mtu}, tx checksum offload: {})",
+            p.name,
+            p.device,
+            port.id(),
+            fmt_mac(mac),
+            if caps.ipv4_csum { "ipv4" } else { "none" }
+        );
+        infos.push(PortInfo {
+            port_id: port.id(),
+            mac,
+            mtu,
+            caps,
+        });
+        ports.push(port);
+    }
+
+    // Forwarding state: one reader slot per worker (plus slack for a restart).
+    let domain = Domain::new(nw + 2);
+    let mut control =
+        Control::new(&domain, cfg.fib_config()).map_err(|e| DaemonError::Runtime(e.to_string()))?;
+    let if_idx = apply(&cfg, &mut control, &infos).map_err(|(location, message)| {
+        DaemonError::Config(crate::config::ConfigError {
+            file: "config".into(),
+            location: Some(location),
+            message,
+        })
+    })?;
+    let learn: LearnQueue = Arc::new(crossbeam_queue::ArrayQueue::new(4096));
+
+    let routed: Vec<usize> = (0..ports.len())
+        .filter(|&i| !cfg.is_xconnected(&cfg.ports[i].name))
+        .collect();
+    let index = |name: &str| {
+        ports
+            .iter()
+            .position(|p| p.name() == name)
+            .expect("validated port name")
+    };
+    let mut plans = Vec::new();
+    for w in 0..nw {
+        let mut rx = Vec::new();
+        for (k, &i) in routed.iter().enumerate() {
+            if k % nw == w {
+                rx.push((ports[i].rx_queue(0)?, if_idx[i]));
+            }
         }
+        let mut xconnect = Vec::new();
+        for (k, x) in cfg.xconnects.iter().enumerate() {
+            if k % nw != w {
+                continue;
+            }
+            let (a, b) = (index(&x.ports[0]), index(&x.ports[1]));
+            for (from, to) in [(a, b), (b, a)] {
+                xconnect.push(Direction {
+                    rx: ports[from].rx_queue(0)?,
+                    tx: ports[to].tx_queue(w as u16)?,
+                    rx_port: from,
+                    tx_port: to,
+                });
+            }
+        }
+        let graph = if routed.is_empty() {
+            None
+        } else {
+            let tx = routed
+                .iter()
+                .map(|&i| ports[i].tx_queue(w as u16))
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(build_graph(&control, &learn, pool, tx)?)
+        };
+        let qsbr = domain
+            .register()
+            .map_err(|e| DaemonError::Runtime(format!("RCU: {e}")))?;
+        plans.push(WorkerPlan {
+            rx,
+            xconnect,
+            graph,
+            qsbr,
+        });
     }
 
     let stop = Arc::new(AtomicBool::new(false));
     let nports = ports.len();
     let mut jobs = Vec::new();
+    let mut shared = Vec::new();
     for (lcore, plan) in workers.iter().zip(plans) {
-        if plan.is_empty() {
+        if plan.rx.is_empty() && plan.xconnect.is_empty() {
             continue;
         }
         let stop = stop.clone();
+        let out = Arc::new(Mutex::new(WorkerStats::default()));
+        shared.push(out.clone());
         let poll_mode = cfg.worker.poll_mode;
-        jobs.push(launch_on_lcore(&eal, *lcore, move || {
-            xconnect::run(plan, nports, poll_mode, stop)
+        let lc = *lcore;
+        jobs.push(launch_on_lcore(&eal, lc, move || {
+            worker::run(plan, lc, nports, poll_mode, stop, out)
         })?);
     }
     eprintln!(
-        "dataplane: forwarding on {} worker lcore(s), {} cross-connect(s); SIGINT or SIGTERM stops",
+        "dataplane: forwarding on {} worker lcore(s): {} routed port(s), {} tunnel(s), {} route(s), {} cross-connect(s); SIGINT or SIGTERM stops",
         jobs.len(),
+        routed.len(),
+        cfg.tunnels.len(),
+        cfg.routes.len(),
         cfg.xconnects.len()
     );
 
-    wait_for_signal()?;
+    let control_result = control_loop(&mut control, &learn, &jobs);
     stop.store(true, Ordering::Relaxed);
-    let mut sw = vec![SwPortCounters::default(); nports];
-    let mut failure = None;
-    let mut elapsed = std::time::Duration::ZERO;
+    let mut results = Vec::new();
+    let mut failure = control_result.err();
     for job in jobs {
         match job.join() {
-            Ok(XconnectReport {
-                ports: per_port,
-                elapsed: e,
-                ..
-            }) => {
-                elapsed = elapsed.max(e);
-                for (acc, c) in sw.iter_mut().zip(per_port) {
-                    acc.rx_packets += c.rx_packets;
-                    acc.tx_packets += c.tx_packets;
-                    acc.tx_dropped += c.tx_dropped;
-                }
-            }
-            Err(e) => failure = Some(e),
+            Ok(s) => results.push(s),
+            Err(e) => failure = Some(DaemonError::Runtime(e.to_string())),
         }
     }
-    let mut report = final_report(&ports, &sw);
-    let forwarded: u64 = sw.iter().map(|c| c.tx_packets).sum();
-    let secs = elapsed.as_secs_f64();
-    if secs > 0.0 {
-        let _ = writeln!(
-            report,
-            "forwarded {forwarded} packets in {secs:.2} s: {:.2} Mpps",
-            forwarded as f64 / secs / 1e6
-        );
-    }
+    let report = final_report(&ports, &results);
     // Queue handles went away with the workers; stop and close the ports before the EAL.
     for p in &ports {
         let _ = p.stop();
     }
     drop(ports);
+    drop(control);
     drop(eal);
     match failure {
         Some(e) => Err(DaemonError::Runtime(format!("{e}\n{report}"))),
@@ -216,23 +317,37 @@ pub fn run(cfg: Config) -> Result<String, DaemonError> {
     }
 }
 
-fn wait_for_signal() -> Result<(), DaemonError> {
+/// The main lcore's control loop: applies what workers learned, until a signal.
+/// Also watches the workers: one that ends on its own (a panic) stops the dataplane with an
+/// error instead of leaving it up without forwarding.
+fn control_loop(
+    control: &mut Control,
+    learn: &LearnQueue,
+    jobs: &[crate::dpdk::LcoreJoin<WorkerStats>],
+) -> Result<(), DaemonError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| DaemonError::Runtime(format!("cannot start the control runtime: {e}")))?;
     rt.block_on(async {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut int = signal(SignalKind::interrupt())
-            .map_err(|e| DaemonError::Runtime(format!("SIGINT handler: {e}")))?;
-        let mut term = signal(SignalKind::terminate())
-            .map_err(|e| DaemonError::Runtime(format!("SIGTERM handler: {e}")))?;
-        let which = tokio::select! {
-            _ = int.recv() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        };
-        eprintln!("dataplane: {which} received, stopping");
-        Ok(())
+        let mut int = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Runtime(format!("SIGINT handler: {e}")))?;
+        let mut term = signal(SignalKind::terminate()).map_err(|e| DaemonError::Runtime(format!("SIGTERM handler: {e}")))?;
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        loop {
+            tokio::select! {
+                _ = int.recv() => { eprintln!("dataplane: SIGINT received, stopping"); return Ok(()); }
+                _ = term.recv() => { eprintln!("dataplane: SIGTERM received, stopping"); return Ok(()); }
+                _ = tick.tick() => {
+                    if let Err(e) = control.learn(learn) {
+                        eprintln!("dataplane: neighbor learning: {e}");
+                    }
+                    if let Some(j) = jobs.iter().find(|j| j.is_finished()) {
+                        return Err(DaemonError::Runtime(format!("worker on lcore {} stopped unexpectedly", j.lcore())));
+                    }
+                }
+            }
+        }
     })
 }
 
@@ -243,16 +358,27 @@ fn fmt_mac(m: [u8; 6]) -> String {
         .join(":")
 }
 
-/// The per-port table printed at exit: the NIC's counters beside the workers' own.
-pub fn final_report(ports: &[Port], sw: &[SwPortCounters]) -> String {
+/// The report printed at exit: ports (the NIC's counters beside the workers' own), per-node
+/// runtime summed over workers (like VPP's `show runtime`), and drops by reason.
+pub fn final_report(ports: &[Port], workers: &[WorkerStats]) -> String {
     let mut out = String::new();
+    let mut sw = vec![SwPortCounters::default(); ports.len()];
+    for w in workers {
+        for (acc, c) in sw.iter_mut().zip(&w.xconnect_ports) {
+            acc.rx_packets += c.rx_packets;
+            acc.tx_packets += c.tx_packets;
+            acc.tx_dropped += c.tx_dropped;
+        }
+    }
     let _ = writeln!(
         out,
         "{:<12} {:>12} {:>12} {:>10} {:>10} {:>10} {:>10}",
         "port", "rx-packets", "tx-packets", "rx-missed", "rx-errors", "tx-errors", "tx-dropped"
     );
-    for (p, c) in ports.iter().zip(sw) {
+    let mut opackets = 0;
+    for (p, c) in ports.iter().zip(&sw) {
         let s = p.stats().unwrap_or(PortStats::default());
+        opackets += s.opackets.max(c.tx_packets);
         let _ = writeln!(
             out,
             "{:<12} {:>12} {:>12} {:>10} {:>10} {:>10} {:>10}",
@@ -263,6 +389,77 @@ pub fn final_report(ports: &[Port], sw: &[SwPortCounters]) -> String {
             s.ierrors + s.rx_nombuf,
             s.oerrors,
             c.tx_dropped
+        );
+    }
+    // Per-node runtime, summed over workers.
+    let mut nodes: Vec<(&'static str, u64, u64, u64)> = Vec::new();
+    let mut errors: Vec<(&'static str, &'static str, u64)> = Vec::new();
+    for w in workers {
+        for n in &w.nodes {
+            match nodes.iter_mut().find(|e| e.0 == n.name) {
+                Some(e) => {
+                    e.1 += n.stats.calls;
+                    e.2 += n.stats.packets;
+                    e.3 += n.stats.clocks;
+                }
+                None => nodes.push((n.name, n.stats.calls, n.stats.packets, n.stats.clocks)),
+            }
+            for (name, &count) in n.error_names.iter().zip(&n.stats.errors) {
+                if count == 0 {
+                    continue;
+                }
+                match errors.iter_mut().find(|e| e.0 == n.name && e.1 == *name) {
+                    Some(e) => e.2 += count,
+                    None => errors.push((n.name, name, count)),
+                }
+            }
+        }
+    }
+    if nodes.iter().any(|n| n.2 > 0) {
+        let _ = writeln!(
+            out,
+            "\n{:<16} {:>12} {:>14} {:>12} {:>12}",
+            "node", "calls", "packets", "clocks/pkt", "pkts/call"
+        );
+        for (name, calls, packets, clocks) in nodes.iter().filter(|n| n.1 > 0) {
+            let _ = writeln!(
+                out,
+                "{:<16} {:>12} {:>14} {:>12.1} {:>12.1}",
+                name,
+                calls,
+                packets,
+                if *packets > 0 {
+                    *clocks as f64 / *packets as f64
+                } else {
+                    0.0
+                },
+                if *calls > 0 {
+                    *packets as f64 / *calls as f64
+                } else {
+                    0.0
+                }
+            );
+        }
+    }
+    if !errors.is_empty() {
+        let _ = writeln!(out, "\n{:<16} {:>12}  reason", "node", "count");
+        for (node, reason, count) in &errors {
+            let _ = writeln!(out, "{node:<16} {count:>12}  {reason}");
+        }
+    }
+    let multiseg: u64 = workers.iter().map(|w| w.rx_multiseg_dropped).sum();
+    if multiseg > 0 {
+        let _ = writeln!(out, "rx multi-segment packets dropped: {multiseg}");
+    }
+    let secs = workers
+        .iter()
+        .map(|w| w.elapsed.as_secs_f64())
+        .fold(0.0, f64::max);
+    if secs > 0.0 {
+        let _ = writeln!(
+            out,
+            "\nforwarded {opackets} packets in {secs:.2} s: {:.2} Mpps",
+            opackets as f64 / secs / 1e6
         );
     }
     out

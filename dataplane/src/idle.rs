@@ -48,6 +48,12 @@ impl IdleBackoff {
         }
     }
 
+    /// Whether `after_poll(packets)` would sleep.
+    #[inline]
+    pub fn will_sleep(&self, packets: usize) -> bool {
+        packets == 0 && !self.poll_mode && self.empty.saturating_add(1) >= SPIN_POLLS
+    }
+
     /// The next sleep (for tests and stats).
     pub fn next_sleep(&self) -> Option<Duration> {
         (!self.poll_mode && self.empty >= SPIN_POLLS).then(|| Duration::from_micros(self.sleep_us))

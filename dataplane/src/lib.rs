@@ -6,4 +6,5 @@ pub mod config;
 pub mod daemon;
 pub mod dpdk;
 pub mod idle;
+pub mod worker;
 pub mod xconnect;

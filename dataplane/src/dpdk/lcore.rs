@@ -69,6 +69,11 @@ impl<R> LcoreJoin<R> {
         self.lcore
     }
 
+    /// Whether the job has ended (returned or panicked) without waiting.
+    pub fn is_finished(&self) -> bool {
+        self.slot.lock().map(|s| s.is_some()).unwrap_or(true)
+    }
+
     /// Waits for the job; a panic in it comes back as an error carrying its message.
     pub fn join(self) -> Result<R> {
         // SAFETY: the lcore was launched by us; waiting has no other precondition.

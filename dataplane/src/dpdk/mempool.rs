@@ -27,7 +27,8 @@ unsafe impl Sync for Mempool {}
 impl Mempool {
     /// Creates a packet mbuf pool of `count` mbufs with `data_room` bytes each (including
     /// headroom; `RTE_MBUF_DEFAULT_BUF_SIZE` is 2176), a per-lcore cache of `cache` mbufs,
-    /// on `socket` (`None` = any).
+    /// on `socket` (`None` = any). Each mbuf has a private area holding the graph's
+    /// per-packet metadata (see `PktMbuf`).
     pub fn new(
         _eal: &Eal,
         name: &str,
@@ -44,9 +45,18 @@ impl Mempool {
         };
         let cname = CString::new(name).map_err(|_| err("name contains a NUL byte".into()))?;
         let socket = socket.unwrap_or(-1); // SOCKET_ID_ANY
+        // Every mbuf carries the graph's per-packet metadata in its private area.
+        let priv_size = super::pkt::PRIV_SIZE;
         // SAFETY: the EAL is initialised (`_eal`); cname is a valid C string for the call.
         let raw = unsafe {
-            dpdk_sys::rte_pktmbuf_pool_create(cname.as_ptr(), count, cache, 0, data_room, socket)
+            dpdk_sys::rte_pktmbuf_pool_create(
+                cname.as_ptr(),
+                count,
+                cache,
+                priv_size,
+                data_room,
+                socket,
+            )
         };
         let raw = NonNull::new(raw).ok_or_else(|| {
             let mut reason = last_error();

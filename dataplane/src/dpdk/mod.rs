@@ -11,6 +11,7 @@ mod error;
 mod lcore;
 mod mbuf;
 mod mempool;
+mod pkt;
 mod port;
 
 pub use eal::{Eal, EalPreflight};
@@ -18,6 +19,7 @@ pub use error::{DpdkError, Result};
 pub use lcore::{LcoreJoin, launch_on_lcore, lcore_id, worker_lcores};
 pub use mbuf::{Mbuf, MbufBurst, TxOffloadLens, ol_flags};
 pub use mempool::Mempool;
+pub use pkt::{MbufAlloc, PRIV_SIZE, PktMbuf, rx_into, tx_from};
 pub use port::{
     DevCaps, LinkState, Port, PortConfig, PortStats, RxQueue, TxQueue, XStat, is_pci_address,
     offload,

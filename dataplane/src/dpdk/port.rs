@@ -678,6 +678,16 @@ impl RxQueue {
         n
     }
 
+    /// Raw burst into `ptr` (room for `room` pointers).
+    ///
+    /// # Safety
+    /// `ptr` must be valid for writing `room` mbuf pointers; the caller owns what is written.
+    #[inline(always)]
+    pub(crate) unsafe fn rx_raw(&mut self, ptr: *mut *mut dpdk_sys::rte_mbuf, room: u16) -> u16 {
+        // SAFETY: exclusive use of the queue (&mut self); the caller vouches for ptr.
+        unsafe { dpdk_sys::shim_rte_eth_rx_burst(self.id, self.queue, ptr, room) }
+    }
+
     pub fn port_id(&self) -> u16 {
         self.id
     }
@@ -731,6 +741,16 @@ impl TxQueue {
         // SAFETY: exclusive use of the queue; the first len pointers are owned mbufs, which
         // prepare may modify but never frees.
         unsafe { dpdk_sys::shim_rte_eth_tx_prepare(self.id, self.queue, burst.ptrs_mut(), len) }
+    }
+
+    /// Raw burst of `len` mbufs at `ptr`; the driver owns the first n returned.
+    ///
+    /// # Safety
+    /// `ptr` must point at `len` owned mbuf pointers; the caller must forget the first n.
+    #[inline(always)]
+    pub(crate) unsafe fn tx_raw(&mut self, ptr: *mut *mut dpdk_sys::rte_mbuf, len: u16) -> u16 {
+        // SAFETY: exclusive use of the queue (&mut self); the caller vouches for ptr.
+        unsafe { dpdk_sys::shim_rte_eth_tx_burst(self.id, self.queue, ptr, len) }
     }
 
     pub fn port_id(&self) -> u16 {

@@ -5,6 +5,8 @@
 //! in which case it fails with the reason. A skipped test never passes silently in CI.
 #![allow(dead_code)]
 
+pub mod net;
+
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 

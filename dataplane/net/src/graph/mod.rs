@@ -130,7 +130,8 @@ pub trait Node<B: PacketBuf>: Send {
         &[]
     }
     /// Handles `pkts`: may change them, must keep them all (in order) and write one arc per
-    /// packet into `next[..pkts.len()]`. The drop node is the only one that consumes.
+    /// packet into `next[..pkts.len()]` — or, for a sink such as drop or port-tx, consume
+    /// them all.
     fn process(&mut self, pkts: &mut Vector<B>, next: &mut Nexts, ctx: &mut NodeCtx<'_, B>);
     /// Called at the worker's quiescent point, between loops: refresh table snapshots.
     fn quiescent(&mut self) {}
@@ -414,9 +415,11 @@ impl<B: PacketBuf> Graph<B> {
         // Move packets on. Arcs are taken out of the slot so other slots can be borrowed.
         let arcs = std::mem::take(&mut slot.arcs);
         let m = v.len();
+        // A node keeps every packet (and names an arc for each) or consumes them all (drop,
+        // port-tx); anything in between would misalign the arcs.
         debug_assert!(
-            m == n || id == DROP.0 as usize,
-            "node {} lost packets",
+            m == n || m == 0,
+            "node {} lost some of its packets",
             slot.node.name()
         );
         if m > 0 {

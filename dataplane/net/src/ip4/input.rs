@@ -7,7 +7,7 @@
 //! `F_IP4_CSUM_OK`.
 //! Next: `ip4-lookup`, or `drop` by reason.
 
-use crate::buffer::{CsumStatus, PacketBuf, PacketMeta};
+use crate::buffer::{CsumStatus, PacketBuf, PacketMeta, RxOffload};
 use crate::graph::{Nexts, Node, NodeCtx, Vector};
 use crate::wire::checksum;
 
@@ -78,7 +78,12 @@ impl<B: PacketBuf> Node<B> for Ip4Input {
 
 #[inline(always)]
 fn check<B: PacketBuf>(p: &mut B) -> Result<(), Ip4InputError> {
-    let rx = p.rx_offload();
+    // After decapsulation the NIC's verdicts (and RSS hash) describe the outer packet.
+    let rx = if p.meta().decap_depth > 0 {
+        RxOffload::default()
+    } else {
+        p.rx_offload()
+    };
     let d = p.data();
     if d.len() < 20 {
         return Err(Ip4InputError::Truncated);

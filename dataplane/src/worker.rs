@@ -1,0 +1,259 @@
+//! A worker lcore: polls its rx queues into the packet graph, runs the graph to completion,
+//! passes its RCU quiescent point, and backs off when idle. Also runs the L2 cross-connects
+//! assigned to it.
+//!
+//! The worker owns everything it touches on the hot path (queues, graph, counters); it
+//! publishes copies of its counters for the control plane now and then with a `try_lock`
+//! that never waits.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arrayvec::ArrayVec;
+use dp_net::buffer::PacketBuf;
+use dp_net::fwd::{FwdState, IfIndex, IfaceKind};
+use dp_net::graph::{Graph, Nexts, Node, NodeCtx, NodeReport, VECTOR_SIZE, Vector};
+use dp_net::rcu::{RcuReader, Reader};
+
+use crate::dpdk::{PktMbuf, RxQueue, TxQueue, rdtsc, rx_into, tx_from};
+use crate::idle::IdleBackoff;
+use crate::xconnect::{self, Direction, SwPortCounters};
+
+/// Bursts of this many packets are read from each rx queue.
+pub const RX_BURST: usize = 32;
+/// At most this many bursts per queue per loop (fills up to a 128-packet vector).
+const RX_BURSTS_PER_POLL: usize = 4;
+/// Loops between two publications of the worker's counters.
+const PUBLISH_EVERY: u64 = 4096;
+
+dp_net::arcs! { pub enum PortTxNext { Drop => "drop" } }
+
+dp_net::errors! {
+    pub enum PortTxError {
+        NoIface => "egress interface gone",
+        NotAPort => "egress interface is not a port",
+        NoQueue => "no tx queue for the port on this worker",
+        TxFull => "tx ring full",
+    }
+}
+
+/// port-tx: the graph's last node. Batches packets per egress port and transmits them; what
+/// the driver does not take is freed and counted.
+pub struct PortTx {
+    state: RcuReader<FwdState>,
+    /// This worker's tx queue per DPDK port id.
+    queues: Vec<Option<TxQueue>>,
+    batches: Vec<ArrayVec<PktMbuf, VECTOR_SIZE>>,
+}
+
+impl PortTx {
+    pub fn new(state: RcuReader<FwdState>, queues: Vec<TxQueue>) -> PortTx {
+        let max = queues
+            .iter()
+            .map(|q| q.port_id() as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut by_port: Vec<Option<TxQueue>> = (0..max).map(|_| None).collect();
+        for q in queues {
+            let id = q.port_id() as usize;
+            by_port[id] = Some(q);
+        }
+        PortTx {
+            state,
+            queues: by_port,
+            batches: (0..max).map(|_| ArrayVec::new()).collect(),
+        }
+    }
+}
+
+impl Node<PktMbuf> for PortTx {
+    fn name(&self) -> &'static str {
+        "port-tx"
+    }
+    fn arcs(&self) -> &'static [&'static str] {
+        PortTxNext::TARGETS
+    }
+    fn errors(&self) -> &'static [&'static str] {
+        PortTxError::NAMES
+    }
+    fn quiescent(&mut self) {
+        self.state.refresh();
+    }
+
+    fn process(
+        &mut self,
+        pkts: &mut Vector<PktMbuf>,
+        _next: &mut Nexts,
+        ctx: &mut NodeCtx<'_, PktMbuf>,
+    ) {
+        let state = self.state.get();
+        let mut last: Option<(IfIndex, Result<usize, PortTxError>)> = None;
+        for p in pkts.drain(..) {
+            let tx_if = p.meta().tx_if;
+            let port = match last {
+                Some((i, r)) if i == tx_if => r,
+                _ => {
+                    let r = match state.iface(tx_if).map(|f| f.kind) {
+                        None => Err(PortTxError::NoIface),
+                        Some(IfaceKind::Vxlan(_)) => Err(PortTxError::NotAPort),
+                        Some(IfaceKind::Port { port_id }) => {
+                            let id = port_id as usize;
+                            if self.queues.get(id).is_some_and(Option::is_some) {
+                                Ok(id)
+                            } else {
+                                Err(PortTxError::NoQueue)
+                            }
+                        }
+                    };
+                    last = Some((tx_if, r));
+                    r
+                }
+            };
+            match port {
+                Ok(id) => self.batches[id].push(p),
+                Err(e) => ctx.count(e.idx()),
+            }
+        }
+        for (id, batch) in self.batches.iter_mut().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            if let Some(Some(q)) = self.queues.get_mut(id) {
+                tx_from(q, batch);
+            }
+            ctx.count_n(PortTxError::TxFull.idx(), batch.len() as u64);
+            batch.clear();
+        }
+    }
+}
+
+/// What one worker polls and sends.
+pub struct WorkerPlan {
+    /// Graph inputs: an rx queue and the interface its packets arrive on.
+    pub rx: Vec<(RxQueue, IfIndex)>,
+    /// L2 cross-connect directions.
+    pub xconnect: Vec<Direction>,
+    /// The graph (its port-tx node holds this worker's tx queues), or `None` without
+    /// routed ports.
+    pub graph: Option<Graph<PktMbuf>>,
+    /// This worker's RCU reader.
+    pub qsbr: Reader,
+}
+
+/// A worker's counters, published for the control plane and returned at the end.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerStats {
+    pub lcore: u32,
+    pub nodes: Vec<NodeReport>,
+    /// Indexed like the daemon's port list.
+    pub xconnect_ports: Vec<SwPortCounters>,
+    /// Multi-segment packets dropped at rx.
+    pub rx_multiseg_dropped: u64,
+    pub loops: u64,
+    pub idle_sleeps: u64,
+    pub elapsed: std::time::Duration,
+    pub packets: u64,
+}
+
+/// Runs until `stop`; returns the final counters.
+pub fn run(
+    mut plan: WorkerPlan,
+    lcore: u32,
+    nports: usize,
+    poll_mode: bool,
+    stop: Arc<AtomicBool>,
+    shared: Arc<Mutex<WorkerStats>>,
+) -> WorkerStats {
+    let mut stats = WorkerStats {
+        lcore,
+        xconnect_ports: vec![SwPortCounters::default(); nports],
+        ..Default::default()
+    };
+    let mut idle = IdleBackoff::new(poll_mode);
+    let ids = plan.graph.as_ref().map(|g| {
+        (
+            g.node_id("port-rx").expect("graph has port-rx"),
+            g.node_id("ethernet-input")
+                .expect("graph has ethernet-input"),
+        )
+    });
+    let mut xburst = crate::dpdk::MbufBurst::<{ xconnect::BURST }>::new();
+    let start = std::time::Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let mut moved = 0usize;
+        if let (Some(g), Some((port_rx, eth))) = (plan.graph.as_mut(), ids) {
+            for (q, rx_if) in plan.rx.iter_mut() {
+                let t0 = rdtsc();
+                let mut v = g.take_vector();
+                let mut got = 0;
+                for _ in 0..RX_BURSTS_PER_POLL {
+                    let (n, bad) = rx_into(q, &mut *v, RX_BURST, *rx_if);
+                    got += n;
+                    stats.rx_multiseg_dropped += bad as u64;
+                    if n + bad < RX_BURST {
+                        break;
+                    }
+                }
+                if got == 0 {
+                    g.give_vector(v);
+                    continue;
+                }
+                g.account(port_rx, got as u64, rdtsc().wrapping_sub(t0));
+                g.enqueue_vector(eth, v);
+                moved += got;
+            }
+            if moved > 0 {
+                g.run();
+            }
+        }
+        moved += xconnect::poll(&mut plan.xconnect, &mut xburst, &mut stats.xconnect_ports);
+        stats.packets += moved as u64;
+        stats.loops += 1;
+
+        // Quiescent point: nothing from a table is held across it.
+        if let Some(g) = plan.graph.as_mut() {
+            g.quiescent();
+        }
+        plan.qsbr.quiescent();
+
+        if idle.will_sleep(moved) {
+            // Offline while asleep, so the control plane never waits for a sleeping worker.
+            plan.qsbr.offline();
+            idle.after_poll(moved);
+            plan.qsbr.online();
+            if let Some(g) = plan.graph.as_mut() {
+                g.quiescent();
+            }
+        } else {
+            idle.after_poll(moved);
+        }
+        if stats.loops.is_multiple_of(PUBLISH_EVERY)
+            && let Ok(mut s) = shared.try_lock()
+        {
+            fill(&mut s, &stats, &plan, &idle, start);
+        }
+    }
+    let mut last = WorkerStats::default();
+    fill(&mut last, &stats, &plan, &idle, start);
+    if let Ok(mut s) = shared.lock() {
+        *s = last.clone();
+    }
+    last
+}
+
+fn fill(
+    out: &mut WorkerStats,
+    stats: &WorkerStats,
+    plan: &WorkerPlan,
+    idle: &IdleBackoff,
+    start: std::time::Instant,
+) {
+    out.lcore = stats.lcore;
+    out.nodes = plan.graph.as_ref().map(|g| g.report()).unwrap_or_default();
+    out.xconnect_ports.clone_from(&stats.xconnect_ports);
+    out.rx_multiseg_dropped = stats.rx_multiseg_dropped;
+    out.loops = stats.loops;
+    out.idle_sleeps = idle.sleeps;
+    out.elapsed = start.elapsed();
+    out.packets = stats.packets;
+}

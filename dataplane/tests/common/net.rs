@@ -1,0 +1,115 @@
+//! Namespaces, veth pairs and a running `dataplane` process, for end-to-end tests. Everything
+//! is made with unique names and removed on drop.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+pub fn ip_ok(args: &[&str]) {
+    assert!(ip(args), "ip {} failed", args.join(" "));
+}
+
+/// A namespace deleted on drop.
+pub struct Netns(pub String);
+
+impl Netns {
+    pub fn new(name: &str) -> Netns {
+        let _ = ip(&["netns", "del", name]);
+        ip_ok(&["netns", "add", name]);
+        Netns(name.to_string())
+    }
+    pub fn exec(&self, cmd: &[&str]) -> std::process::Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.0])
+            .args(cmd)
+            .output()
+            .expect("ip netns exec")
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.0]);
+    }
+}
+
+/// A host-side veth deleted on drop (its peer goes with it).
+pub struct Veth(pub String);
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = ip(&["link", "del", &self.0]);
+    }
+}
+
+/// veth `host` in the host, its peer as `eth0` in `ns` with `addr`.
+pub fn plug(ns: &Netns, host: &str, addr: &str) -> Veth {
+    let _ = ip(&["link", "del", host]);
+    let peer = format!("{host}p");
+    ip_ok(&["link", "add", host, "type", "veth", "peer", "name", &peer]);
+    let v = Veth(host.to_string());
+    ip_ok(&["link", "set", &peer, "netns", &ns.0]);
+    ip_ok(&[
+        "netns", "exec", &ns.0, "ip", "link", "set", &peer, "name", "eth0",
+    ]);
+    ip_ok(&[
+        "netns", "exec", &ns.0, "ip", "addr", "add", addr, "dev", "eth0",
+    ]);
+    ip_ok(&["netns", "exec", &ns.0, "ip", "link", "set", "eth0", "up"]);
+    ip_ok(&["netns", "exec", &ns.0, "ip", "link", "set", "lo", "up"]);
+    ip_ok(&["link", "set", host, "up"]);
+    v
+}
+
+pub fn dataplane_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_dataplane")
+}
+
+pub fn start(config: &Path) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(dataplane_bin())
+        .args(["--config", config.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn dataplane");
+    let (txl, rxl) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("[dataplane] {line}");
+            let _ = txl.send(line);
+        }
+    });
+    (child, rxl)
+}
+
+pub fn wait_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains(needle) => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+pub fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig}");
+}
