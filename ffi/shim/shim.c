@@ -45,3 +45,9 @@ uint16_t shim_rte_pktmbuf_tailroom(const struct rte_mbuf *m) { return rte_pktmbu
 int shim_rte_pktmbuf_linearize(struct rte_mbuf *m) { return rte_pktmbuf_linearize(m); }
 
 unsigned shim_rte_mempool_avail_count(const struct rte_mempool *mp) { return rte_mempool_avail_count(mp); }
+
+int shim_rte_lpm_lookup_bulk(const struct rte_lpm *lpm, const uint32_t *ips,
+                             uint32_t *next_hops, unsigned n)
+{
+	return rte_lpm_lookup_bulk(lpm, ips, next_hops, n);
+}

@@ -58,6 +58,10 @@ uint16_t shim_rte_pktmbuf_headroom(const struct rte_mbuf *m);
 uint16_t shim_rte_pktmbuf_tailroom(const struct rte_mbuf *m);
 int shim_rte_pktmbuf_linearize(struct rte_mbuf *m);
 
+/* LPM lookups (rte_lpm.h, static inline): for comparing our FIB with DPDK's. */
+int shim_rte_lpm_lookup_bulk(const struct rte_lpm *lpm, const uint32_t *ips,
+                             uint32_t *next_hops, unsigned n);
+
 /* Mempool (rte_mempool.h, static inline). */
 unsigned shim_rte_mempool_avail_count(const struct rte_mempool *mp);
 

@@ -9,6 +9,7 @@
 mod eal;
 mod error;
 mod lcore;
+mod lpm;
 mod mbuf;
 mod mempool;
 mod pkt;
@@ -17,6 +18,7 @@ mod port;
 pub use eal::{Eal, EalPreflight};
 pub use error::{DpdkError, Result};
 pub use lcore::{LcoreJoin, launch_on_lcore, lcore_id, worker_lcores};
+pub use lpm::{LPM_FOUND, Lpm};
 pub use mbuf::{Mbuf, MbufBurst, TxOffloadLens, ol_flags};
 pub use mempool::Mempool;
 pub use pkt::{MbufAlloc, PRIV_SIZE, PktMbuf, rx_into, tx_from};
