@@ -27,6 +27,8 @@ cat >"$CFG" <<TOML
 [eal]
 cores = "0-1"
 args = ["--no-pci", "--file-prefix=dpbench-dp", "--huge-unlink", "--log-level=*:warning"]
+[control]
+socket = "/tmp/dpbench-api.sock"
 [worker]
 poll-mode = true
 [[port]]

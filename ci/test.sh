@@ -21,6 +21,9 @@ echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --workspace --all-targets "${FEATURES[@]}" -- -D warnings
 
+echo "== build (the end-to-end tests run the dataplane and dpctl binaries)"
+cargo build --workspace --bins "${FEATURES[@]}"
+
 echo "== tests"
 status=0
 cargo nextest run --workspace "${FEATURES[@]}" --no-fail-fast || status=$?

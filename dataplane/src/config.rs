@@ -44,6 +44,29 @@ pub struct Config {
     pub neighbors: Vec<NeighborEntry>,
     #[serde(default)]
     pub fib: FibSection,
+    #[serde(default)]
+    pub control: ControlSection,
+}
+
+/// `[control]`: the API socket.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ControlSection {
+    /// The API's unix socket (created owner-only; its directory is created if missing).
+    #[serde(default = "default_socket")]
+    pub socket: std::path::PathBuf,
+}
+
+fn default_socket() -> std::path::PathBuf {
+    "/run/dataplane/api.sock".into()
+}
+
+impl Default for ControlSection {
+    fn default() -> Self {
+        ControlSection {
+            socket: default_socket(),
+        }
+    }
 }
 
 /// `[fib]`: IPv4 FIB sizing.

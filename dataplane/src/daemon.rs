@@ -15,6 +15,7 @@ use dp_net::rcu::Domain;
 use dp_net::vxlan::{VxlanDecap, VxlanEncap};
 
 use crate::config::{Config, PortInfo, allowed_cpus, apply};
+use crate::control::{DaemonBackend, Inner};
 use crate::dpdk::{
     Eal, EalPreflight, MbufAlloc, Mempool, PktMbuf, Port, PortConfig, PortStats, launch_on_lcore,
     offload, rdtsc, tsc_hz, worker_lcores,
@@ -293,7 +294,12 @@ pub fn run(cfg: Config) -> Result<String, DaemonError> {
         cfg.xconnects.len()
     );
 
-    let control_result = control_loop(&mut control, &learn, &jobs);
+    let backend = Arc::new(DaemonBackend::new(Inner {
+        control,
+        ports,
+        workers: shared,
+    }));
+    let control_result = control_loop(&backend, &learn, &jobs, &cfg.control.socket);
     stop.store(true, Ordering::Relaxed);
     let mut results = Vec::new();
     let mut failure = control_result.err();
@@ -303,13 +309,34 @@ pub fn run(cfg: Config) -> Result<String, DaemonError> {
             Err(e) => failure = Some(DaemonError::Runtime(e.to_string())),
         }
     }
-    let report = final_report(&ports, &results);
+    // The server has stopped; its connections held the only other references.
+    let inner = match Arc::try_unwrap(backend) {
+        Ok(b) => b.into_inner(),
+        Err(shared) => {
+            let mut g = shared.lock();
+            let ports = std::mem::take(&mut g.ports);
+            drop(g);
+            std::mem::forget(shared);
+            return finish(ports, &results, failure, eal);
+        }
+    };
+    let Inner { control, ports, .. } = inner;
+    drop(control);
+    finish(ports, &results, failure, eal)
+}
+
+fn finish(
+    ports: Vec<Port>,
+    results: &[WorkerStats],
+    failure: Option<DaemonError>,
+    eal: Eal,
+) -> Result<String, DaemonError> {
+    let report = final_report(&ports, results);
     // Queue handles went away with the workers; stop and close the ports before the EAL.
     for p in &ports {
         let _ = p.stop();
     }
     drop(ports);
-    drop(control);
     drop(eal);
     match failure {
         Some(e) => Err(DaemonError::Runtime(format!("{e}\n{report}"))),
@@ -321,25 +348,51 @@ pub fn run(cfg: Config) -> Result<String, DaemonError> {
 /// Also watches the workers: one that ends on its own (a panic) stops the dataplane with an
 /// error instead of leaving it up without forwarding.
 fn control_loop(
-    control: &mut Control,
+    backend: &Arc<DaemonBackend>,
     learn: &LearnQueue,
     jobs: &[crate::dpdk::LcoreJoin<WorkerStats>],
+    socket: &std::path::Path,
 ) -> Result<(), DaemonError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| DaemonError::Runtime(format!("cannot start the control runtime: {e}")))?;
     rt.block_on(async {
+        let server = dp_api::server::Server::bind(socket, backend.clone())
+            .await
+            .map_err(|e| {
+                DaemonError::Runtime(format!("control API on {}: {e}", socket.display()))
+            })?;
+        eprintln!("dataplane: control API on {}", socket.display());
+        let (quit_tx, quit_rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.serve(async {
+            let _ = quit_rx.await;
+        }));
+        let r = signals_and_ticks(backend, learn, jobs).await;
+        let _ = quit_tx.send(());
+        let _ = serving.await;
+        r
+    })
+}
+
+async fn signals_and_ticks(
+    backend: &Arc<DaemonBackend>,
+    learn: &LearnQueue,
+    jobs: &[crate::dpdk::LcoreJoin<WorkerStats>],
+) -> Result<(), DaemonError> {
+    {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut int = signal(SignalKind::interrupt()).map_err(|e| DaemonError::Runtime(format!("SIGINT handler: {e}")))?;
-        let mut term = signal(SignalKind::terminate()).map_err(|e| DaemonError::Runtime(format!("SIGTERM handler: {e}")))?;
+        let mut int = signal(SignalKind::interrupt())
+            .map_err(|e| DaemonError::Runtime(format!("SIGINT handler: {e}")))?;
+        let mut term = signal(SignalKind::terminate())
+            .map_err(|e| DaemonError::Runtime(format!("SIGTERM handler: {e}")))?;
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         loop {
             tokio::select! {
                 _ = int.recv() => { eprintln!("dataplane: SIGINT received, stopping"); return Ok(()); }
                 _ = term.recv() => { eprintln!("dataplane: SIGTERM received, stopping"); return Ok(()); }
                 _ = tick.tick() => {
-                    if let Err(e) = control.learn(learn) {
+                    if let Err(e) = backend.learn(learn) {
                         eprintln!("dataplane: neighbor learning: {e}");
                     }
                     if let Some(j) = jobs.iter().find(|j| j.is_finished()) {
@@ -348,7 +401,7 @@ fn control_loop(
                 }
             }
         }
-    })
+    }
 }
 
 fn fmt_mac(m: [u8; 6]) -> String {

@@ -89,12 +89,15 @@ fn routed_and_vxlan_traffic_interoperates_with_the_kernel() {
 
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("routed.toml");
+    let sock = dir.path().join("api.sock").display().to_string();
     std::fs::write(
         &cfg,
         format!(
             r#"[eal]
 cores = "0-1"
 args = ["--no-pci", "--file-prefix=dpr{tag}", "--huge-unlink", "--log-level=*:warning"]
+[control]
+socket = "{sock}"
 [[port]]
 name = "pod0"
 device = "net_af_packet{tag}a,iface={ha}"

@@ -24,12 +24,15 @@ fn xconnect_forwards_ping_between_namespaces_and_reports_on_sigint() {
 
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("xc.toml");
+    let sock = dir.path().join("api.sock").display().to_string();
     std::fs::write(
         &cfg,
         format!(
             r#"[eal]
 cores = "0-1"
 args = ["--no-pci", "--file-prefix=dpx{tag}", "--huge-unlink", "--log-level=*:warning"]
+[control]
+socket = "{sock}"
 [[port]]
 name = "a"
 device = "net_af_packet{tag}a,iface={ha}"

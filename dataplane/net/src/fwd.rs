@@ -203,6 +203,15 @@ pub enum FwdError {
     },
     #[error("tunnel `{name}`: VNI {vni} out of range 0..=16777215")]
     BadVni { name: String, vni: u32 },
+    #[error("interface `{2}` has no address {0}/{1}")]
+    NoAddress(Ipv4Addr, u8, String),
+    #[error("address {addr}/{len} is still needed by route {prefix}/{prefix_len}")]
+    AddressInUse {
+        addr: Ipv4Addr,
+        len: u8,
+        prefix: Ipv4Addr,
+        prefix_len: u8,
+    },
     #[error("FIB: {0}")]
     Fib(#[from] FibError),
     #[error("workers did not pass a quiescent point in time; the change was not applied")]
@@ -460,6 +469,64 @@ impl Control {
             },
         );
         Ok(())
+    }
+
+    /// Removes `addr/len` from interface `name`, with its local and connected routes. Refused
+    /// while a static route's gateway still depends on the subnet.
+    pub fn del_address(&mut self, name: &str, addr: Ipv4Addr, len: u8) -> Result<(), FwdError> {
+        let iface = self.iface(name)?;
+        if !iface.addrs.contains(&(addr, len)) {
+            return Err(FwdError::NoAddress(addr, len, name.to_string()));
+        }
+        let subnet = Ipv4Addr::from(u32::from(addr) & mask(len));
+        if let Some(r) = self.routes.values().find(|r| {
+            r.kind == RouteKind::Static && r.via.iter().any(|&gw| same_subnet(gw, addr, len))
+        }) {
+            return Err(FwdError::AddressInUse {
+                addr,
+                len,
+                prefix: r.prefix,
+                prefix_len: r.len,
+            });
+        }
+        // FIB entries go first; workers that still hold them find valid adjacencies.
+        if len < 32
+            && self
+                .routes
+                .get(&(subnet, len))
+                .is_some_and(|r| r.kind == RouteKind::Connected)
+        {
+            self.fib.delete(subnet, len)?;
+            self.routes.remove(&(subnet, len));
+        }
+        if self
+            .routes
+            .get(&(addr, 32))
+            .is_some_and(|r| r.kind == RouteKind::Local)
+        {
+            self.fib.delete(addr, 32)?;
+            self.routes.remove(&(addr, 32));
+        }
+        let mut next = (*self.state.load()).clone();
+        if let Some(Some(i)) = next.ifaces.get_mut(iface.index as usize) {
+            i.addrs.retain(|a| *a != (addr, len));
+        }
+        self.publish(next)
+    }
+
+    /// Sets interface `name` administratively up or down (down: nothing is received or sent
+    /// on it; packets routed to it are dropped and counted).
+    pub fn set_up(&mut self, name: &str, up: bool) -> Result<Iface, FwdError> {
+        let iface = self.iface(name)?;
+        if iface.up == up {
+            return Ok(iface);
+        }
+        let mut next = (*self.state.load()).clone();
+        if let Some(Some(i)) = next.ifaces.get_mut(iface.index as usize) {
+            i.up = up;
+        }
+        self.publish(next)?;
+        self.iface(name)
     }
 
     /// Adds a route through one or more gateways (ECMP when several). Each gateway must be in
@@ -740,6 +807,33 @@ mod tests {
         c.add_address("vx", ip("172.16.0.1"), 24).unwrap();
         c.add_route(ip("10.0.2.0"), 24, &[ip("172.16.0.2")])
             .unwrap();
+    }
+
+    #[test]
+    fn addresses_can_be_removed_unless_a_route_needs_them_and_interfaces_go_down() {
+        let mut c = control();
+        c.add_port("a", 0, [2; 6], 1500, TxCaps::default()).unwrap();
+        c.add_address("a", ip("10.0.1.1"), 24).unwrap();
+        c.add_route(ip("10.9.0.0"), 16, &[ip("10.0.1.2")]).unwrap();
+        assert!(matches!(
+            c.del_address("a", ip("10.0.1.1"), 24),
+            Err(FwdError::AddressInUse { .. })
+        ));
+        assert_eq!(
+            c.del_address("a", ip("10.0.7.1"), 24),
+            Err(FwdError::NoAddress(ip("10.0.7.1"), 24, "a".into()))
+        );
+        c.del_route(ip("10.9.0.0"), 16).unwrap();
+        c.del_address("a", ip("10.0.1.1"), 24).unwrap();
+        let (fib, _) = c.readers();
+        assert_eq!(fib.lookup(u32::from(ip("10.0.1.1"))), None);
+        assert_eq!(fib.lookup(u32::from(ip("10.0.1.9"))), None);
+        assert!(c.iface("a").unwrap().addrs.is_empty());
+        assert_eq!(c.routes().count(), 0);
+        c.add_address("a", ip("10.0.1.1"), 24).unwrap();
+        assert!(!c.set_up("a", false).unwrap().up);
+        assert!(!c.state().iface(0).unwrap().up);
+        assert!(c.set_up("a", true).unwrap().up);
     }
 
     #[test]

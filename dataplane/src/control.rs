@@ -1,0 +1,475 @@
+//! The control API's backend: what `dpctl` and the CNI plugin reach over the unix socket,
+//! implemented on the forwarding state's single writer ([`Control`]).
+//!
+//! Requests arrive validated by the server; the backend maps them onto `Control`, whose own
+//! checks make every change all-or-nothing, and maps its refusals onto HTTP statuses with the
+//! field that was wrong. Workers see changes at their next quiescent point; nothing here
+//! stops or locks them.
+
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use dp_api::{
+    ApiError, CreatePort, DeviceSpec, ErrorCounter, Ipv4Cidr, Ipv4Prefix, MacAddr, Neighbor,
+    NeighborInfo, NeighborKind, NextHop, NodeStats as ApiNodeStats, PortInfo,
+    PortStats as ApiPortStats, Route, RouteInfo, RouteSource, SetAddress, SetAdminState, Tunnel,
+    WorkerErrors, WorkerRuntime,
+};
+use dp_net::fwd::{Control, FwdError, IfaceKind, LearnQueue, RouteKind, VxlanTunnel};
+
+use crate::config::tunnel_mac;
+use crate::dpdk::Port;
+use crate::worker::WorkerStats;
+
+/// State the API works on: the forwarding state's writer, the ports, the workers' counters.
+pub struct Inner {
+    pub control: Control,
+    pub ports: Vec<Port>,
+    pub workers: Vec<Arc<Mutex<WorkerStats>>>,
+}
+
+/// The daemon's implementation of `dp_api::server::Backend`.
+pub struct DaemonBackend {
+    inner: Mutex<Inner>,
+}
+
+impl DaemonBackend {
+    pub fn new(inner: Inner) -> DaemonBackend {
+        DaemonBackend {
+            inner: Mutex::new(inner),
+        }
+    }
+
+    /// The state, for the control loop (neighbor learning) and shutdown.
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies what the workers learned.
+    pub fn learn(&self, q: &LearnQueue) -> Result<usize, FwdError> {
+        self.lock().control.learn(q)
+    }
+
+    /// Takes the state back (shutdown).
+    pub fn into_inner(self) -> Inner {
+        self.inner.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Maps a control-plane refusal onto an API error naming `field`.
+fn refused(e: FwdError, field: &str) -> ApiError {
+    let msg = e.to_string();
+    let err = match e {
+        FwdError::NoIface(_) | FwdError::NoRoute(..) | FwdError::NoAddress(..) => {
+            ApiError::not_found(msg)
+        }
+        FwdError::IfaceExists(_)
+        | FwdError::RouteExists(..)
+        | FwdError::TunnelExists { .. }
+        | FwdError::AddressInUse { .. } => ApiError::conflict(msg),
+        FwdError::WorkersStuck => ApiError::unavailable(msg),
+        FwdError::TooManyIfaces | FwdError::Fib(dp_net::ip4::FibError::RouteTableFull { .. }) => {
+            ApiError::conflict(msg)
+        }
+        _ => ApiError::bad_request(msg),
+    };
+    err.with_field(field)
+}
+
+fn cidr(a: Ipv4Addr, len: u8) -> Option<Ipv4Cidr> {
+    Ipv4Cidr::new(a, len).ok()
+}
+
+impl Inner {
+    fn port_info(&self, p: &Port) -> Result<PortInfo, ApiError> {
+        let iface = self
+            .control
+            .iface(p.name())
+            .map_err(|e| refused(e, "name"))?;
+        Ok(PortInfo {
+            name: p.name().to_string(),
+            device: DeviceSpec::Dpdk {
+                devargs: p.device().to_string(),
+            },
+            mac: Some(MacAddr(iface.mac)),
+            mtu: Some(iface.mtu),
+            address: iface.addrs.first().and_then(|&(a, l)| cidr(a, l)),
+            admin_up: iface.up,
+            link_up: p.link().map(|l| l.up).unwrap_or(false),
+            persistent: false,
+        })
+    }
+
+    fn port(&self, name: &str) -> Result<&Port, ApiError> {
+        self.ports
+            .iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| ApiError::not_found(format!("no port `{name}`")).with_field("name"))
+    }
+
+    fn tunnels(&self) -> Vec<Tunnel> {
+        self.control
+            .state()
+            .ifaces
+            .iter()
+            .flatten()
+            .filter_map(|i| match i.kind {
+                IfaceKind::Vxlan(t) => Some(Tunnel {
+                    name: i.name.clone(),
+                    vni: t.vni,
+                    local: t.local,
+                    remote: t.remote,
+                    udp_port: t.udp_port,
+                    address: i.addrs.first().and_then(|&(a, l)| cidr(a, l)),
+                }),
+                IfaceKind::Port { .. } => None,
+            })
+            .collect()
+    }
+
+    fn node_stats(w: &WorkerStats) -> Vec<ApiNodeStats> {
+        w.nodes
+            .iter()
+            .map(|n| {
+                let s = &n.stats;
+                ApiNodeStats {
+                    name: n.name.to_string(),
+                    calls: s.calls,
+                    vectors: s.packets,
+                    packets: s.packets,
+                    clocks: s.clocks,
+                    clocks_per_packet: s.clocks_per_packet(),
+                    vectors_per_call: s.packets_per_call(),
+                    packets_per_vector: 1.0,
+                }
+            })
+            .collect()
+    }
+}
+
+impl dp_api::server::Backend for DaemonBackend {
+    async fn list_ports(&self) -> Result<Vec<PortInfo>, ApiError> {
+        let s = self.lock();
+        s.ports.iter().map(|p| s.port_info(p)).collect()
+    }
+
+    async fn get_port(&self, name: &str) -> Result<PortInfo, ApiError> {
+        let s = self.lock();
+        let p = s.port(name)?;
+        s.port_info(p)
+    }
+
+    async fn create_port(&self, req: CreatePort) -> Result<PortInfo, ApiError> {
+        let _ = req;
+        Err(ApiError::not_implemented(
+            "creating ports at runtime (memif/vhost-user for pods: issue 7)",
+        ))
+    }
+
+    async fn delete_port(&self, name: &str) -> Result<(), ApiError> {
+        self.lock().port(name)?;
+        Err(ApiError::not_implemented(
+            "deleting ports at runtime (issue 7)",
+        ))
+    }
+
+    async fn set_port_address(&self, name: &str, req: SetAddress) -> Result<PortInfo, ApiError> {
+        let mut s = self.lock();
+        s.port(name)?;
+        let iface = s.control.iface(name).map_err(|e| refused(e, "name"))?;
+        let old = iface.addrs.first().copied();
+        if old.is_some_and(|(a, l)| {
+            req.address
+                .is_some_and(|n| n.addr() == a && n.prefix_len() == l)
+        }) {
+            let p = s.port(name)?.clone();
+            return s.port_info(&p);
+        }
+        if let Some((a, l)) = old {
+            s.control
+                .del_address(name, a, l)
+                .map_err(|e| refused(e, "address"))?;
+        }
+        if let Some(new) = req.address
+            && let Err(e) = s.control.add_address(name, new.addr(), new.prefix_len())
+        {
+            // Put the old address back: nothing half-applied.
+            if let Some((a, l)) = old {
+                let _ = s.control.add_address(name, a, l);
+            }
+            return Err(refused(e, "address"));
+        }
+        let p = s.port(name)?.clone();
+        s.port_info(&p)
+    }
+
+    async fn set_port_admin_state(
+        &self,
+        name: &str,
+        req: SetAdminState,
+    ) -> Result<PortInfo, ApiError> {
+        let mut s = self.lock();
+        s.port(name)?;
+        s.control
+            .set_up(name, req.up)
+            .map_err(|e| refused(e, "name"))?;
+        let p = s.port(name)?.clone();
+        s.port_info(&p)
+    }
+
+    async fn list_routes(&self) -> Result<Vec<RouteInfo>, ApiError> {
+        let s = self.lock();
+        let state = s.control.state();
+        Ok(s.control
+            .routes()
+            .filter_map(|r| {
+                let prefix = Ipv4Prefix::new(r.prefix, r.len).ok()?;
+                let (source, next_hops) = match r.kind {
+                    RouteKind::Static => (
+                        RouteSource::Static,
+                        r.via
+                            .iter()
+                            .map(|&gw| NextHop {
+                                via: Some(gw),
+                                interface: None,
+                            })
+                            .collect(),
+                    ),
+                    RouteKind::Connected => {
+                        let iface = state
+                            .connected_iface(r.prefix)
+                            .and_then(|i| state.iface(i))
+                            .map(|i| i.name.clone());
+                        (
+                            RouteSource::Connected,
+                            vec![NextHop {
+                                via: None,
+                                interface: iface,
+                            }],
+                        )
+                    }
+                    RouteKind::Local => (RouteSource::Local, vec![]),
+                };
+                Some(RouteInfo {
+                    prefix,
+                    next_hops,
+                    source,
+                })
+            })
+            .collect())
+    }
+
+    async fn add_route(&self, route: Route) -> Result<RouteInfo, ApiError> {
+        let mut s = self.lock();
+        let mut via = Vec::new();
+        for (i, nh) in route.next_hops.iter().enumerate() {
+            let field = format!("next_hops[{i}]");
+            if let Some(name) = &nh.interface {
+                s.control
+                    .iface(name)
+                    .map_err(|e| refused(e, &format!("{field}.interface")))?;
+            }
+            match nh.via {
+                Some(gw) => via.push(gw),
+                None => {
+                    return Err(ApiError::invalid(
+                        format!("{field}.via"),
+                        "a next hop needs a gateway address (interface-only routes are not supported yet)",
+                    ));
+                }
+            }
+        }
+        s.control
+            .add_route(route.prefix.addr(), route.prefix.prefix_len(), &via)
+            .map_err(|e| refused(e, "next_hops"))?;
+        Ok(RouteInfo {
+            prefix: route.prefix,
+            next_hops: route.next_hops,
+            source: RouteSource::Static,
+        })
+    }
+
+    async fn delete_route(&self, prefix: Ipv4Prefix) -> Result<(), ApiError> {
+        self.lock()
+            .control
+            .del_route(prefix.addr(), prefix.prefix_len())
+            .map_err(|e| refused(e, "prefix"))
+    }
+
+    async fn list_neighbors(&self) -> Result<Vec<NeighborInfo>, ApiError> {
+        let s = self.lock();
+        let state = s.control.state();
+        let mut out: Vec<NeighborInfo> = state
+            .neighbors
+            .iter()
+            .filter_map(|(&(i, ip), n)| {
+                Some(NeighborInfo {
+                    address: ip,
+                    mac: MacAddr(n.mac),
+                    interface: state.iface(i)?.name.clone(),
+                    kind: if n.is_static {
+                        NeighborKind::Static
+                    } else {
+                        NeighborKind::Dynamic
+                    },
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.interface, a.address).cmp(&(&b.interface, b.address)));
+        Ok(out)
+    }
+
+    async fn add_neighbor(&self, n: Neighbor) -> Result<NeighborInfo, ApiError> {
+        let mut s = self.lock();
+        let iface = s
+            .control
+            .iface(&n.interface)
+            .map_err(|e| refused(e, "interface"))?;
+        if s.control
+            .state()
+            .neighbor(iface.index, n.address)
+            .is_some_and(|e| e.is_static)
+        {
+            return Err(ApiError::conflict(format!(
+                "neighbor {} on `{}` exists already",
+                n.address, n.interface
+            ))
+            .with_field("address"));
+        }
+        s.control
+            .set_neighbor(iface.index, n.address, n.mac.0, true)
+            .map_err(|e| refused(e, "interface"))?;
+        Ok(NeighborInfo {
+            address: n.address,
+            mac: n.mac,
+            interface: n.interface,
+            kind: NeighborKind::Static,
+        })
+    }
+
+    async fn delete_neighbor(&self, interface: &str, address: Ipv4Addr) -> Result<(), ApiError> {
+        let mut s = self.lock();
+        let iface = s
+            .control
+            .iface(interface)
+            .map_err(|e| refused(e, "interface"))?;
+        match s.control.del_neighbor(iface.index, address) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ApiError::not_found(format!(
+                "no neighbor {address} on `{interface}`"
+            ))
+            .with_field("address")),
+            Err(e) => Err(refused(e, "interface")),
+        }
+    }
+
+    async fn list_tunnels(&self) -> Result<Vec<Tunnel>, ApiError> {
+        Ok(self.lock().tunnels())
+    }
+
+    async fn add_tunnel(&self, t: Tunnel) -> Result<Tunnel, ApiError> {
+        let mut s = self.lock();
+        let index = s.control.state().ifaces.len();
+        let tunnel = VxlanTunnel {
+            vni: t.vni,
+            local: t.local,
+            remote: t.remote,
+            udp_port: t.udp_port,
+        };
+        s.control
+            .add_vxlan(&t.name, tunnel, tunnel_mac(t.vni, index), 1450)
+            .map_err(|e| refused(e, "local"))?;
+        if let Some(a) = t.address
+            && let Err(e) = s.control.add_address(&t.name, a.addr(), a.prefix_len())
+        {
+            // The tunnel stays without the address; say so rather than half-succeed silently.
+            return Err(refused(e, "address"));
+        }
+        Ok(t)
+    }
+
+    async fn delete_tunnel(&self, name: &str) -> Result<(), ApiError> {
+        let s = self.lock();
+        if !s.tunnels().iter().any(|t| t.name == name) {
+            return Err(ApiError::not_found(format!("no tunnel `{name}`")).with_field("name"));
+        }
+        Err(ApiError::not_implemented("deleting tunnels at runtime"))
+    }
+
+    async fn port_stats(&self) -> Result<Vec<ApiPortStats>, ApiError> {
+        let s = self.lock();
+        Ok(s.ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let st = p.stats().unwrap_or_default();
+                let sw_drop: u64 = s
+                    .workers
+                    .iter()
+                    .filter_map(|w| {
+                        w.lock()
+                            .ok()
+                            .and_then(|w| w.xconnect_ports.get(i).map(|c| c.tx_dropped))
+                    })
+                    .sum();
+                ApiPortStats {
+                    name: p.name().to_string(),
+                    rx_packets: st.ipackets,
+                    rx_bytes: st.ibytes,
+                    tx_packets: st.opackets,
+                    tx_bytes: st.obytes,
+                    rx_missed: st.imissed,
+                    rx_errors: st.ierrors + st.rx_nombuf,
+                    tx_errors: st.oerrors,
+                    drops: sw_drop,
+                }
+            })
+            .collect())
+    }
+
+    async fn runtime_stats(&self) -> Result<Vec<WorkerRuntime>, ApiError> {
+        let s = self.lock();
+        Ok(s.workers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| {
+                let w = w.lock().ok()?;
+                Some(WorkerRuntime {
+                    worker: i as u32,
+                    lcore: w.lcore,
+                    nodes: Inner::node_stats(&w),
+                })
+            })
+            .collect())
+    }
+
+    async fn error_stats(&self) -> Result<Vec<WorkerErrors>, ApiError> {
+        let s = self.lock();
+        Ok(s.workers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| {
+                let w = w.lock().ok()?;
+                let counters = w
+                    .nodes
+                    .iter()
+                    .flat_map(|n| {
+                        n.error_names
+                            .iter()
+                            .zip(&n.stats.errors)
+                            .filter(|(_, c)| **c > 0)
+                            .map(|(r, c)| ErrorCounter {
+                                node: n.name.to_string(),
+                                reason: (*r).to_string(),
+                                count: *c,
+                            })
+                    })
+                    .collect();
+                Some(WorkerErrors {
+                    worker: i as u32,
+                    counters,
+                })
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,306 @@
+//! The control API end to end: the real `dpctl` binary against a running dataplane on virtual
+//! devices, for every resource, including the refusals and a daemon that is not running.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::net::*;
+use common::*;
+
+/// The workspace's `dpctl` binary (built by `cargo build --workspace --bins`, which
+/// `ci/test.sh` runs before the tests).
+fn dpctl_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/dpctl
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("dpctl"))
+        .expect("target dir");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p dpctl` first (ci/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+struct Dpctl {
+    socket: PathBuf,
+}
+
+impl Dpctl {
+    /// Runs dpctl; returns (exit code, stdout, stderr).
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(dpctl_bin())
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run dpctl");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 0, "dpctl {} failed: {err}{out}", args.join(" "));
+        out
+    }
+
+    /// Expects `code` and a stderr line containing `needle`.
+    fn fails(&self, args: &[&str], code: i32, needle: &str) {
+        let (c, out, err) = self.run(args);
+        assert_eq!(c, code, "dpctl {}: {err}{out}", args.join(" "));
+        assert!(
+            err.contains(needle),
+            "dpctl {}: expected `{needle}` in: {err}",
+            args.join(" ")
+        );
+        if code != 2 {
+            // Usage errors are clap's (error, blank line, --help hint); the rest is one line.
+            assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        }
+    }
+}
+
+#[test]
+fn every_resource_through_dpctl_against_a_running_dataplane() {
+    if !require_dpdk() {
+        return;
+    }
+    let tag = std::process::id() % 100000;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("run").join("api.sock");
+    let cfg = dir.path().join("api.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[eal]
+cores = "0-1"
+args = ["--no-pci", "--file-prefix=dpc{tag}", "--huge-unlink", "--log-level=*:warning"]
+[control]
+socket = "{}"
+[[port]]
+name = "pod0"
+device = "net_null_c{tag}a,no-rx=1"
+address = "10.0.1.1/24"
+[[port]]
+name = "pod1"
+device = "net_null_c{tag}b,no-rx=1"
+"#,
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let (child, lines) = start(&cfg);
+    assert!(
+        wait_line(&lines, "control API on", Duration::from_secs(30)),
+        "dataplane did not start"
+    );
+    let d = Dpctl {
+        socket: socket.clone(),
+    };
+
+    // The socket is owner-only, in a directory the daemon created.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "API socket mode");
+
+    // Interfaces.
+    let out = d.ok(&["show", "interfaces"]);
+    assert!(
+        out.contains("pod0") && out.contains("10.0.1.1/24") && out.contains("pod1"),
+        "{out}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&d.ok(&["--json", "show", "interfaces"])).expect("--json parses");
+    assert!(json.to_string().contains("10.0.1.1/24"), "{json}");
+    d.ok(&["port", "set", "pod1", "address", "10.0.2.1/24"]);
+    assert!(d.ok(&["show", "interfaces"]).contains("10.0.2.1/24"));
+    d.fails(
+        &["port", "set", "pod1", "address", "10.0.1.9/24"],
+        1,
+        "overlaps",
+    );
+    assert!(
+        d.ok(&["show", "interfaces"]).contains("10.0.2.1/24"),
+        "a refused change leaves the old address"
+    );
+    d.ok(&["port", "set", "pod1", "down"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&d.ok(&["--json", "show", "interfaces"])).unwrap();
+    let pod1 = json["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "pod1")
+        .unwrap()
+        .clone();
+    assert_eq!(pod1["admin_up"], false, "{pod1}");
+    d.ok(&["port", "set", "pod1", "up"]);
+    d.fails(&["port", "set", "nope", "up"], 1, "nope");
+    d.fails(
+        &["port", "add", "pod9", "--device", "net_null_c9"],
+        1,
+        "not implemented",
+    );
+
+    // Routes, including ECMP and the refusals.
+    d.ok(&[
+        "route",
+        "add",
+        "10.9.0.0/16",
+        "via",
+        "10.0.1.2",
+        "via",
+        "10.0.2.2",
+    ]);
+    let fib = d.ok(&["show", "fib"]);
+    assert!(
+        fib.contains("10.9.0.0/16") && fib.contains("10.0.1.2") && fib.contains("10.0.2.2"),
+        "{fib}"
+    );
+    assert!(
+        fib.contains("10.0.1.0/24"),
+        "connected routes are listed: {fib}"
+    );
+    d.fails(
+        &["route", "add", "10.9.0.0/16", "via", "10.0.1.3"],
+        1,
+        "exists",
+    );
+    d.fails(
+        &["route", "add", "10.9.0.1/16", "via", "10.0.1.3"],
+        2,
+        "10.9.0.0/16",
+    );
+    d.fails(
+        &["route", "add", "10.8.0.0/16", "via", "10.77.0.1"],
+        1,
+        "not in a connected subnet",
+    );
+    d.fails(
+        &[
+            "route",
+            "add",
+            "10.8.0.0/16",
+            "via",
+            "10.0.1.2",
+            "dev",
+            "nope",
+        ],
+        1,
+        "nope",
+    );
+    d.ok(&["route", "del", "10.9.0.0/16"]);
+    assert!(!d.ok(&["show", "fib"]).contains("10.9.0.0/16"));
+    d.fails(&["route", "del", "10.9.0.0/16"], 1, "no route");
+
+    // Neighbors.
+    d.ok(&[
+        "neighbor",
+        "add",
+        "10.0.1.5",
+        "02:00:00:00:01:05",
+        "--dev",
+        "pod0",
+    ]);
+    assert!(d.ok(&["show", "neighbors"]).contains("02:00:00:00:01:05"));
+    d.fails(
+        &[
+            "neighbor",
+            "add",
+            "10.0.1.5",
+            "02:00:00:00:01:06",
+            "--dev",
+            "pod0",
+        ],
+        1,
+        "exists",
+    );
+    d.fails(
+        &[
+            "neighbor",
+            "add",
+            "10.0.1.6",
+            "02:00:00:00:01:06",
+            "--dev",
+            "nope",
+        ],
+        1,
+        "nope",
+    );
+    d.fails(
+        &["neighbor", "add", "10.0.1.6", "02:00:00", "--dev", "pod0"],
+        2,
+        "MAC",
+    );
+    d.ok(&["neighbor", "del", "10.0.1.5", "--dev", "pod0"]);
+    d.fails(
+        &["neighbor", "del", "10.0.1.5", "--dev", "pod0"],
+        1,
+        "no neighbor",
+    );
+
+    // Tunnels.
+    d.ok(&[
+        "tunnel",
+        "add",
+        "vx7",
+        "--vni",
+        "7",
+        "--local",
+        "10.0.1.1",
+        "--remote",
+        "10.0.1.9",
+        "--address",
+        "172.20.0.1/24",
+    ]);
+    let t = d.ok(&["show", "tunnels"]);
+    assert!(t.contains("vx7") && t.contains("172.20.0.1/24"), "{t}");
+    d.fails(
+        &[
+            "tunnel",
+            "add",
+            "vx8",
+            "--vni",
+            "8",
+            "--local",
+            "192.0.2.1",
+            "--remote",
+            "10.0.1.9",
+        ],
+        1,
+        "not one of our addresses",
+    );
+    d.fails(
+        &[
+            "tunnel", "add", "vx7", "--vni", "9", "--local", "10.0.1.1", "--remote", "10.0.1.8",
+        ],
+        1,
+        "exists",
+    );
+    d.ok(&["route", "add", "10.50.0.0/16", "via", "172.20.0.2"]);
+    assert!(
+        d.ok(&["show", "fib"]).contains("172.20.0.2"),
+        "routes point through the tunnel"
+    );
+
+    // Stats answer.
+    d.ok(&["show", "runtime"]);
+    d.ok(&["show", "errors"]);
+
+    // Stop the daemon: dpctl says it is not running (exit 3), and the socket is gone.
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit {:?}", out.status);
+    assert!(!socket.exists(), "the socket is removed at shutdown");
+    d.fails(&["show", "interfaces"], 3, "not running");
+}
