@@ -15,6 +15,9 @@ use dp_api::{
     PortStats as ApiPortStats, Route, RouteInfo, RouteSource, SetAddress, SetAdminState, Tunnel,
     WorkerErrors, WorkerRuntime,
 };
+use std::sync::atomic::Ordering;
+
+use dp_api::{TraceRequest, TraceResult, TracedPacket};
 use dp_net::fwd::{Control, FwdError, IfaceKind, LearnQueue, RouteKind, VxlanTunnel};
 
 use crate::config::tunnel_mac;
@@ -26,6 +29,8 @@ pub struct Inner {
     pub control: Control,
     pub ports: Vec<Port>,
     pub workers: Vec<Arc<Mutex<WorkerStats>>>,
+    /// Per worker (same order): how many packets to trace next.
+    pub trace_reqs: Vec<Arc<std::sync::atomic::AtomicU32>>,
 }
 
 /// The daemon's implementation of `dp_api::server::Backend`.
@@ -396,6 +401,56 @@ impl dp_api::server::Backend for DaemonBackend {
         Err(ApiError::not_implemented("deleting tunnels at runtime"))
     }
 
+    async fn trace(&self, req: TraceRequest) -> Result<TraceResult, ApiError> {
+        let (workers, names) = {
+            let s = self.lock();
+            for w in &s.workers {
+                if let Ok(mut w) = w.lock() {
+                    w.traces.clear();
+                }
+            }
+            for r in &s.trace_reqs {
+                r.store(req.count, Ordering::Release);
+            }
+            let state = s.control.state();
+            let names: Vec<String> = state
+                .ifaces
+                .iter()
+                .map(|i| i.as_ref().map(|i| i.name.clone()).unwrap_or_default())
+                .collect();
+            (s.workers.clone(), names)
+        };
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(req.wait_ms);
+        let mut packets = Vec::new();
+        loop {
+            for (wi, w) in workers.iter().enumerate() {
+                if let Ok(mut w) = w.lock() {
+                    for t in w.traces.drain(..) {
+                        packets.push(TracedPacket {
+                            worker: wi as u32,
+                            port: names
+                                .get(t.rx_if as usize)
+                                .cloned()
+                                .unwrap_or_else(|| format!("#{}", t.rx_if)),
+                            nodes: t.nodes.iter().map(|n| n.to_string()).collect(),
+                            summary: summarize(t.len, &t.head),
+                        });
+                    }
+                }
+            }
+            if packets.len() >= req.count as usize || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        // Stop tracing what did not arrive in time.
+        for r in &self.lock().trace_reqs {
+            r.store(0, Ordering::Release);
+        }
+        packets.truncate(req.count as usize);
+        Ok(TraceResult { packets })
+    }
+
     async fn port_stats(&self) -> Result<Vec<ApiPortStats>, ApiError> {
         let s = self.lock();
         Ok(s.ports
@@ -471,5 +526,34 @@ impl dp_api::server::Backend for DaemonBackend {
                 })
             })
             .collect())
+    }
+}
+
+/// One line about a traced packet from its first bytes (as it entered the graph).
+fn summarize(len: usize, head: &[u8]) -> String {
+    if head.len() < 14 {
+        return format!("{len} bytes");
+    }
+    let et = u16::from_be_bytes([head[12], head[13]]);
+    let l3 = &head[14..];
+    match et {
+        0x0800 if l3.len() >= 20 => {
+            let src = Ipv4Addr::new(l3[12], l3[13], l3[14], l3[15]);
+            let dst = Ipv4Addr::new(l3[16], l3[17], l3[18], l3[19]);
+            let proto = match l3[9] {
+                1 => "icmp".to_string(),
+                6 => "tcp".to_string(),
+                17 => "udp".to_string(),
+                p => format!("proto {p}"),
+            };
+            format!("IPv4 {src} > {dst} {proto} ttl {}, {len} bytes", l3[8])
+        }
+        0x0806 if l3.len() >= 28 => {
+            let op = if l3[7] == 1 { "who-has" } else { "reply" };
+            let tpa = Ipv4Addr::new(l3[24], l3[25], l3[26], l3[27]);
+            let spa = Ipv4Addr::new(l3[14], l3[15], l3[16], l3[17]);
+            format!("ARP {op} {tpa} from {spa}, {len} bytes")
+        }
+        _ => format!("ethertype 0x{et:04x}, {len} bytes"),
     }
 }

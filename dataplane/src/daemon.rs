@@ -265,6 +265,7 @@ pub fn run(cfg: Config) -> Result<String, DaemonError> {
             xconnect,
             graph,
             qsbr,
+            trace_req: Arc::default(),
         });
     }
 
@@ -272,10 +273,12 @@ pub fn run(cfg: Config) -> Result<String, DaemonError> {
     let nports = ports.len();
     let mut jobs = Vec::new();
     let mut shared = Vec::new();
+    let mut trace_reqs = Vec::new();
     for (lcore, plan) in workers.iter().zip(plans) {
         if plan.rx.is_empty() && plan.xconnect.is_empty() {
             continue;
         }
+        trace_reqs.push(plan.trace_req.clone());
         let stop = stop.clone();
         let out = Arc::new(Mutex::new(WorkerStats::default()));
         shared.push(out.clone());
@@ -298,6 +301,7 @@ pub fn run(cfg: Config) -> Result<String, DaemonError> {
         control,
         ports,
         workers: shared,
+        trace_reqs,
     }));
     let control_result = control_loop(&backend, &learn, &jobs, &cfg.control.socket);
     stop.store(true, Ordering::Relaxed);

@@ -23,8 +23,8 @@ use crate::xconnect::{self, Direction, SwPortCounters};
 pub const RX_BURST: usize = 32;
 /// At most this many bursts per queue per loop (fills up to a 128-packet vector).
 const RX_BURSTS_PER_POLL: usize = 4;
-/// Loops between two publications of the worker's counters.
-const PUBLISH_EVERY: u64 = 4096;
+/// Publications of the worker's counters per second (time-based, so idle workers publish too).
+const PUBLISH_HZ: u64 = 10;
 
 dp_net::arcs! { pub enum PortTxNext { Drop => "drop" } }
 
@@ -138,6 +138,8 @@ pub struct WorkerPlan {
     pub graph: Option<Graph<PktMbuf>>,
     /// This worker's RCU reader.
     pub qsbr: Reader,
+    /// Set by the control plane to trace the next N packets (0 = nothing asked).
+    pub trace_req: Arc<std::sync::atomic::AtomicU32>,
 }
 
 /// A worker's counters, published for the control plane and returned at the end.
@@ -153,6 +155,8 @@ pub struct WorkerStats {
     pub idle_sleeps: u64,
     pub elapsed: std::time::Duration,
     pub packets: u64,
+    /// Packet traces not yet collected by the control plane.
+    pub traces: Vec<dp_net::graph::trace::PacketTrace>,
 }
 
 /// Runs until `stop`; returns the final counters.
@@ -179,7 +183,15 @@ pub fn run(
     });
     let mut xburst = crate::dpdk::MbufBurst::<{ xconnect::BURST }>::new();
     let start = std::time::Instant::now();
+    let publish_every = (crate::dpdk::tsc_hz() / PUBLISH_HZ).max(1);
+    let mut last_publish = rdtsc();
     while !stop.load(Ordering::Relaxed) {
+        if plan.trace_req.load(Ordering::Relaxed) != 0 {
+            let n = plan.trace_req.swap(0, Ordering::AcqRel);
+            if let Some(g) = plan.graph.as_mut() {
+                g.trace(n as usize);
+            }
+        }
         let mut moved = 0usize;
         if let (Some(g), Some((port_rx, eth))) = (plan.graph.as_mut(), ids) {
             for (q, rx_if) in plan.rx.iter_mut() {
@@ -227,16 +239,23 @@ pub fn run(
         } else {
             idle.after_poll(moved);
         }
-        if stats.loops.is_multiple_of(PUBLISH_EVERY)
+        let now = rdtsc();
+        if now.wrapping_sub(last_publish) >= publish_every
             && let Ok(mut s) = shared.try_lock()
         {
+            last_publish = now;
             fill(&mut s, &stats, &plan, &idle, start);
+            if let Some(g) = plan.graph.as_mut() {
+                s.traces.extend(g.drain_traces());
+            }
         }
     }
     let mut last = WorkerStats::default();
     fill(&mut last, &stats, &plan, &idle, start);
     if let Ok(mut s) = shared.lock() {
+        let traces = std::mem::take(&mut s.traces);
         *s = last.clone();
+        s.traces = traces;
     }
     last
 }

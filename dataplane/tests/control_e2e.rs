@@ -3,30 +3,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use common::net::*;
 use common::*;
-
-/// The workspace's `dpctl` binary (built by `cargo build --workspace --bins`, which
-/// `ci/test.sh` runs before the tests).
-fn dpctl_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>/dpctl
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("dpctl"))
-        .expect("target dir");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p dpctl` first (ci/test.sh does)",
-        bin.display()
-    );
-    bin
-}
 
 struct Dpctl {
     socket: PathBuf,

@@ -113,3 +113,21 @@ pub fn signal(child: &Child, sig: &str) {
         .success();
     assert!(ok, "kill -{sig}");
 }
+
+/// The workspace's `dpctl` binary (built by `cargo build --workspace --bins`, which
+/// `ci/test.sh` runs before the tests).
+pub fn dpctl_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/dpctl
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("dpctl"))
+        .expect("target dir");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p dpctl` first (ci/test.sh does)",
+        bin.display()
+    );
+    bin
+}

@@ -481,6 +481,12 @@ impl<B: PacketBuf> Graph<B> {
         self.tracer.start(count);
     }
 
+    /// The traces recorded so far, tracing going on for the packets still wanted. Call between
+    /// `run`s (every traced packet's path is then complete).
+    pub fn drain_traces(&mut self) -> Vec<trace::PacketTrace> {
+        self.tracer.drain()
+    }
+
     /// Finished (and in-progress) packet traces.
     pub fn traces(&mut self) -> Vec<trace::PacketTrace> {
         self.tracer.take()

@@ -74,6 +74,12 @@ impl Tracer {
         }
     }
 
+    /// The traces recorded so far, leaving tracing running for packets still to come. Call
+    /// only between `run`s: no packet in flight then holds a trace index.
+    pub fn drain(&mut self) -> Vec<PacketTrace> {
+        std::mem::take(&mut self.traces)
+    }
+
     /// The traces so far; tracing stops.
     pub fn take(&mut self) -> Vec<PacketTrace> {
         self.remaining = 0;
