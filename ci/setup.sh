@@ -13,6 +13,7 @@ PACKAGES=(
   tcpdump tshark                     # captures in tests and for people
   containernetworking-plugins        # host-local IPAM, tuning: the CNI tests' real plugins
   jq                                 # scripts read JSON results
+  prometheus                         # promtool lints the metrics exposition
 )
 HUGEPAGES=${HUGEPAGES:-1024}         # 2 MiB pages: 2 GiB
 

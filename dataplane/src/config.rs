@@ -55,6 +55,9 @@ pub struct ControlSection {
     /// The API's unix socket (created owner-only; its directory is created if missing).
     #[serde(default = "default_socket")]
     pub socket: std::path::PathBuf,
+    /// Prometheus exposition address (`"127.0.0.1:9100"`); off when absent.
+    #[serde(default)]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 fn default_socket() -> std::path::PathBuf {
@@ -65,6 +68,7 @@ impl Default for ControlSection {
     fn default() -> Self {
         ControlSection {
             socket: default_socket(),
+            metrics: None,
         }
     }
 }

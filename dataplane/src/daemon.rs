@@ -303,7 +303,7 @@ pub fn run(cfg: Config) -> Result<String, DaemonError> {
         workers: shared,
         trace_reqs,
     }));
-    let control_result = control_loop(&backend, &learn, &jobs, &cfg.control.socket);
+    let control_result = control_loop(&backend, &learn, &jobs, &cfg.control);
     stop.store(true, Ordering::Relaxed);
     let mut results = Vec::new();
     let mut failure = control_result.err();
@@ -355,8 +355,9 @@ fn control_loop(
     backend: &Arc<DaemonBackend>,
     learn: &LearnQueue,
     jobs: &[crate::dpdk::LcoreJoin<WorkerStats>],
-    socket: &std::path::Path,
+    ctl: &crate::config::ControlSection,
 ) -> Result<(), DaemonError> {
+    let socket = ctl.socket.as_path();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -368,6 +369,19 @@ fn control_loop(
                 DaemonError::Runtime(format!("control API on {}: {e}", socket.display()))
             })?;
         eprintln!("dataplane: control API on {}", socket.display());
+        let metrics = match ctl.metrics {
+            Some(addr) => {
+                let l = crate::metrics::bind(addr)
+                    .await
+                    .map_err(DaemonError::Runtime)?;
+                eprintln!(
+                    "dataplane: metrics on http://{}/metrics",
+                    l.local_addr().unwrap_or(addr)
+                );
+                Some(tokio::spawn(crate::metrics::serve(l, backend.clone())))
+            }
+            None => None,
+        };
         let (quit_tx, quit_rx) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(server.serve(async {
             let _ = quit_rx.await;
@@ -375,6 +389,10 @@ fn control_loop(
         let r = signals_and_ticks(backend, learn, jobs).await;
         let _ = quit_tx.send(());
         let _ = serving.await;
+        if let Some(m) = metrics {
+            m.abort();
+            let _ = m.await;
+        }
         r
     })
 }

@@ -7,5 +7,6 @@ pub mod control;
 pub mod daemon;
 pub mod dpdk;
 pub mod idle;
+pub mod metrics;
 pub mod worker;
 pub mod xconnect;

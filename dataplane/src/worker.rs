@@ -184,7 +184,8 @@ pub fn run(
     let mut xburst = crate::dpdk::MbufBurst::<{ xconnect::BURST }>::new();
     let start = std::time::Instant::now();
     let publish_every = (crate::dpdk::tsc_hz() / PUBLISH_HZ).max(1);
-    let mut last_publish = rdtsc();
+    // Publish on the first loop, so the control plane has the graph's shape at once.
+    let mut last_publish = rdtsc().wrapping_sub(publish_every);
     while !stop.load(Ordering::Relaxed) {
         if plan.trace_req.load(Ordering::Relaxed) != 0 {
             let n = plan.trace_req.swap(0, Ordering::AcqRel);

@@ -3,12 +3,26 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use common::net::*;
 use common::*;
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to metrics");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
 
 struct Dpctl {
     socket: PathBuf,
@@ -69,6 +83,7 @@ cores = "0-1"
 args = ["--no-pci", "--file-prefix=dpc{tag}", "--huge-unlink", "--log-level=*:warning"]
 [control]
 socket = "{}"
+metrics = "127.0.0.1:0"
 [[port]]
 name = "pod0"
 device = "net_null_c{tag}a,no-rx=1"
@@ -278,6 +293,60 @@ device = "net_null_c{tag}b,no-rx=1"
     // Stats answer.
     d.ok(&["show", "runtime"]);
     d.ok(&["show", "errors"]);
+
+    // Prometheus exposition, valid per promtool.
+    let line =
+        wait_line_text(&lines, "metrics on http://", Duration::from_secs(5)).expect("metrics line");
+    let url = line
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_string();
+    let body = http_get(&url, "/metrics");
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    let text = body
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    for needle in [
+        "dataplane_port_rx_packets_total{port=\"pod0\"}",
+        "dataplane_node_packets_total{node=\"ip4-lookup\",worker=\"0\"}",
+        "dataplane_node_errors_total{node=\"ip4-rewrite\",reason=\"TTL expired in transit (ICMP time exceeded sent)\",worker=\"0\"}",
+        "dataplane_fib_routes ",
+        "dataplane_interfaces 3",
+    ] {
+        assert!(text.contains(needle), "{needle} missing in:\n{text}");
+    }
+    if require(
+        Path::new("/usr/bin/promtool").exists(),
+        "promtool (Debian package prometheus) to lint the metrics",
+    ) {
+        let mut check = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        check
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = check.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(http_get(&url, "/nope").starts_with("HTTP/1.1 404"));
 
     // Stop the daemon: dpctl says it is not running (exit 3), and the socket is gone.
     signal(&child, "INT");

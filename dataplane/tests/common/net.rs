@@ -105,6 +105,23 @@ pub fn wait_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str, timeout: 
     false
 }
 
+/// Waits for a line containing `needle` and returns it.
+pub fn wait_line_text(
+    rx: &std::sync::mpsc::Receiver<String>,
+    needle: &str,
+    timeout: Duration,
+) -> Option<String> {
+    let deadline = Instant::now() + timeout;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains(needle) => return Some(l),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
 pub fn signal(child: &Child, sig: &str) {
     let ok = Command::new("kill")
         .args([&format!("-{sig}"), &child.id().to_string()])
