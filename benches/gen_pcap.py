@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Writes a pcap of UDP/IPv4 test frames for the throughput benchmark (no dependencies).
+
+    gen_pcap.py OUT.pcap --size 64 --flows 256 --dst-net 10.2 [--count N]
+
+Frames go from 10.0.1.2 to DST_NET.x.y (one destination per flow, UDP ports varying too),
+with a broadcast destination MAC (the receiving port's MAC is not known in advance; the
+dataplane accepts broadcast frames). --size is the frame length as captured, without FCS.
+"""
+import argparse
+import struct
+
+
+def csum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def frame(flow: int, size: int, dst_net: str) -> bytes:
+    a, b = (int(x) for x in dst_net.split("."))
+    host = flow + 1  # never the .0 network address
+    dst = bytes([a, b, (host >> 8) & 0xFF, host & 0xFF])
+    src = bytes([10, 0, 1, 2])
+    payload_len = max(size - 14 - 20 - 8, 0)
+    udp = struct.pack("!HHHH", 1024 + flow % 4096, 5000, 8 + payload_len, 0) + bytes(payload_len)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), flow & 0xFFFF, 0, 64, 17, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    eth = b"\xff" * 6 + bytes([2, 0, 0, 0, 1, 2]) + b"\x08\x00"
+    return eth + ip + udp
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("out")
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--flows", type=int, default=256)
+    p.add_argument("--dst-net", default="10.2")
+    p.add_argument("--count", type=int, default=0, help="frames (default: one per flow)")
+    a = p.parse_args()
+    n = a.count or a.flows
+    with open(a.out, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i in range(n):
+            fr = frame(i % a.flows, a.size, a.dst_net)
+            f.write(struct.pack("<IIII", i // 1000000, i % 1000000, len(fr), len(fr)))
+            f.write(fr)
+
+
+if __name__ == "__main__":
+    main()
