@@ -28,7 +28,9 @@ echo "== tests"
 status=0
 cargo nextest run --workspace "${FEATURES[@]}" --no-fail-fast || status=$?
 
-# The EAL leaves its runtime directory behind (hugepage files are unlinked by --huge-unlink).
-rm -rf /var/run/dpdk/dpt[0-9]* 2>/dev/null || true
+# The in-process EAL tests leave their runtime directory behind (their hugepage files are
+# unlinked by --huge-unlink; the end-to-end tests run --in-memory, which leaves only the
+# directory of the telemetry socket).
+for p in dpt dpc dpr dpx dpbad; do rm -rf /var/run/dpdk/$p[0-9]*; done 2>/dev/null || true
 
 exit $status

@@ -175,6 +175,11 @@ pub fn run(cfg: Config) -> Result<String, DaemonError> {
             tx_desc: p.tx_desc,
             tx_queues: nw as u16,
             tx_offloads: offload::TX_IPV4_CKSUM | offload::TX_UDP_CKSUM | offload::TX_TCP_CKSUM,
+            // The NIC verifies checksums (ip4-input trusts its verdict) and hashes flows.
+            rx_offloads: offload::RX_IPV4_CKSUM
+                | offload::RX_UDP_CKSUM
+                | offload::RX_TCP_CKSUM
+                | offload::RX_RSS_HASH,
             ..PortConfig::default()
         };
         let (_rx_on, tx_on) = port.configure(&pc, &pool).map_err(perr)?;

@@ -80,7 +80,7 @@ fn every_resource_through_dpctl_against_a_running_dataplane() {
         format!(
             r#"[eal]
 cores = "0-1"
-args = ["--no-pci", "--file-prefix=dpc{tag}", "--huge-unlink", "--log-level=*:warning"]
+args = ["--no-pci", "--file-prefix=dpc{tag}", "--in-memory", "--log-level=*:warning"]
 [control]
 socket = "{}"
 metrics = "127.0.0.1:0"
@@ -350,7 +350,7 @@ device = "net_null_c{tag}b,no-rx=1"
 
     // Stop the daemon: dpctl says it is not running (exit 3), and the socket is gone.
     signal(&child, "INT");
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output();
     assert!(out.status.success(), "exit {:?}", out.status);
     assert!(!socket.exists(), "the socket is removed at shutdown");
     d.fails(&["show", "interfaces"], 3, "not running");

@@ -108,6 +108,9 @@ pub struct FwdState {
     pub vxlan: FxHashMap<(u32, Ipv4Addr), IfIndex>,
     /// UDP ports VXLAN listens on, with the local VTEP addresses.
     pub vteps: Vec<(Ipv4Addr, u16)>,
+    /// Per adjacency: the gateway's MAC when it is a resolved `Via` (recomputed at every
+    /// publish), so ip4-rewrite indexes a vector instead of hashing per packet.
+    pub via_mac: Vec<Option<[u8; 6]>>,
 }
 
 impl FwdState {
@@ -292,7 +295,15 @@ impl Control {
     }
 
     /// Publishes `next` and waits until every online worker has seen it.
-    fn publish(&mut self, next: FwdState) -> Result<(), FwdError> {
+    fn publish(&mut self, mut next: FwdState) -> Result<(), FwdError> {
+        next.via_mac = next
+            .adjs
+            .iter()
+            .map(|a| match a {
+                Adj::Via { iface, gw } => next.neighbors.get(&(*iface, *gw)).map(|n| n.mac),
+                _ => None,
+            })
+            .collect();
         self.state.publish(next);
         self.domain
             .synchronize(SYNC_TIMEOUT)
@@ -722,6 +733,10 @@ mod tests {
             .unwrap();
         let (fib, snap) = c.readers();
         let id = fib.lookup(u32::from(ip("10.9.3.4"))).unwrap();
+        assert!(
+            snap.get().via_mac.iter().all(Option::is_none),
+            "no gateway resolved yet"
+        );
         let Adj::Ecmp(members) = &snap.get().adjs[id as usize] else {
             panic!("not ECMP")
         };
@@ -868,6 +883,11 @@ mod tests {
         .unwrap();
         assert_eq!(c.learn(&q).unwrap(), 1);
         let st = c.state();
+        assert_eq!(
+            st.via_mac.len(),
+            st.adjs.len(),
+            "kept in step with the adjacencies"
+        );
         assert_eq!(st.neighbor(a, ip("10.0.1.2")).unwrap().mac, [9; 6]);
         assert_eq!(st.neighbor(a, ip("10.0.1.3")).unwrap().mac, [7; 6]);
         assert!(c.del_neighbor(a, ip("10.0.1.3")).unwrap());

@@ -378,6 +378,9 @@ impl Port {
         if cfg.rss && cfg.rx_queues > 1 && rss_hf != 0 {
             conf.rxmode.mq_mode = dpdk_sys::RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+        } else {
+            // The ethdev layer refuses the RSS hash offload without RSS.
+            conf.rxmode.offloads &= !offload::RX_RSS_HASH;
         }
         if let Some(mtu) = cfg.mtu {
             conf.rxmode.mtu = mtu as u32;

@@ -75,7 +75,47 @@ pub fn dataplane_bin() -> &'static str {
     env!("CARGO_BIN_EXE_dataplane")
 }
 
-pub fn start(config: &Path) -> (Child, std::sync::mpsc::Receiver<String>) {
+/// A running `dataplane`: stopped (SIGINT, then SIGKILL after 5 s) when dropped, so a failing
+/// test never leaves one behind.
+pub struct DpProc {
+    child: Option<Child>,
+}
+
+impl DpProc {
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Waits for it to exit (after a signal) and returns its output.
+    pub fn wait_with_output(mut self) -> std::process::Output {
+        self.child
+            .take()
+            .expect("running")
+            .wait_with_output()
+            .expect("wait for dataplane")
+    }
+}
+
+impl Drop for DpProc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-INT", &c.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn start(config: &Path) -> (DpProc, std::sync::mpsc::Receiver<String>) {
     let mut child = Command::new(dataplane_bin())
         .args(["--config", config.to_str().unwrap()])
         .stdout(Stdio::piped())
@@ -90,7 +130,7 @@ pub fn start(config: &Path) -> (Child, std::sync::mpsc::Receiver<String>) {
             let _ = txl.send(line);
         }
     });
-    (child, rxl)
+    (DpProc { child: Some(child) }, rxl)
 }
 
 pub fn wait_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str, timeout: Duration) -> bool {
@@ -122,7 +162,7 @@ pub fn wait_line_text(
     None
 }
 
-pub fn signal(child: &Child, sig: &str) {
+pub fn signal(child: &DpProc, sig: &str) {
     let ok = Command::new("kill")
         .args([&format!("-{sig}"), &child.id().to_string()])
         .status()

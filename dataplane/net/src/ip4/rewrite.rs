@@ -180,10 +180,11 @@ fn rewrite<B: PacketBuf>(
         }
         return Verdict::Drop(Ip4RewriteError::TooBig);
     }
-    let Some(neigh) = state.neighbor(out_if, nh) else {
+    // A gateway's MAC is cached per adjacency; a glean looks the destination up.
+    let cached = state.via_mac.get(p.meta().adj as usize).copied().flatten();
+    let Some(mac) = cached.or_else(|| state.neighbor(out_if, nh).map(|n| n.mac)) else {
         return resolve(iface, nh, state, arp_sent, arp_interval, ctx);
     };
-    let mac = neigh.mac;
     let ihl = ((d[0] & 0xf) as usize) * 4;
     let pending = p.meta().flags & PacketMeta::F_IP4_CSUM_PENDING != 0;
     {
