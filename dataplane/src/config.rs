@@ -455,7 +455,7 @@ pub struct PortInfo {
     pub caps: TxCaps,
 }
 
-fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
+pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
     let (a, l) = s
         .split_once('/')
         .ok_or_else(|| format!("`{s}` is not ADDRESS/LENGTH (e.g. 10.0.1.1/24)"))?;
@@ -473,7 +473,7 @@ fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
     Ok((addr, len))
 }
 
-fn parse_ip(s: &str) -> Result<Ipv4Addr, String> {
+pub fn parse_ip(s: &str) -> Result<Ipv4Addr, String> {
     s.trim()
         .parse()
         .map_err(|_| format!("`{s}` is not an IPv4 address"))

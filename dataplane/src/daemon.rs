@@ -142,7 +142,7 @@ fn build_graph(
 }
 
 /// Runs the dataplane until SIGINT/SIGTERM; returns the final report text.
-pub fn run(cfg: Config) -> Result<String, DaemonError> {
+pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
     preflight(&cfg)?;
     let eal = Eal::init(eal_args(&cfg))?;
     let workers = worker_lcores(&eal);
@@ -308,7 +308,7 @@ pub fn run(cfg: Config) -> Result<String, DaemonError> {
         workers: shared,
         trace_reqs,
     }));
-    let control_result = control_loop(&backend, &learn, &jobs, &cfg.control);
+    let control_result = control_loop(&backend, &learn, &jobs, &cfg, path);
     stop.store(true, Ordering::Relaxed);
     let mut results = Vec::new();
     let mut failure = control_result.err();
@@ -360,8 +360,10 @@ fn control_loop(
     backend: &Arc<DaemonBackend>,
     learn: &LearnQueue,
     jobs: &[crate::dpdk::LcoreJoin<WorkerStats>],
-    ctl: &crate::config::ControlSection,
+    cfg: &Config,
+    path: &std::path::Path,
 ) -> Result<(), DaemonError> {
+    let ctl = &cfg.control;
     let socket = ctl.socket.as_path();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -391,7 +393,7 @@ fn control_loop(
         let serving = tokio::spawn(server.serve(async {
             let _ = quit_rx.await;
         }));
-        let r = signals_and_ticks(backend, learn, jobs).await;
+        let r = signals_and_ticks(backend, learn, jobs, cfg.clone(), path).await;
         let _ = quit_tx.send(());
         let _ = serving.await;
         if let Some(m) = metrics {
@@ -406,8 +408,12 @@ async fn signals_and_ticks(
     backend: &Arc<DaemonBackend>,
     learn: &LearnQueue,
     jobs: &[crate::dpdk::LcoreJoin<WorkerStats>],
+    mut current: Config,
+    path: &std::path::Path,
 ) -> Result<(), DaemonError> {
     {
+        let mut hup = signal(SignalKind::hangup())
+            .map_err(|e| DaemonError::Runtime(format!("SIGHUP handler: {e}")))?;
         use tokio::signal::unix::{SignalKind, signal};
         let mut int = signal(SignalKind::interrupt())
             .map_err(|e| DaemonError::Runtime(format!("SIGINT handler: {e}")))?;
@@ -418,6 +424,21 @@ async fn signals_and_ticks(
             tokio::select! {
                 _ = int.recv() => { eprintln!("dataplane: SIGINT received, stopping"); return Ok(()); }
                 _ = term.recv() => { eprintln!("dataplane: SIGTERM received, stopping"); return Ok(()); }
+                _ = hup.recv() => {
+                    match Config::load(path) {
+                        Err(e) => eprintln!("dataplane: reload refused, nothing changed: {e}"),
+                        Ok(new) => {
+                            let r = crate::reload::apply_diff(&current, &new, &mut backend.lock().control);
+                            match r {
+                                Ok(sum) => {
+                                    eprintln!("dataplane: reloaded {}: {sum}", path.display());
+                                    current = new;
+                                }
+                                Err(e) => eprintln!("dataplane: {e}"),
+                            }
+                        }
+                    }
+                }
                 _ = tick.tick() => {
                     if let Err(e) = backend.learn(learn) {
                         eprintln!("dataplane: neighbor learning: {e}");

@@ -8,5 +8,6 @@ pub mod daemon;
 pub mod dpdk;
 pub mod idle;
 pub mod metrics;
+pub mod reload;
 pub mod worker;
 pub mod xconnect;

@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         println!("{}: ok", args.config.display());
         return ExitCode::SUCCESS;
     }
-    match dataplane::daemon::run(cfg) {
+    match dataplane::daemon::run(cfg, &args.config) {
         Ok(report) => {
             print!("{report}");
             ExitCode::SUCCESS

@@ -355,3 +355,91 @@ device = "net_null_c{tag}b,no-rx=1"
     assert!(!socket.exists(), "the socket is removed at shutdown");
     d.fails(&["show", "interfaces"], 3, "not running");
 }
+
+#[test]
+fn sighup_reload_applies_the_difference_and_refuses_bad_files() {
+    if !require_dpdk() {
+        return;
+    }
+    let tag = std::process::id() % 100000;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("api.sock");
+    let cfg = dir.path().join("reload.toml");
+    let base = format!(
+        r#"[eal]
+cores = "0-1"
+args = ["--no-pci", "--file-prefix=dpc{tag}", "--in-memory", "--log-level=*:warning"]
+[control]
+socket = "{}"
+[[port]]
+name = "pod0"
+device = "net_null_h{tag}a,no-rx=1"
+address = "10.0.1.1/24"
+[[port]]
+name = "pod1"
+device = "net_null_h{tag}b,no-rx=1"
+"#,
+        socket.display()
+    );
+    std::fs::write(
+        &cfg,
+        format!("{base}[[route]]\nprefix = \"10.9.0.0/16\"\nvia = \"10.0.1.2\"\n"),
+    )
+    .unwrap();
+    let (child, lines) = start(&cfg);
+    assert!(
+        wait_line(&lines, "control API on", Duration::from_secs(30)),
+        "dataplane did not start"
+    );
+    let d = Dpctl { socket };
+    assert!(d.ok(&["show", "fib"]).contains("10.9.0.0/16"));
+
+    // A new file: one route replaced, one added, a neighbor, an address on pod1, a tunnel.
+    let new = base.replace(
+        "name = \"pod1\"\n",
+        "name = \"pod1\"\naddress = \"10.0.2.1/24\"\n",
+    ) + "[[route]]\nprefix = \"10.8.0.0/16\"\nvia = \"10.0.2.2\"\n\
+           [[route]]\nprefix = \"10.7.0.0/16\"\nvia = [\"10.0.1.2\", \"10.0.2.2\"]\n\
+           [[neighbor]]\ninterface = \"pod0\"\nip = \"10.0.1.2\"\nmac = \"02:00:00:00:01:02\"\n\
+           [[tunnel]]\nname = \"vx5\"\nvni = 5\nlocal = \"10.0.2.1\"\nremote = \"10.0.2.9\"\naddress = \"172.21.0.1/24\"\n";
+    std::fs::write(&cfg, &new).unwrap();
+    signal(&child, "HUP");
+    let line = wait_line_text(&lines, "reloaded", Duration::from_secs(10)).expect("reload line");
+    assert!(
+        line.contains("routes +2 -1")
+            && line.contains("neighbors +1 -0")
+            && line.contains("tunnels +1"),
+        "{line}"
+    );
+    let fib = d.ok(&["show", "fib"]);
+    assert!(
+        !fib.contains("10.9.0.0/16") && fib.contains("10.8.0.0/16") && fib.contains("10.7.0.0/16"),
+        "{fib}"
+    );
+    assert!(d.ok(&["show", "neighbors"]).contains("02:00:00:00:01:02"));
+    assert!(d.ok(&["show", "interfaces"]).contains("10.0.2.1/24"));
+    assert!(d.ok(&["show", "tunnels"]).contains("vx5"));
+
+    // A broken file changes nothing.
+    std::fs::write(
+        &cfg,
+        new.replace("[[neighbor]]", "[[neighbor]]\ncolour = 1"),
+    )
+    .unwrap();
+    signal(&child, "HUP");
+    let line =
+        wait_line_text(&lines, "reload refused", Duration::from_secs(10)).expect("refusal line");
+    assert!(
+        line.contains("unknown field `colour`") && line.contains("line "),
+        "{line}"
+    );
+    assert_eq!(d.ok(&["show", "fib"]), fib, "nothing changed");
+    // What only a restart can change is refused, also without other errors.
+    std::fs::write(&cfg, new.replace("cores = \"0-1\"", "cores = \"0,1\"")).unwrap();
+    signal(&child, "HUP");
+    let line =
+        wait_line_text(&lines, "reload refused", Duration::from_secs(10)).expect("refusal line");
+    assert!(line.contains("[eal] changed: restart"), "{line}");
+    assert_eq!(d.ok(&["show", "fib"]), fib, "nothing changed");
+    drop(child);
+}

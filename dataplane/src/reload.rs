@@ -1,0 +1,240 @@
+//! Config reload on SIGHUP: the file is read and validated as a whole (as at startup); if it
+//! passes, the difference to the running config is applied through the same control-plane
+//! calls the API uses. A file that fails validation, or that changes something only a restart
+//! can (EAL, mempool, FIB sizing, ports' devices, cross-connects, existing tunnels), changes
+//! nothing and says why.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use dp_net::fwd::Control;
+
+use crate::config::{Config, parse_cidr, parse_ip, parse_mac, tunnel_mac};
+
+/// What a reload did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadSummary {
+    pub routes_added: usize,
+    pub routes_deleted: usize,
+    pub neighbors_added: usize,
+    pub neighbors_deleted: usize,
+    pub addresses_changed: usize,
+    pub tunnels_added: usize,
+}
+
+impl std::fmt::Display for ReloadSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "routes +{} -{}, neighbors +{} -{}, addresses changed {}, tunnels +{}",
+            self.routes_added,
+            self.routes_deleted,
+            self.neighbors_added,
+            self.neighbors_deleted,
+            self.addresses_changed,
+            self.tunnels_added
+        )
+    }
+}
+
+type Routes = BTreeMap<(Ipv4Addr, u8), Vec<Ipv4Addr>>;
+type Neighbors = BTreeMap<(String, Ipv4Addr), [u8; 6]>;
+
+fn routes(c: &Config) -> Result<Routes, String> {
+    c.routes
+        .iter()
+        .map(|r| {
+            let p = parse_cidr(&r.prefix)?;
+            let via = r
+                .via
+                .items()
+                .into_iter()
+                .map(parse_ip)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((p, via))
+        })
+        .collect()
+}
+
+fn neighbors(c: &Config) -> Result<Neighbors, String> {
+    c.neighbors
+        .iter()
+        .map(|n| Ok(((n.interface.clone(), parse_ip(&n.ip)?), parse_mac(&n.mac)?)))
+        .collect()
+}
+
+/// Refuses changes that need a restart.
+fn restart_needed(old: &Config, new: &Config) -> Option<String> {
+    if old.eal != new.eal {
+        return Some("[eal] changed: restart the dataplane to apply it".into());
+    }
+    if old.mempool != new.mempool || old.fib != new.fib || old.worker != new.worker {
+        return Some(
+            "[mempool], [fib] or [worker] changed: restart the dataplane to apply it".into(),
+        );
+    }
+    if old.control != new.control {
+        return Some("[control] changed: restart the dataplane to apply it".into());
+    }
+    if old.xconnects != new.xconnects {
+        return Some("[[xconnect]] changed: restart the dataplane to apply it".into());
+    }
+    let key = |c: &Config| {
+        c.ports
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.device.clone(),
+                    p.mtu,
+                    p.rx_desc,
+                    p.tx_desc,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    if key(old) != key(new) {
+        return Some("ports added, removed or with another device/mtu/descriptors: restart the dataplane (or use dpctl port add/del)".into());
+    }
+    for t in &old.tunnels {
+        match new.tunnels.iter().find(|n| n.name == t.name) {
+            Some(n) if n == t => {}
+            Some(_) => {
+                return Some(format!(
+                    "tunnel `{}` changed: restart the dataplane to apply it",
+                    t.name
+                ));
+            }
+            None => {
+                return Some(format!(
+                    "tunnel `{}` removed: restart the dataplane to apply it",
+                    t.name
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Why a reload stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReloadError {
+    /// Nothing was changed.
+    Refused(String),
+    /// A step failed after the listed ones were applied (the API may have changed the live
+    /// state in a way the file does not know).
+    Partial(ReloadSummary, String),
+}
+
+impl std::fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReloadError::Refused(why) => write!(f, "reload refused, nothing changed: {why}"),
+            ReloadError::Partial(done, why) => {
+                write!(f, "reload stopped part-way ({done} applied): {why}")
+            }
+        }
+    }
+}
+
+/// Applies `new` over `old` on `control`. `new` must already have passed `Config::parse`.
+pub fn apply_diff(
+    old: &Config,
+    new: &Config,
+    control: &mut Control,
+) -> Result<ReloadSummary, ReloadError> {
+    if let Some(why) = restart_needed(old, new) {
+        return Err(ReloadError::Refused(why));
+    }
+    let parsed =
+        (|| Ok::<_, String>((routes(old)?, routes(new)?, neighbors(old)?, neighbors(new)?)))();
+    let (or, nr, on, nn) = parsed.map_err(ReloadError::Refused)?;
+    let mut sum = ReloadSummary::default();
+    apply_steps(old, new, control, (&or, &nr, &on, &nn), &mut sum)
+        .map_err(|why| ReloadError::Partial(sum, why))?;
+    Ok(sum)
+}
+
+fn apply_steps(
+    old: &Config,
+    new: &Config,
+    control: &mut Control,
+    (or, nr, on, nn): (&Routes, &Routes, &Neighbors, &Neighbors),
+    sum: &mut ReloadSummary,
+) -> Result<(), String> {
+    let e = |what: String| move |err: dp_net::fwd::FwdError| format!("{what}: {err}");
+
+    for ((p, l), via) in or {
+        if nr.get(&(*p, *l)) != Some(via) {
+            control
+                .del_route(*p, *l)
+                .map_err(e(format!("route {p}/{l}")))?;
+            sum.routes_deleted += 1;
+        }
+    }
+    for ((iface, ip), mac) in on {
+        if nn.get(&(iface.clone(), *ip)) != Some(mac) {
+            let i = control.iface(iface).map_err(e(format!("neighbor {ip}")))?;
+            control
+                .del_neighbor(i.index, *ip)
+                .map_err(e(format!("neighbor {ip}")))?;
+            sum.neighbors_deleted += 1;
+        }
+    }
+    for (po, pn) in old.ports.iter().zip(&new.ports) {
+        if po.address != pn.address {
+            if let Some(a) = &po.address {
+                let (addr, len) = parse_cidr(a)?;
+                control
+                    .del_address(&po.name, addr, len)
+                    .map_err(e(format!("port `{}` address", po.name)))?;
+            }
+            if let Some(a) = &pn.address {
+                let (addr, len) = parse_cidr(a)?;
+                control
+                    .add_address(&pn.name, addr, len)
+                    .map_err(e(format!("port `{}` address", pn.name)))?;
+            }
+            sum.addresses_changed += 1;
+        }
+    }
+    for (i, t) in new.tunnels.iter().enumerate() {
+        if old.tunnels.iter().any(|o| o.name == t.name) {
+            continue;
+        }
+        let tunnel = dp_net::fwd::VxlanTunnel {
+            vni: t.vni,
+            local: parse_ip(&t.local)?,
+            remote: parse_ip(&t.remote)?,
+            udp_port: t.port,
+        };
+        control
+            .add_vxlan(&t.name, tunnel, tunnel_mac(t.vni, i), t.mtu.unwrap_or(1450))
+            .map_err(e(format!("tunnel `{}`", t.name)))?;
+        if let Some(a) = &t.address {
+            let (addr, len) = parse_cidr(a)?;
+            control
+                .add_address(&t.name, addr, len)
+                .map_err(e(format!("tunnel `{}` address", t.name)))?;
+        }
+        sum.tunnels_added += 1;
+    }
+    for ((p, l), via) in nr {
+        if or.get(&(*p, *l)) != Some(via) {
+            control
+                .add_route(*p, *l, via)
+                .map_err(e(format!("route {p}/{l}")))?;
+            sum.routes_added += 1;
+        }
+    }
+    for ((iface, ip), mac) in nn {
+        if on.get(&(iface.clone(), *ip)) != Some(mac) {
+            let i = control.iface(iface).map_err(e(format!("neighbor {ip}")))?;
+            control
+                .set_neighbor(i.index, *ip, *mac, true)
+                .map_err(e(format!("neighbor {ip}")))?;
+            sum.neighbors_added += 1;
+        }
+    }
+    Ok(())
+}
