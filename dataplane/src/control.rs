@@ -17,7 +17,11 @@ use dp_api::{
 };
 use std::sync::atomic::Ordering;
 
-use dp_api::{TraceRequest, TraceResult, TracedPacket};
+use dp_api::{
+    CaptureDirection, CaptureRequest, CaptureResult, TraceRequest, TraceResult, TracedPacket,
+};
+
+use crate::worker::CaptureAsk;
 use dp_net::fwd::{Control, FwdError, IfaceKind, LearnQueue, RouteKind, VxlanTunnel};
 
 use crate::config::tunnel_mac;
@@ -29,8 +33,8 @@ pub struct Inner {
     pub control: Control,
     pub ports: Vec<Port>,
     pub workers: Vec<Arc<Mutex<WorkerStats>>>,
-    /// Per worker (same order): how many packets to trace next.
-    pub trace_reqs: Vec<Arc<std::sync::atomic::AtomicU32>>,
+    /// Per worker (same order): trace and capture requests.
+    pub worker_ctls: Vec<Arc<crate::worker::WorkerCtl>>,
 }
 
 /// The daemon's implementation of `dp_api::server::Backend`.
@@ -409,8 +413,8 @@ impl dp_api::server::Backend for DaemonBackend {
                     w.traces.clear();
                 }
             }
-            for r in &s.trace_reqs {
-                r.store(req.count, Ordering::Release);
+            for r in &s.worker_ctls {
+                r.trace_req.store(req.count, Ordering::Release);
             }
             let state = s.control.state();
             let names: Vec<String> = state
@@ -444,11 +448,72 @@ impl dp_api::server::Backend for DaemonBackend {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         // Stop tracing what did not arrive in time.
-        for r in &self.lock().trace_reqs {
-            r.store(0, Ordering::Release);
+        for r in &self.lock().worker_ctls {
+            r.trace_req.store(0, Ordering::Release);
         }
         packets.truncate(req.count as usize);
         Ok(TraceResult { packets })
+    }
+
+    async fn capture(&self, req: CaptureRequest) -> Result<CaptureResult, ApiError> {
+        let (workers, ctls) = {
+            let s = self.lock();
+            s.port(&req.port)?;
+            let iface = s.control.iface(&req.port).map_err(|e| refused(e, "port"))?;
+            let (node, by_tx) = match req.direction {
+                CaptureDirection::Rx => ("ethernet-input", false),
+                CaptureDirection::Tx => ("port-tx", true),
+                CaptureDirection::Drop => ("drop", false),
+            };
+            let ask = CaptureAsk {
+                node,
+                iface: iface.index,
+                by_tx,
+                count: req.count as usize,
+                max_bytes: req.max_bytes as usize,
+            };
+            for w in &s.workers {
+                if let Ok(mut w) = w.lock() {
+                    w.captured.clear();
+                }
+            }
+            for c in &s.worker_ctls {
+                c.capture(Some(ask));
+            }
+            (s.workers.clone(), s.worker_ctls.clone())
+        };
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(req.wait_ms);
+        let mut packets = Vec::new();
+        let mut bytes = 0u64;
+        loop {
+            for w in &workers {
+                if let Ok(mut w) = w.lock() {
+                    for c in w.captured.drain(..) {
+                        bytes += c.data.len() as u64;
+                        packets.push(c);
+                    }
+                }
+            }
+            if packets.len() >= req.count as usize
+                || bytes >= req.max_bytes
+                || tokio::time::Instant::now() >= deadline
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        for c in &ctls {
+            c.capture(None);
+        }
+        packets.sort_by_key(|c| c.ts_ns);
+        packets.truncate(req.count as usize);
+        write_pcapng(&req.file, &packets).map_err(|e| ApiError::invalid("file", e))?;
+        let bytes = packets.iter().map(|c| c.data.len() as u64).sum();
+        Ok(CaptureResult {
+            file: req.file,
+            packets: packets.len() as u64,
+            bytes,
+        })
     }
 
     async fn port_stats(&self) -> Result<Vec<ApiPortStats>, ApiError> {
@@ -556,4 +621,37 @@ fn summarize(len: usize, head: &[u8]) -> String {
         }
         _ => format!("ethertype 0x{et:04x}, {len} bytes"),
     }
+}
+
+/// Writes captured frames as pcapng (one Ethernet interface) that tshark and Wireshark read.
+fn write_pcapng(
+    path: &std::path::Path,
+    packets: &[dp_net::graph::capture::Captured],
+) -> Result<(), String> {
+    use pcap_file::DataLink;
+    use pcap_file::pcapng::PcapNgWriter;
+    use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+    use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+    let file = std::fs::File::create(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let mut w = PcapNgWriter::new(file).map_err(|e| format!("{}: {e}", path.display()))?;
+    let idb = InterfaceDescriptionBlock {
+        linktype: DataLink::ETHERNET,
+        snaplen: 0xffff,
+        options: vec![],
+    };
+    w.write_pcapng_block(idb)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    for p in packets {
+        let epb = EnhancedPacketBlock {
+            interface_id: 0,
+            timestamp: std::time::Duration::from_nanos(p.ts_ns),
+            original_len: p.data.len() as u32,
+            data: std::borrow::Cow::Borrowed(&p.data),
+            options: vec![],
+        };
+        w.write_pcapng_block(epb)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
 }

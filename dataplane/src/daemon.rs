@@ -270,7 +270,7 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
             xconnect,
             graph,
             qsbr,
-            trace_req: Arc::default(),
+            ctl: Arc::default(),
         });
     }
 
@@ -278,12 +278,12 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
     let nports = ports.len();
     let mut jobs = Vec::new();
     let mut shared = Vec::new();
-    let mut trace_reqs = Vec::new();
+    let mut worker_ctls = Vec::new();
     for (lcore, plan) in workers.iter().zip(plans) {
         if plan.rx.is_empty() && plan.xconnect.is_empty() {
             continue;
         }
-        trace_reqs.push(plan.trace_req.clone());
+        worker_ctls.push(plan.ctl.clone());
         let stop = stop.clone();
         let out = Arc::new(Mutex::new(WorkerStats::default()));
         shared.push(out.clone());
@@ -306,7 +306,7 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
         control,
         ports,
         workers: shared,
-        trace_reqs,
+        worker_ctls,
     }));
     let control_result = control_loop(&backend, &learn, &jobs, &cfg, path);
     stop.store(true, Ordering::Relaxed);

@@ -138,8 +138,38 @@ pub struct WorkerPlan {
     pub graph: Option<Graph<PktMbuf>>,
     /// This worker's RCU reader.
     pub qsbr: Reader,
-    /// Set by the control plane to trace the next N packets (0 = nothing asked).
-    pub trace_req: Arc<std::sync::atomic::AtomicU32>,
+    /// Requests from the control plane (trace, capture).
+    pub ctl: Arc<WorkerCtl>,
+}
+
+/// A capture asked of a worker: the node whose input is copied, and the bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaptureAsk {
+    pub node: &'static str,
+    pub iface: u16,
+    pub by_tx: bool,
+    pub count: usize,
+    pub max_bytes: usize,
+}
+
+/// Requests the control plane leaves for a worker; the worker checks one flag per loop.
+#[derive(Debug, Default)]
+pub struct WorkerCtl {
+    /// Trace the next N packets (0 = nothing asked).
+    pub trace_req: std::sync::atomic::AtomicU32,
+    /// Set when `capture` holds a new command.
+    pub capture_pending: AtomicBool,
+    /// `Some` starts a capture, `None` stops it.
+    pub capture: Mutex<Option<CaptureAsk>>,
+}
+
+impl WorkerCtl {
+    pub fn capture(&self, ask: Option<CaptureAsk>) {
+        if let Ok(mut c) = self.capture.lock() {
+            *c = ask;
+        }
+        self.capture_pending.store(true, Ordering::Release);
+    }
 }
 
 /// A worker's counters, published for the control plane and returned at the end.
@@ -157,6 +187,10 @@ pub struct WorkerStats {
     pub packets: u64,
     /// Packet traces not yet collected by the control plane.
     pub traces: Vec<dp_net::graph::trace::PacketTrace>,
+    /// Captured packets not yet collected by the control plane.
+    pub captured: Vec<dp_net::graph::capture::Captured>,
+    /// A capture is running and has not reached its bounds.
+    pub capturing: bool,
 }
 
 /// Runs until `stop`; returns the final counters.
@@ -187,10 +221,33 @@ pub fn run(
     // Publish on the first loop, so the control plane has the graph's shape at once.
     let mut last_publish = rdtsc().wrapping_sub(publish_every);
     while !stop.load(Ordering::Relaxed) {
-        if plan.trace_req.load(Ordering::Relaxed) != 0 {
-            let n = plan.trace_req.swap(0, Ordering::AcqRel);
+        if plan.ctl.trace_req.load(Ordering::Relaxed) != 0 {
+            let n = plan.ctl.trace_req.swap(0, Ordering::AcqRel);
             if let Some(g) = plan.graph.as_mut() {
                 g.trace(n as usize);
+            }
+        }
+        if plan.ctl.capture_pending.load(Ordering::Relaxed)
+            && plan.ctl.capture_pending.swap(false, Ordering::AcqRel)
+        {
+            let ask = plan.ctl.capture.lock().ok().and_then(|c| *c);
+            if let Some(g) = plan.graph.as_mut() {
+                match ask.and_then(|a| g.node_id(a.node).map(|n| (a, n))) {
+                    Some((a, node)) => g.start_capture(dp_net::graph::capture::CaptureSpec {
+                        node,
+                        iface: a.iface,
+                        by_tx: a.by_tx,
+                        count: a.count,
+                        max_bytes: a.max_bytes,
+                    }),
+                    None => {
+                        let rest = g.stop_capture();
+                        if let Ok(mut s) = shared.lock() {
+                            s.captured.extend(rest);
+                            s.capturing = false;
+                        }
+                    }
+                }
             }
         }
         let mut moved = 0usize;
@@ -248,6 +305,8 @@ pub fn run(
             fill(&mut s, &stats, &plan, &idle, start);
             if let Some(g) = plan.graph.as_mut() {
                 s.traces.extend(g.drain_traces());
+                s.captured.extend(g.drain_capture());
+                s.capturing = g.capturing();
             }
         }
     }
@@ -255,8 +314,10 @@ pub fn run(
     fill(&mut last, &stats, &plan, &idle, start);
     if let Ok(mut s) = shared.lock() {
         let traces = std::mem::take(&mut s.traces);
+        let captured = std::mem::take(&mut s.captured);
         *s = last.clone();
         s.traces = traces;
+        s.captured = captured;
     }
     last
 }

@@ -20,6 +20,7 @@ use std::fmt;
 
 use crate::buffer::{PacketAlloc, PacketBuf};
 
+pub mod capture;
 pub mod trace;
 
 /// Packets per vector.
@@ -290,6 +291,7 @@ impl<B: PacketBuf + 'static> GraphBuilder<B> {
             clock,
             alloc,
             tracer: trace::Tracer::default(),
+            capture: None,
         })
     }
 }
@@ -311,6 +313,7 @@ pub struct Graph<B: PacketBuf> {
     clock: fn() -> u64,
     alloc: Box<dyn PacketAlloc<B> + Send>,
     tracer: trace::Tracer,
+    capture: Option<capture::Capture>,
 }
 
 impl<B: PacketBuf> fmt::Debug for Graph<B> {
@@ -394,6 +397,12 @@ impl<B: PacketBuf> Graph<B> {
         let n = v.len();
         if self.tracer.active() {
             self.tracer.visit(self.slots[id].node.name(), &v);
+        }
+        if let Some(c) = self.capture.as_mut()
+            && c.spec.node.0 as usize == id
+            && !c.done()
+        {
+            c.take(&v);
         }
         let t0 = (self.clock)();
         {
@@ -479,6 +488,29 @@ impl<B: PacketBuf> Graph<B> {
     /// Starts tracing the next `count` packets that enter through `enqueue_vector`.
     pub fn trace(&mut self, count: usize) {
         self.tracer.start(count);
+    }
+
+    /// Starts a capture (replacing any running one).
+    pub fn start_capture(&mut self, spec: capture::CaptureSpec) {
+        self.capture = Some(capture::Capture::new(spec));
+    }
+
+    /// The packets captured so far (the capture goes on until its bounds or `stop_capture`).
+    pub fn drain_capture(&mut self) -> Vec<capture::Captured> {
+        self.capture
+            .as_mut()
+            .map(|c| std::mem::take(&mut c.packets))
+            .unwrap_or_default()
+    }
+
+    /// Whether a capture is running and not yet at its bounds.
+    pub fn capturing(&self) -> bool {
+        self.capture.as_ref().is_some_and(|c| !c.done())
+    }
+
+    /// Stops the capture; returns what was not drained yet.
+    pub fn stop_capture(&mut self) -> Vec<capture::Captured> {
+        self.capture.take().map(|c| c.packets).unwrap_or_default()
     }
 
     /// The traces recorded so far, tracing going on for the packets still wanted. Call between

@@ -264,3 +264,47 @@ fn vectors_are_recycled() {
         g.free.len()
     );
 }
+
+#[test]
+fn capture_copies_matching_packets_up_to_its_bounds() {
+    use super::capture::CaptureSpec;
+    let (mut g, _) = graph();
+    let a = g.node_id("a").unwrap();
+    let class = g.node_id("classify").unwrap();
+    g.start_capture(CaptureSpec {
+        node: a,
+        iface: 3,
+        by_tx: false,
+        count: 2,
+        max_bytes: 1 << 20,
+    });
+    let v = vector(&mut g, &[2, 4, 1, 6]);
+    g.enqueue_vector(class, v);
+    let mut other = g.take_vector();
+    other.push(VecBuf::on(9, &[8, 0, 0]));
+    g.enqueue_vector(class, other);
+    g.run();
+    let got = g.drain_capture();
+    assert_eq!(
+        got.iter().map(|c| c.data.clone()).collect::<Vec<_>>(),
+        vec![vec![2, 0, 0], vec![4, 0, 0]],
+        "first 2 on interface 3 entering `a`"
+    );
+    assert!(!g.capturing(), "bounded by count");
+    g.start_capture(CaptureSpec {
+        node: a,
+        iface: 3,
+        by_tx: false,
+        count: 100,
+        max_bytes: 4,
+    });
+    let v = vector(&mut g, &[2, 4, 6]);
+    g.enqueue_vector(class, v);
+    g.run();
+    let got = g.stop_capture();
+    assert_eq!(
+        got.iter().map(|c| c.data.len()).sum::<usize>(),
+        4,
+        "bounded by bytes (the last copy truncated)"
+    );
+}
