@@ -398,11 +398,11 @@ impl dp_api::server::Backend for DaemonBackend {
     }
 
     async fn delete_tunnel(&self, name: &str) -> Result<(), ApiError> {
-        let s = self.lock();
+        let mut s = self.lock();
         if !s.tunnels().iter().any(|t| t.name == name) {
             return Err(ApiError::not_found(format!("no tunnel `{name}`")).with_field("name"));
         }
-        Err(ApiError::not_implemented("deleting tunnels at runtime"))
+        s.control.del_vxlan(name).map_err(|e| refused(e, "name"))
     }
 
     async fn trace(&self, req: TraceRequest) -> Result<TraceResult, ApiError> {

@@ -525,6 +525,29 @@ impl Control {
         self.publish(next)
     }
 
+    /// Deletes VXLAN tunnel `name` with its addresses and neighbors. Refused while a route's
+    /// gateway is in one of its subnets.
+    pub fn del_vxlan(&mut self, name: &str) -> Result<(), FwdError> {
+        let iface = self.iface(name)?;
+        let IfaceKind::Vxlan(t) = iface.kind else {
+            return Err(FwdError::NoIface(format!("{name} (not a tunnel)")));
+        };
+        for &(a, l) in &iface.addrs {
+            self.del_address(name, a, l)?;
+        }
+        let mut next = (*self.state.load()).clone();
+        next.ifaces[iface.index as usize] = None;
+        next.vxlan.remove(&(t.vni, t.remote));
+        next.neighbors.retain(|&(i, _), _| i != iface.index);
+        let still_used = next.ifaces.iter().flatten().any(|i| {
+            matches!(i.kind, IfaceKind::Vxlan(o) if o.local == t.local && o.udp_port == t.udp_port)
+        });
+        if !still_used {
+            next.vteps.retain(|&v| v != (t.local, t.udp_port));
+        }
+        self.publish(next)
+    }
+
     /// Sets interface `name` administratively up or down (down: nothing is received or sent
     /// on it; packets routed to it are dropped and counted).
     pub fn set_up(&mut self, name: &str, up: bool) -> Result<Iface, FwdError> {
@@ -575,7 +598,11 @@ impl Control {
         if self.fib.get_exact(prefix, len).is_some() {
             return Err(FwdError::RouteExists(prefix, len));
         }
-        self.publish(next)?;
+        // Most routes reuse an adjacency the workers already have: then the FIB's in-place
+        // update is the whole change, and no worker is waited for.
+        if next.adjs.len() != state.adjs.len() {
+            self.publish(next)?;
+        }
         self.fib.add(prefix, len, adj)?;
         self.routes.insert(
             (prefix, len),
@@ -849,6 +876,45 @@ mod tests {
         assert!(!c.set_up("a", false).unwrap().up);
         assert!(!c.state().iface(0).unwrap().up);
         assert!(c.set_up("a", true).unwrap().up);
+    }
+
+    #[test]
+    fn tunnels_can_be_deleted_unless_a_route_needs_them() {
+        let mut c = control();
+        c.add_port("up", 0, [2; 6], 1500, TxCaps::default())
+            .unwrap();
+        c.add_address("up", ip("192.168.50.1"), 24).unwrap();
+        let t = VxlanTunnel {
+            vni: 100,
+            local: ip("192.168.50.1"),
+            remote: ip("192.168.50.2"),
+            udp_port: 4789,
+        };
+        let vx = c.add_vxlan("vx", t, [4; 6], 1450).unwrap();
+        c.add_address("vx", ip("172.16.0.1"), 24).unwrap();
+        c.set_neighbor(vx, ip("172.16.0.2"), [5; 6], true).unwrap();
+        c.add_route(ip("10.0.2.0"), 24, &[ip("172.16.0.2")])
+            .unwrap();
+        assert!(matches!(
+            c.del_vxlan("vx"),
+            Err(FwdError::AddressInUse { .. })
+        ));
+        c.del_route(ip("10.0.2.0"), 24).unwrap();
+        assert!(
+            matches!(c.del_vxlan("up"), Err(FwdError::NoIface(_))),
+            "a port is not a tunnel"
+        );
+        c.del_vxlan("vx").unwrap();
+        let st = c.state();
+        assert!(st.iface(vx).is_none() && st.vxlan.is_empty() && st.vteps.is_empty());
+        assert!(st.neighbor(vx, ip("172.16.0.2")).is_none());
+        assert_eq!(
+            c.routes().count(),
+            2,
+            "only the uplink's connected and local routes"
+        );
+        // The same tunnel can come back.
+        c.add_vxlan("vx", t, [4; 6], 1450).unwrap();
     }
 
     #[test]

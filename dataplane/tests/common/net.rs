@@ -71,8 +71,10 @@ pub fn plug(ns: &Netns, host: &str, addr: &str) -> Veth {
     v
 }
 
-pub fn dataplane_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_dataplane")
+/// The dataplane binary under test (`DATAPLANE_BIN` overrides it, e.g. with a release build
+/// for figures).
+pub fn dataplane_bin() -> String {
+    std::env::var("DATAPLANE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_dataplane").to_string())
 }
 
 /// A running `dataplane`: stopped (SIGINT, then SIGKILL after 5 s) when dropped, so a failing

@@ -1,0 +1,159 @@
+//! Zero-loss reconfiguration: while net_pcap replays a steady stream of routed traffic
+//! through the dataplane, the control API adds and deletes 10,000 unrelated routes and churns a
+//! VXLAN tunnel. Every packet received must be forwarded, and no node may count a drop.
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use common::net::*;
+use common::*;
+use dp_api::client::block_on;
+use dp_api::{Client, Ipv4Cidr, Ipv4Prefix, NextHop, Route, Tunnel};
+
+fn write_pcap(path: &std::path::Path, flows: u32) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = pcap_file::pcap::PcapWriter::new(file).unwrap();
+    for f in 0..flows {
+        let mut fr = vec![0xffu8; 6];
+        fr.extend_from_slice(&[2, 0, 0, 0, 1, 2, 0x08, 0x00]);
+        let dst = [10, 2, (f >> 8) as u8 + 1, (f & 0xff) as u8];
+        let mut ip = vec![0x45, 0, 0, 50, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 1, 2];
+        ip.extend_from_slice(&dst);
+        let c = !dp_net::wire::checksum::sum(&ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        fr.extend_from_slice(&ip);
+        fr.extend_from_slice(&(1024 + f as u16).to_be_bytes());
+        fr.extend_from_slice(&[0x13, 0x88, 0, 30, 0, 0]);
+        fr.extend_from_slice(&[0u8; 22]);
+        let p =
+            pcap_file::pcap::PcapPacket::new(Duration::from_micros(f as u64), fr.len() as u32, &fr);
+        w.write_packet(&p).unwrap();
+    }
+}
+
+#[test]
+fn ten_thousand_route_changes_and_tunnel_churn_lose_no_packet() {
+    if !require_dpdk() {
+        return;
+    }
+    let tag = std::process::id() % 100000;
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("stream.pcap");
+    write_pcap(&pcap, 256);
+    let socket = dir.path().join("api.sock");
+    let cfg = dir.path().join("churn.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[eal]
+cores = "0-1"
+args = ["--no-pci", "--file-prefix=dpc{tag}", "--in-memory", "--log-level=*:warning"]
+[control]
+socket = "{}"
+[worker]
+poll-mode = true
+[[port]]
+name = "in"
+device = "net_pcap_k{tag},rx_pcap={},infinite_rx=1"
+address = "10.0.1.1/24"
+[[port]]
+name = "out"
+device = "net_null_k{tag},no-rx=1"
+address = "10.0.2.1/24"
+[[route]]
+prefix = "10.2.0.0/16"
+via = "10.0.2.2"
+[[neighbor]]
+interface = "out"
+ip = "10.0.2.2"
+mac = "02:00:00:00:02:02"
+"#,
+            socket.display(),
+            pcap.display()
+        ),
+    )
+    .unwrap();
+    let (child, lines) = start(&cfg);
+    assert!(
+        wait_line(&lines, "control API on", Duration::from_secs(30)),
+        "dataplane did not start"
+    );
+    let client = Client::new(&socket);
+
+    let start_t = Instant::now();
+    let mut tunnel_churns = 0;
+    let prefix = |i: u32| {
+        Ipv4Prefix::new(Ipv4Addr::new(20, (i >> 8) as u8, (i & 0xff) as u8, 0), 24).unwrap()
+    };
+    let route = |i: u32| Route {
+        prefix: prefix(i),
+        next_hops: vec![NextHop {
+            via: Some("10.0.2.2".parse().unwrap()),
+            interface: None,
+        }],
+    };
+    let tunnel = Tunnel {
+        name: "churn".into(),
+        vni: 4242,
+        local: "10.0.2.1".parse().unwrap(),
+        remote: "10.0.2.77".parse().unwrap(),
+        udp_port: 4789,
+        address: Some(Ipv4Cidr::new("172.30.0.1".parse().unwrap(), 24).unwrap()),
+    };
+    for i in 0..10_000u32 {
+        block_on(client.add_route(&route(i))).unwrap_or_else(|e| panic!("add route {i}: {e}"));
+        if i % 500 == 0 {
+            block_on(client.add_tunnel(&tunnel)).expect("add tunnel");
+            block_on(client.delete_tunnel("churn")).expect("delete tunnel");
+            tunnel_churns += 1;
+        }
+    }
+    for i in 0..10_000u32 {
+        block_on(client.delete_route(prefix(i)))
+            .unwrap_or_else(|e| panic!("delete route {i}: {e}"));
+    }
+    let churn = start_t.elapsed();
+    let left = block_on(client.list_routes()).unwrap();
+    assert!(
+        !left.iter().any(|r| r.prefix.addr().octets()[0] == 20),
+        "every churned route is gone"
+    );
+
+    signal(&child, "INT");
+    let out = child.wait_with_output();
+    assert!(out.status.success(), "exit {:?}", out.status);
+    let report = String::from_utf8_lossy(&out.stdout).to_string();
+    let row = |name: &str| -> Vec<u64> {
+        report
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no row {name}:\n{report}"))
+            .split_whitespace()
+            .skip(1)
+            .map(|v| v.parse().unwrap())
+            .collect()
+    };
+    let (input, output) = (row("in"), row("out"));
+    eprintln!("{report}");
+    assert!(
+        input[0] > 100_000,
+        "a steady stream ran: {} packets",
+        input[0]
+    );
+    assert_eq!(output[1], input[0], "every packet received was forwarded");
+    assert!(
+        !report.contains("reason"),
+        "no node counted a drop:\n{report}"
+    );
+    let mpps = report
+        .lines()
+        .find(|l| l.starts_with("forwarded"))
+        .unwrap_or_default();
+    eprintln!(
+        "churn: 20000 route changes and {tunnel_churns} tunnel add/delete pairs in {:.2} s ({:.0} route changes/s) while {mpps}",
+        churn.as_secs_f64(),
+        20_000.0 / churn.as_secs_f64()
+    );
+}
