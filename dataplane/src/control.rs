@@ -6,6 +6,7 @@
 //! field that was wrong. Workers see changes at their next quiescent point; nothing here
 //! stops or locks them.
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -22,19 +23,29 @@ use dp_api::{
 };
 
 use crate::worker::CaptureAsk;
-use dp_net::fwd::{Control, FwdError, IfaceKind, LearnQueue, RouteKind, VxlanTunnel};
+use dp_net::fwd::{Control, FwdError, IfaceKind, LearnQueue, RouteKind, TxCaps, VxlanTunnel};
 
 use crate::config::tunnel_mac;
-use crate::dpdk::Port;
+use crate::dpdk::{Port, PortConfig, offload};
 use crate::worker::WorkerStats;
+use crate::worker::{RxCmd, TxCmd};
 
 /// State the API works on: the forwarding state's writer, the ports, the workers' counters.
 pub struct Inner {
     pub control: Control,
     pub ports: Vec<Port>,
     pub workers: Vec<Arc<Mutex<WorkerStats>>>,
-    /// Per worker (same order): trace and capture requests.
+    /// Per worker (same order): trace, capture and port requests.
     pub worker_ctls: Vec<Arc<crate::worker::WorkerCtl>>,
+    /// Kept for probing ports at runtime; dropped after the ports at shutdown.
+    pub eal: Arc<crate::dpdk::Eal>,
+    pub pool: crate::dpdk::Mempool,
+    /// Routed port name -> the worker polling its rx queue.
+    pub rx_worker: HashMap<String, usize>,
+    /// Ports created through the API, with what they were created from.
+    pub specs: HashMap<String, DeviceSpec>,
+    /// Cross-connected ports (L2 only; not deletable at runtime).
+    pub xconnected: Vec<String>,
 }
 
 /// The daemon's implementation of `dp_api::server::Backend`.
@@ -169,17 +180,140 @@ impl dp_api::server::Backend for DaemonBackend {
     }
 
     async fn create_port(&self, req: CreatePort) -> Result<PortInfo, ApiError> {
-        let _ = req;
-        Err(ApiError::not_implemented(
-            "creating ports at runtime (memif/vhost-user for pods: issue 7)",
-        ))
+        let mut s = self.lock();
+        if s.control.iface(&req.name).is_ok() {
+            return Err(
+                ApiError::conflict(format!("`{}` exists already", req.name)).with_field("name")
+            );
+        }
+        let devargs = req.device.devargs(&req.name);
+        let dev_name = devargs.split(',').next().unwrap_or_default().to_string();
+        if s.ports
+            .iter()
+            .any(|p| p.device().split(',').next() == Some(dev_name.as_str()))
+        {
+            return Err(
+                ApiError::conflict(format!("device `{dev_name}` is in use")).with_field("device")
+            );
+        }
+        if let Some(sock) = req.device.socket()
+            && let Some(dir) = sock.parent()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                ApiError::invalid(
+                    "device.socket",
+                    format!("cannot create {}: {e}", dir.display()),
+                )
+            })?;
+        }
+        let nw = s.worker_ctls.len() as u16;
+        let port =
+            Port::open(&s.eal, &req.name, &devargs).map_err(|e| ApiError::invalid("device", e))?;
+        let pc = PortConfig {
+            mtu: req.mtu,
+            tx_queues: nw.max(1),
+            tx_offloads: offload::TX_IPV4_CKSUM | offload::TX_UDP_CKSUM | offload::TX_TCP_CKSUM,
+            rx_offloads: offload::RX_IPV4_CKSUM | offload::RX_UDP_CKSUM | offload::RX_TCP_CKSUM,
+            ..PortConfig::default()
+        };
+        let started = port
+            .configure(&pc, &s.pool)
+            .and_then(|(_, tx_on)| port.start().map(|()| tx_on));
+        let tx_on = started.map_err(|e| ApiError::invalid("device", e))?;
+        let mac = port.mac().map_err(|e| ApiError::internal(e.to_string()))?;
+        let mtu = port.mtu().unwrap_or(1500);
+        let caps = TxCaps {
+            ipv4_csum: tx_on & offload::TX_IPV4_CKSUM != 0,
+            udp_csum: tx_on & offload::TX_UDP_CKSUM != 0,
+            tcp_csum: tx_on & offload::TX_TCP_CKSUM != 0,
+        };
+        let index = s
+            .control
+            .add_port(&req.name, port.id(), mac, mtu, caps)
+            .map_err(|e| refused(e, "name"))?;
+        // From here a failure takes the interface out again; dropping `port` closes the device.
+        let undo = |s: &mut Inner, e: ApiError| {
+            let _ = s.control.del_port(&req.name);
+            e
+        };
+        if let Some(a) = req.address
+            && let Err(e) = s.control.add_address(&req.name, a.addr(), a.prefix_len())
+        {
+            return Err(undo(&mut s, refused(e, "address")));
+        }
+        if !req.up
+            && let Err(e) = s.control.set_up(&req.name, false)
+        {
+            return Err(undo(&mut s, refused(e, "up")));
+        }
+        // Hand the queues to the workers: rx to the least loaded, a tx queue to each.
+        let queues = (0..nw)
+            .map(|w| port.tx_queue(w))
+            .collect::<Result<Vec<_>, _>>();
+        let (queues, rx) = match (queues, port.rx_queue(0)) {
+            (Ok(q), Ok(r)) => (q, r),
+            (Err(e), _) | (_, Err(e)) => {
+                return Err(undo(&mut s, ApiError::internal(e.to_string())));
+            }
+        };
+        let mut load = vec![0usize; nw as usize];
+        for &w in s.rx_worker.values() {
+            if let Some(l) = load.get_mut(w) {
+                *l += 1;
+            }
+        }
+        let w = load
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, l)| **l)
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        for (ctl, q) in s.worker_ctls.iter().zip(queues) {
+            ctl.tx(TxCmd::Add(q));
+        }
+        s.worker_ctls[w].rx(RxCmd::Add(rx, index));
+        s.rx_worker.insert(req.name.clone(), w);
+        s.specs.insert(req.name.clone(), req.device.clone());
+        s.ports.push(port.clone());
+        s.port_info(&port)
     }
 
     async fn delete_port(&self, name: &str) -> Result<(), ApiError> {
-        self.lock().port(name)?;
-        Err(ApiError::not_implemented(
-            "deleting ports at runtime (issue 7)",
-        ))
+        let port = {
+            let mut s = self.lock();
+            let port = s.port(name)?.clone();
+            if s.xconnected.iter().any(|x| x == name) {
+                return Err(ApiError::conflict(format!(
+                    "`{name}` is cross-connected; remove it from the config"
+                ))
+                .with_field("name"));
+            }
+            // Out of the forwarding state first: nothing is routed to it any more.
+            s.control.del_port(name).map_err(|e| refused(e, "name"))?;
+            for ctl in &s.worker_ctls {
+                ctl.rx(RxCmd::Remove(port.id()));
+                ctl.tx(TxCmd::Remove(port.id()));
+            }
+            port
+        };
+        // Workers drop their queue handles at their next loop.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        while port.queue_handles() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ApiError::unavailable(format!(
+                    "workers did not release `{name}` in time"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let mut s = self.lock();
+        let _ = port.stop();
+        s.ports.retain(|p| p.name() != name);
+        s.rx_worker.remove(name);
+        s.specs.remove(name);
+        // The last handle closes the device (and removes it when it was hot-plugged).
+        drop(port);
+        Ok(())
     }
 
     async fn set_port_address(&self, name: &str, req: SetAddress) -> Result<PortInfo, ApiError> {

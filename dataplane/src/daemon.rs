@@ -20,7 +20,7 @@ use crate::dpdk::{
     Eal, EalPreflight, MbufAlloc, Mempool, PktMbuf, Port, PortConfig, PortStats, launch_on_lcore,
     offload, rdtsc, tsc_hz, worker_lcores,
 };
-use crate::worker::{self, PortTx, WorkerPlan, WorkerStats};
+use crate::worker::{self, PortTx, WorkerCtl, WorkerPlan, WorkerStats};
 use crate::xconnect::{Direction, SwPortCounters};
 
 /// A startup or runtime failure, printed as one line.
@@ -123,6 +123,7 @@ fn build_graph(
     learn: &LearnQueue,
     pool: Mempool,
     tx: Vec<crate::dpdk::TxQueue>,
+    ctl: Arc<WorkerCtl>,
 ) -> Result<Graph<PktMbuf>, DaemonError> {
     let (fib, st) = control.readers();
     let mut b = GraphBuilder::new();
@@ -136,7 +137,7 @@ fn build_graph(
     // One ARP request per next hop per 100 ms at most.
     b.add(Ip4Rewrite::new(st.clone(), tsc_hz() / 10));
     b.add(VxlanEncap::new(st.clone()));
-    b.add(PortTx::new(st, tx));
+    b.add(PortTx::new(st, tx, ctl));
     b.build(rdtsc, Box::new(MbufAlloc(pool)))
         .map_err(|e| DaemonError::Runtime(format!("packet graph: {e}")))
 }
@@ -144,7 +145,7 @@ fn build_graph(
 /// Runs the dataplane until SIGINT/SIGTERM; returns the final report text.
 pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
     preflight(&cfg)?;
-    let eal = Eal::init(eal_args(&cfg))?;
+    let eal = Arc::new(Eal::init(eal_args(&cfg))?);
     let workers = worker_lcores(&eal);
     if workers.is_empty() {
         return Err(DaemonError::Runtime(
@@ -253,15 +254,13 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
                 });
             }
         }
-        let graph = if routed.is_empty() {
-            None
-        } else {
-            let tx = routed
-                .iter()
-                .map(|&i| ports[i].tx_queue(w as u16))
-                .collect::<Result<Vec<_>, _>>()?;
-            Some(build_graph(&control, &learn, pool, tx)?)
-        };
+        // Every worker has a graph, so routed ports added at runtime find one.
+        let ctl = Arc::new(WorkerCtl::default());
+        let tx = routed
+            .iter()
+            .map(|&i| ports[i].tx_queue(w as u16))
+            .collect::<Result<Vec<_>, _>>()?;
+        let graph = Some(build_graph(&control, &learn, pool, tx, ctl.clone())?);
         let qsbr = domain
             .register()
             .map_err(|e| DaemonError::Runtime(format!("RCU: {e}")))?;
@@ -270,7 +269,7 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
             xconnect,
             graph,
             qsbr,
-            ctl: Arc::default(),
+            ctl,
         });
     }
 
@@ -280,9 +279,6 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
     let mut shared = Vec::new();
     let mut worker_ctls = Vec::new();
     for (lcore, plan) in workers.iter().zip(plans) {
-        if plan.rx.is_empty() && plan.xconnect.is_empty() {
-            continue;
-        }
         worker_ctls.push(plan.ctl.clone());
         let stop = stop.clone();
         let out = Arc::new(Mutex::new(WorkerStats::default()));
@@ -302,11 +298,25 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
         cfg.xconnects.len()
     );
 
+    // Which worker polls each routed port (the API adds new ports to the least loaded).
+    let mut rx_worker = std::collections::HashMap::new();
+    for (k, &i) in routed.iter().enumerate() {
+        rx_worker.insert(ports[i].name().to_string(), k % nw);
+    }
     let backend = Arc::new(DaemonBackend::new(Inner {
         control,
         ports,
         workers: shared,
         worker_ctls,
+        eal: eal.clone(),
+        pool,
+        rx_worker,
+        specs: std::collections::HashMap::new(),
+        xconnected: cfg
+            .xconnects
+            .iter()
+            .flat_map(|x| x.ports.iter().cloned())
+            .collect(),
     }));
     let control_result = control_loop(&backend, &learn, &jobs, &cfg, path);
     stop.store(true, Ordering::Relaxed);
@@ -338,7 +348,7 @@ fn finish(
     ports: Vec<Port>,
     results: &[WorkerStats],
     failure: Option<DaemonError>,
-    eal: Eal,
+    eal: Arc<Eal>,
 ) -> Result<String, DaemonError> {
     let report = final_report(&ports, results);
     // Queue handles went away with the workers; stop and close the ports before the EAL.

@@ -41,28 +41,33 @@ dp_net::errors! {
 /// the driver does not take is freed and counted.
 pub struct PortTx {
     state: RcuReader<FwdState>,
+    ctl: Arc<WorkerCtl>,
     /// This worker's tx queue per DPDK port id.
     queues: Vec<Option<TxQueue>>,
     batches: Vec<ArrayVec<PktMbuf, VECTOR_SIZE>>,
 }
 
 impl PortTx {
-    pub fn new(state: RcuReader<FwdState>, queues: Vec<TxQueue>) -> PortTx {
-        let max = queues
-            .iter()
-            .map(|q| q.port_id() as usize + 1)
-            .max()
-            .unwrap_or(0);
-        let mut by_port: Vec<Option<TxQueue>> = (0..max).map(|_| None).collect();
-        for q in queues {
-            let id = q.port_id() as usize;
-            by_port[id] = Some(q);
-        }
-        PortTx {
+    pub fn new(state: RcuReader<FwdState>, queues: Vec<TxQueue>, ctl: Arc<WorkerCtl>) -> PortTx {
+        let mut p = PortTx {
             state,
-            queues: by_port,
-            batches: (0..max).map(|_| ArrayVec::new()).collect(),
+            ctl,
+            queues: Vec::new(),
+            batches: Vec::new(),
+        };
+        for q in queues {
+            p.add(q);
         }
+        p
+    }
+
+    fn add(&mut self, q: TxQueue) {
+        let id = q.port_id() as usize;
+        if self.queues.len() <= id {
+            self.queues.resize_with(id + 1, || None);
+            self.batches.resize_with(id + 1, ArrayVec::new);
+        }
+        self.queues[id] = Some(q);
     }
 }
 
@@ -78,6 +83,26 @@ impl Node<PktMbuf> for PortTx {
     }
     fn quiescent(&mut self) {
         self.state.refresh();
+        if self.ctl.tx_pending.load(Ordering::Relaxed)
+            && self.ctl.tx_pending.swap(false, Ordering::AcqRel)
+        {
+            let cmds = self
+                .ctl
+                .tx_cmds
+                .lock()
+                .map(|mut c| std::mem::take(&mut *c))
+                .unwrap_or_default();
+            for c in cmds {
+                match c {
+                    TxCmd::Add(q) => self.add(q),
+                    TxCmd::Remove(id) => {
+                        if let Some(slot) = self.queues.get_mut(id as usize) {
+                            *slot = None;
+                        }
+                    }
+                }
+            }
+        }
     }
 
     fn process(
@@ -152,9 +177,31 @@ pub struct CaptureAsk {
     pub max_bytes: usize,
 }
 
+/// A port change for a worker's rx side.
+#[derive(Debug)]
+pub enum RxCmd {
+    /// Start polling this queue for interface `IfIndex`.
+    Add(RxQueue, IfIndex),
+    /// Stop polling the port with this DPDK id (drops the queue handle).
+    Remove(u16),
+}
+
+/// A port change for a worker's port-tx node.
+#[derive(Debug)]
+pub enum TxCmd {
+    Add(TxQueue),
+    Remove(u16),
+}
+
 /// Requests the control plane leaves for a worker; the worker checks one flag per loop.
 #[derive(Debug, Default)]
 pub struct WorkerCtl {
+    /// Set when `rx_cmds` holds commands.
+    pub rx_pending: AtomicBool,
+    pub rx_cmds: Mutex<Vec<RxCmd>>,
+    /// Set when `tx_cmds` holds commands (port-tx takes them at the quiescent point).
+    pub tx_pending: AtomicBool,
+    pub tx_cmds: Mutex<Vec<TxCmd>>,
     /// Trace the next N packets (0 = nothing asked).
     pub trace_req: std::sync::atomic::AtomicU32,
     /// Set when `capture` holds a new command.
@@ -164,6 +211,20 @@ pub struct WorkerCtl {
 }
 
 impl WorkerCtl {
+    pub fn rx(&self, cmd: RxCmd) {
+        if let Ok(mut c) = self.rx_cmds.lock() {
+            c.push(cmd);
+        }
+        self.rx_pending.store(true, Ordering::Release);
+    }
+
+    pub fn tx(&self, cmd: TxCmd) {
+        if let Ok(mut c) = self.tx_cmds.lock() {
+            c.push(cmd);
+        }
+        self.tx_pending.store(true, Ordering::Release);
+    }
+
     pub fn capture(&self, ask: Option<CaptureAsk>) {
         if let Ok(mut c) = self.capture.lock() {
             *c = ask;
@@ -221,6 +282,22 @@ pub fn run(
     // Publish on the first loop, so the control plane has the graph's shape at once.
     let mut last_publish = rdtsc().wrapping_sub(publish_every);
     while !stop.load(Ordering::Relaxed) {
+        if plan.ctl.rx_pending.load(Ordering::Relaxed)
+            && plan.ctl.rx_pending.swap(false, Ordering::AcqRel)
+        {
+            let cmds = plan
+                .ctl
+                .rx_cmds
+                .lock()
+                .map(|mut c| std::mem::take(&mut *c))
+                .unwrap_or_default();
+            for c in cmds {
+                match c {
+                    RxCmd::Add(q, rx_if) => plan.rx.push((q, rx_if)),
+                    RxCmd::Remove(id) => plan.rx.retain(|(q, _)| q.port_id() != id),
+                }
+            }
+        }
         if plan.ctl.trace_req.load(Ordering::Relaxed) != 0 {
             let n = plan.ctl.trace_req.swap(0, Ordering::AcqRel);
             if let Some(g) = plan.graph.as_mut() {

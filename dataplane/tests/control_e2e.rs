@@ -143,11 +143,36 @@ device = "net_null_c{tag}b,no-rx=1"
     assert_eq!(pod1["admin_up"], false, "{pod1}");
     d.ok(&["port", "set", "pod1", "up"]);
     d.fails(&["port", "set", "nope", "up"], 1, "nope");
+    // Ports come and go at runtime.
+    let dev9 = format!("net_null_c{tag}z,no-rx=1");
+    d.ok(&[
+        "port",
+        "add",
+        "pod9",
+        "--device",
+        &dev9,
+        "--address",
+        "10.0.9.1/24",
+    ]);
+    let ifs = d.ok(&["show", "interfaces"]);
+    assert!(ifs.contains("pod9") && ifs.contains("10.0.9.1/24"), "{ifs}");
+    assert!(d.ok(&["show", "fib"]).contains("10.0.9.0/24"));
+    d.fails(&["port", "add", "pod9", "--device", &dev9], 1, "exists");
     d.fails(
-        &["port", "add", "pod9", "--device", "net_null_c9"],
+        &["port", "add", "pod8", "--device", "net_nosuchdriver0"],
         1,
-        "not implemented",
+        "did not probe",
     );
+    d.ok(&["port", "del", "pod9"]);
+    assert!(!d.ok(&["show", "interfaces"]).contains("pod9"));
+    assert!(
+        !d.ok(&["show", "fib"]).contains("10.0.9.0/24"),
+        "its connected route went with it"
+    );
+    d.fails(&["port", "del", "pod9"], 1, "pod9");
+    // The same device can be added again after its removal.
+    d.ok(&["port", "add", "pod9", "--device", &dev9]);
+    d.ok(&["port", "del", "pod9"]);
 
     // Routes, including ECMP and the refusals.
     d.ok(&[

@@ -199,6 +199,221 @@ print("udp ok")
         "ttl: {out}"
     );
 
+    // A pod joins at runtime: a port created through the API, polled without stopping anyone.
+    let pc = Netns::new(&format!("dprc{tag}"));
+    let hc = format!("rc{tag}");
+    let _vc = plug(&pc, &hc, "10.0.4.2/24");
+    sh_ok(
+        &pc,
+        "ethtool -K eth0 tx off >/dev/null && ip route add default via 10.0.4.1",
+    );
+    let dev = format!("net_af_packet{tag}c,iface={hc}");
+    let add = Command::new(dpctl_bin())
+        .args([
+            "--socket",
+            &sock,
+            "port",
+            "add",
+            "pod2",
+            "--device",
+            &dev,
+            "--address",
+            "10.0.4.1/24",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        add.status.success(),
+        "port add: {}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let _ = sh(&pa, "ping -c 2 -W 1 10.0.4.2");
+    let out = sh_ok(&pa, "ping -c 3 -i 0.2 -W 2 10.0.4.2");
+    assert!(
+        out.contains("3 received"),
+        "to the pod added at runtime: {out}"
+    );
+    // Deleting it while other traffic flows costs that traffic nothing.
+    let steady = Command::new("ip")
+        .args([
+            "netns", "exec", &pa.0, "ping", "-c", "30", "-i", "0.05", "-W", "1", "10.0.2.2",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let del = Command::new(dpctl_bin())
+        .args(["--socket", &sock, "port", "del", "pod2"])
+        .output()
+        .unwrap();
+    assert!(
+        del.status.success(),
+        "port del: {}",
+        String::from_utf8_lossy(&del.stderr)
+    );
+    let steady = steady.wait_with_output().unwrap();
+    let steady = String::from_utf8_lossy(&steady.stdout);
+    assert!(
+        steady.contains("30 received"),
+        "pod1 traffic during the delete: {steady}"
+    );
+    let (ok, out) = sh(&pa, "ping -c 1 -W 1 10.0.4.2");
+    assert!(!ok, "the deleted port forwards nothing: {out}");
+
+    // Trace packets through the live graph while a pod pings.
+    let _pinger = Bg(Command::new("ip")
+        .args([
+            "netns", "exec", &pa.0, "ping", "-c", "200", "-i", "0.05", "10.0.2.2",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap());
+    let out = Command::new(dpctl_bin())
+        .args(["--socket", &sock, "--json", "trace", "3", "--wait", "5"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "dpctl trace: {}{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let trace: serde_json::Value = serde_json::from_str(&text).expect("trace JSON");
+    let packets = trace["packets"].as_array().expect("packets");
+    assert_eq!(packets.len(), 3, "{trace}");
+    for p in packets {
+        let nodes: Vec<&str> = p["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        assert_eq!(nodes.first(), Some(&"ethernet-input"), "{p}");
+        assert!(
+            nodes.contains(&"ip4-rewrite") && nodes.last() == Some(&"port-tx"),
+            "{p}"
+        );
+        assert!(
+            p["summary"].as_str().unwrap().starts_with("IPv4 10.0."),
+            "{p}"
+        );
+    }
+
+    // Capture what pod0 receives and what pod1 sends, as pcapng that tshark reads.
+    for (port, dir) in [("pod0", "rx"), ("pod1", "tx")] {
+        let file = cfg
+            .parent()
+            .expect("config in a temp dir")
+            .join(format!("{port}-{dir}.pcapng"));
+        let out = Command::new(dpctl_bin())
+            .args([
+                "--socket", &sock, "capture", "--port", port, "--dir", dir, "--count", "4",
+                "--wait", "5", "--out",
+            ])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "dpctl capture: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("captured 4 packets"),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let t = Command::new("tshark")
+            .arg("-r")
+            .arg(&file)
+            .args([
+                "-T",
+                "fields",
+                "-e",
+                "ip.src",
+                "-e",
+                "ip.dst",
+                "-e",
+                "icmp.type",
+            ])
+            .output()
+            .expect("tshark (ci/setup.sh installs it)");
+        let text = String::from_utf8_lossy(&t.stdout);
+        assert!(
+            t.status.success(),
+            "tshark: {}",
+            String::from_utf8_lossy(&t.stderr)
+        );
+        assert_eq!(text.lines().count(), 4, "{port} {dir}: {text}");
+        assert!(
+            text.lines().all(|l| l == "10.0.1.2\t10.0.2.2\t8"),
+            "{port} {dir}: {text}"
+        );
+    }
+
+    // The uplink's tx is VXLAN: tshark decodes the headers (VNI 100) and the inner ICMP.
+    let _tunnel_pinger = Bg(Command::new("ip")
+        .args([
+            "netns", "exec", &pa.0, "ping", "-c", "200", "-i", "0.05", "10.0.3.1",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap());
+    let file = cfg
+        .parent()
+        .expect("config in a temp dir")
+        .join("uplink-tx.pcapng");
+    let out = Command::new(dpctl_bin())
+        .args([
+            "--socket", &sock, "capture", "--port", "uplink", "--dir", "tx", "--count", "3",
+            "--wait", "5", "--out",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dpctl capture: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = Command::new("tshark")
+        .arg("-r")
+        .arg(&file)
+        .args([
+            "-Y",
+            "icmp",
+            "-T",
+            "fields",
+            "-e",
+            "vxlan.vni",
+            "-e",
+            "ip.src",
+            "-e",
+            "ip.dst",
+            "-e",
+            "icmp.type",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&t.stdout);
+    assert!(
+        !text.is_empty(),
+        "tshark found VXLAN ICMP in the uplink capture"
+    );
+    for l in text.lines() {
+        let f: Vec<&str> = l.split('\t').collect();
+        assert_eq!(f[0], "100", "VXLAN VNI: {l}");
+        assert_eq!(
+            f[1], "192.168.50.1,10.0.1.2",
+            "outer and inner sources: {l}"
+        );
+        assert_eq!(
+            f[2], "192.168.50.2,10.0.3.1",
+            "outer and inner destinations: {l}"
+        );
+        assert_eq!(f[3], "8", "inner ICMP echo request: {l}");
+    }
+
     signal(&child, "INT");
     assert!(wait_line(
         &lines,

@@ -215,6 +215,8 @@ pub enum FwdError {
         prefix: Ipv4Addr,
         prefix_len: u8,
     },
+    #[error("interface `{iface}` is still used by tunnel `{by}`")]
+    IfaceInUse { iface: String, by: String },
     #[error("FIB: {0}")]
     Fib(#[from] FibError),
     #[error("workers did not pass a quiescent point in time; the change was not applied")]
@@ -528,22 +530,63 @@ impl Control {
     /// Deletes VXLAN tunnel `name` with its addresses and neighbors. Refused while a route's
     /// gateway is in one of its subnets.
     pub fn del_vxlan(&mut self, name: &str) -> Result<(), FwdError> {
-        let iface = self.iface(name)?;
-        let IfaceKind::Vxlan(t) = iface.kind else {
+        if !matches!(self.iface(name)?.kind, IfaceKind::Vxlan(_)) {
             return Err(FwdError::NoIface(format!("{name} (not a tunnel)")));
-        };
+        }
+        self.del_iface(name)
+    }
+
+    /// Deletes port interface `name` with its addresses and neighbors; refused while a route's
+    /// gateway or a tunnel's local address needs one of its addresses.
+    pub fn del_port(&mut self, name: &str) -> Result<(), FwdError> {
+        let iface = self.iface(name)?;
+        if !matches!(iface.kind, IfaceKind::Port { .. }) {
+            return Err(FwdError::NoIface(format!("{name} (not a port)")));
+        }
+        let state = self.state.load();
+        if let Some(t) = state
+            .ifaces
+            .iter()
+            .flatten()
+            .find(|t| matches!(t.kind, IfaceKind::Vxlan(v) if iface.has_addr(v.local)))
+        {
+            return Err(FwdError::IfaceInUse {
+                iface: name.to_string(),
+                by: t.name.clone(),
+            });
+        }
+        self.del_iface(name)
+    }
+
+    fn del_iface(&mut self, name: &str) -> Result<(), FwdError> {
+        let iface = self.iface(name)?;
+        // Refuse before changing anything when a route still needs one of the subnets.
+        for &(a, l) in &iface.addrs {
+            if let Some(r) = self.routes.values().find(|r| {
+                r.kind == RouteKind::Static && r.via.iter().any(|&gw| same_subnet(gw, a, l))
+            }) {
+                return Err(FwdError::AddressInUse {
+                    addr: a,
+                    len: l,
+                    prefix: r.prefix,
+                    prefix_len: r.len,
+                });
+            }
+        }
         for &(a, l) in &iface.addrs {
             self.del_address(name, a, l)?;
         }
         let mut next = (*self.state.load()).clone();
         next.ifaces[iface.index as usize] = None;
-        next.vxlan.remove(&(t.vni, t.remote));
         next.neighbors.retain(|&(i, _), _| i != iface.index);
-        let still_used = next.ifaces.iter().flatten().any(|i| {
-            matches!(i.kind, IfaceKind::Vxlan(o) if o.local == t.local && o.udp_port == t.udp_port)
-        });
-        if !still_used {
-            next.vteps.retain(|&v| v != (t.local, t.udp_port));
+        if let IfaceKind::Vxlan(t) = iface.kind {
+            next.vxlan.remove(&(t.vni, t.remote));
+            let still_used = next.ifaces.iter().flatten().any(|i| {
+                matches!(i.kind, IfaceKind::Vxlan(o) if o.local == t.local && o.udp_port == t.udp_port)
+            });
+            if !still_used {
+                next.vteps.retain(|&v| v != (t.local, t.udp_port));
+            }
         }
         self.publish(next)
     }
@@ -915,6 +958,18 @@ mod tests {
         );
         // The same tunnel can come back.
         c.add_vxlan("vx", t, [4; 6], 1450).unwrap();
+        // A port under a tunnel cannot go; without the tunnel it can.
+        assert!(matches!(c.del_port("up"), Err(FwdError::IfaceInUse { .. })));
+        c.del_vxlan("vx").unwrap();
+        c.del_port("up").unwrap();
+        assert!(c.state().ifaces.iter().flatten().next().is_none());
+        assert_eq!(c.routes().count(), 0);
+        assert_eq!(
+            c.add_port("up", 0, [2; 6], 1500, TxCaps::default())
+                .unwrap(),
+            0,
+            "index reused"
+        );
     }
 
     #[test]
