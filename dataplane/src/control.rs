@@ -108,9 +108,13 @@ impl Inner {
             .map_err(|e| refused(e, "name"))?;
         Ok(PortInfo {
             name: p.name().to_string(),
-            device: DeviceSpec::Dpdk {
-                devargs: p.device().to_string(),
-            },
+            device: self
+                .specs
+                .get(p.name())
+                .cloned()
+                .unwrap_or_else(|| DeviceSpec::Dpdk {
+                    devargs: p.device().to_string(),
+                }),
             mac: Some(MacAddr(iface.mac)),
             mtu: Some(iface.mtu),
             address: iface.addrs.first().and_then(|&(a, l)| cidr(a, l)),

@@ -1,0 +1,183 @@
+//! memif pod ports end to end: a port created through the API (`dpctl port add --memif`), a
+//! pod-side DPDK process (testpmd in icmpecho mode, the memif client) attached through the
+//! socket, a kernel pod pinging it through the dataplane; the pod's process restarts and
+//! traffic resumes without operator action; deleting the port removes its socket.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::net::*;
+use common::*;
+
+/// A pod-side testpmd attached to a memif socket as the client, answering ARP and ping.
+struct PodDpdk(Child, String);
+
+impl PodDpdk {
+    fn start(socket: &std::path::Path, prefix: &str) -> PodDpdk {
+        let child = Command::new("dpdk-testpmd")
+            .args([
+                "-l",
+                "0-1",
+                "--no-pci",
+                "--in-memory",
+                "--log-level=*:warning",
+            ])
+            .arg(format!("--file-prefix={prefix}"))
+            .arg(format!(
+                "--vdev=net_memif0,role=client,socket={},socket-abstract=no",
+                socket.display()
+            ))
+            .args(["--", "--forward-mode=icmpecho", "-a", "--no-lsc-interrupt"])
+            // testpmd without -i waits for Enter on stdin and quits at EOF: keep a pipe open.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("dpdk-testpmd (package dpdk) runs");
+        PodDpdk(child, prefix.to_string())
+    }
+}
+
+impl Drop for PodDpdk {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.1));
+    }
+}
+
+/// Pings until `n` replies in a row arrive or `timeout` passes.
+fn ping_until(ns: &Netns, ip: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let out = ns.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "1", ip]);
+        if String::from_utf8_lossy(&out.stdout).contains("3 received") {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn memif_pod_port_through_the_api_survives_a_pod_restart() {
+    if !require_dpdk() {
+        return;
+    }
+    let tag = std::process::id() % 100000;
+    let pa = Netns::new(&format!("dpma{tag}"));
+    let ha = format!("ma{tag}");
+    let _va = plug(&pa, &ha, "10.0.1.2/24");
+    assert!(ip(&[
+        "netns", "exec", &pa.0, "ip", "route", "add", "default", "via", "10.0.1.1"
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let api = dir.path().join("api.sock");
+    let cfg = dir.path().join("memif.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[eal]
+cores = "0-1"
+args = ["--no-pci", "--file-prefix=dpm{tag}", "--in-memory", "--log-level=*:warning"]
+[control]
+socket = "{}"
+[[port]]
+name = "pod0"
+device = "net_af_packet{tag}m,iface={ha}"
+address = "10.0.1.1/24"
+"#,
+            api.display()
+        ),
+    )
+    .unwrap();
+    let (child, lines) = start(&cfg);
+    assert!(
+        wait_line(&lines, "control API on", Duration::from_secs(30)),
+        "dataplane did not start"
+    );
+
+    let memif = dir.path().join("pods").join("pod3").join("memif.sock");
+    let add = Command::new(dpctl_bin())
+        .arg("--socket")
+        .arg(&api)
+        .args(["port", "add", "pod3", "--memif"])
+        .arg(&memif)
+        .args(["--address", "10.0.5.1/24"])
+        .output()
+        .unwrap();
+    assert!(
+        add.status.success(),
+        "port add --memif: {}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    assert!(
+        memif.exists(),
+        "the dataplane created the socket in the pod's directory"
+    );
+
+    {
+        let _pod = PodDpdk::start(&memif, &format!("dpmp{tag}"));
+        let ok = ping_until(&pa, "10.0.5.2", Duration::from_secs(15));
+        if !ok {
+            for what in ["errors", "interfaces"] {
+                let o = Command::new(dpctl_bin())
+                    .arg("--socket")
+                    .arg(&api)
+                    .args(["show", what])
+                    .output()
+                    .unwrap();
+                eprintln!("{}", String::from_utf8_lossy(&o.stdout));
+            }
+        }
+        assert!(ok, "ping over memif to the pod's DPDK process");
+    }
+    // The pod's process went away; a new one attaches to the same socket, no operator action.
+    {
+        let _pod = PodDpdk::start(&memif, &format!("dpmq{tag}"));
+        assert!(
+            ping_until(&pa, "10.0.5.2", Duration::from_secs(15)),
+            "traffic resumes after the pod restarts"
+        );
+    }
+    let ifs = Command::new(dpctl_bin())
+        .arg("--socket")
+        .arg(&api)
+        .args(["--json", "show", "interfaces"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&ifs.stdout).unwrap();
+    let pod3 = json["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "pod3")
+        .unwrap()
+        .clone();
+    assert_eq!(pod3["device"]["kind"], "memif", "{pod3}");
+
+    let del = Command::new(dpctl_bin())
+        .arg("--socket")
+        .arg(&api)
+        .args(["port", "del", "pod3"])
+        .output()
+        .unwrap();
+    assert!(
+        del.status.success(),
+        "port del: {}",
+        String::from_utf8_lossy(&del.stderr)
+    );
+    assert!(!memif.exists(), "deleting the port removes its socket");
+    drop(child);
+}
