@@ -1,7 +1,8 @@
-//! memif pod ports end to end: a port created through the API (`dpctl port add --memif`), a
-//! pod-side DPDK process (testpmd in icmpecho mode, the memif client) attached through the
-//! socket, a kernel pod pinging it through the dataplane; the pod's process restarts and
-//! traffic resumes without operator action; deleting the port removes its socket.
+//! Userspace pod ports end to end, memif and vhost-user: a port created through the API
+//! (`dpctl port add --memif|--vhost-user`), a pod-side DPDK process (testpmd in icmpecho mode:
+//! the memif client, or virtio-user) attached through the socket, a kernel pod pinging it
+//! through the dataplane; the pod's process restarts and traffic resumes without operator
+//! action; deleting the port removes its socket.
 
 mod common;
 
@@ -15,21 +16,27 @@ use common::*;
 struct PodDpdk(Child, String);
 
 impl PodDpdk {
-    fn start(socket: &std::path::Path, prefix: &str) -> PodDpdk {
+    /// testpmd with `vdev` (the pod side of the port).
+    fn start(vdev: &str, prefix: &str) -> PodDpdk {
         let child = Command::new("dpdk-testpmd")
+            // One file per memory segment list: vhost-user can map only a few regions.
             .args([
                 "-l",
                 "0-1",
                 "--no-pci",
                 "--in-memory",
+                "--single-file-segments",
                 "--log-level=*:warning",
             ])
             .arg(format!("--file-prefix={prefix}"))
-            .arg(format!(
-                "--vdev=net_memif0,role=client,socket={},socket-abstract=no",
-                socket.display()
-            ))
-            .args(["--", "--forward-mode=icmpecho", "-a", "--no-lsc-interrupt"])
+            .arg(format!("--vdev={vdev}"))
+            .args([
+                "--",
+                "--forward-mode=icmpecho",
+                "-a",
+                "--no-lsc-interrupt",
+                "--total-num-mbufs=8192",
+            ])
             // testpmd without -i waits for Enter on stdin and quits at EOF: keep a pipe open.
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -70,8 +77,13 @@ fn ping_until(ns: &Netns, ip: &str, timeout: Duration) -> bool {
     false
 }
 
-#[test]
-fn memif_pod_port_through_the_api_survives_a_pod_restart() {
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Memif,
+    VhostUser,
+}
+
+fn pod_port_through_the_api_survives_a_pod_restart(kind: Kind) {
     if !require_dpdk() {
         return;
     }
@@ -108,18 +120,29 @@ address = "10.0.1.1/24"
         "dataplane did not start"
     );
 
-    let memif = dir.path().join("pods").join("pod3").join("memif.sock");
+    let (flag, file, kind_name) = match kind {
+        Kind::Memif => ("--memif", "memif.sock", "memif"),
+        Kind::VhostUser => ("--vhost-user", "vhost.sock", "vhost-user"),
+    };
+    let memif = dir.path().join("pods").join("pod3").join(file);
+    let pod_vdev = match kind {
+        Kind::Memif => format!(
+            "net_memif0,role=client,socket={},socket-abstract=no",
+            memif.display()
+        ),
+        Kind::VhostUser => format!("net_virtio_user0,path={},queues=1", memif.display()),
+    };
     let add = Command::new(dpctl_bin())
         .arg("--socket")
         .arg(&api)
-        .args(["port", "add", "pod3", "--memif"])
+        .args(["port", "add", "pod3", flag])
         .arg(&memif)
         .args(["--address", "10.0.5.1/24"])
         .output()
         .unwrap();
     assert!(
         add.status.success(),
-        "port add --memif: {}",
+        "port add {flag}: {}",
         String::from_utf8_lossy(&add.stderr)
     );
     assert!(
@@ -128,7 +151,7 @@ address = "10.0.1.1/24"
     );
 
     {
-        let _pod = PodDpdk::start(&memif, &format!("dpmp{tag}"));
+        let _pod = PodDpdk::start(&pod_vdev, &format!("dpmp{tag}"));
         let ok = ping_until(&pa, "10.0.5.2", Duration::from_secs(15));
         if !ok {
             for what in ["errors", "interfaces"] {
@@ -141,11 +164,11 @@ address = "10.0.1.1/24"
                 eprintln!("{}", String::from_utf8_lossy(&o.stdout));
             }
         }
-        assert!(ok, "ping over memif to the pod's DPDK process");
+        assert!(ok, "ping over the pod port to the pod's DPDK process");
     }
     // The pod's process went away; a new one attaches to the same socket, no operator action.
     {
-        let _pod = PodDpdk::start(&memif, &format!("dpmq{tag}"));
+        let _pod = PodDpdk::start(&pod_vdev, &format!("dpmq{tag}"));
         assert!(
             ping_until(&pa, "10.0.5.2", Duration::from_secs(15)),
             "traffic resumes after the pod restarts"
@@ -165,7 +188,7 @@ address = "10.0.1.1/24"
         .find(|p| p["name"] == "pod3")
         .unwrap()
         .clone();
-    assert_eq!(pod3["device"]["kind"], "memif", "{pod3}");
+    assert_eq!(pod3["device"]["kind"], kind_name, "{pod3}");
 
     let del = Command::new(dpctl_bin())
         .arg("--socket")
@@ -180,4 +203,14 @@ address = "10.0.1.1/24"
     );
     assert!(!memif.exists(), "deleting the port removes its socket");
     drop(child);
+}
+
+#[test]
+fn memif_pod_port_through_the_api_survives_a_pod_restart() {
+    pod_port_through_the_api_survives_a_pod_restart(Kind::Memif);
+}
+
+#[test]
+fn vhost_user_pod_port_through_the_api_survives_a_pod_restart() {
+    pod_port_through_the_api_survives_a_pod_restart(Kind::VhostUser);
 }
