@@ -374,11 +374,11 @@ impl dp_api::server::Backend for DaemonBackend {
                 let (source, next_hops) = match r.kind {
                     RouteKind::Static => (
                         RouteSource::Static,
-                        r.via
+                        r.hops
                             .iter()
-                            .map(|&gw| NextHop {
-                                via: Some(gw),
-                                interface: None,
+                            .map(|&(gw, dev)| NextHop {
+                                via: gw,
+                                interface: dev.and_then(|i| state.iface(i)).map(|i| i.name.clone()),
                             })
                             .collect(),
                     ),
@@ -408,26 +408,21 @@ impl dp_api::server::Backend for DaemonBackend {
 
     async fn add_route(&self, route: Route) -> Result<RouteInfo, ApiError> {
         let mut s = self.lock();
-        let mut via = Vec::new();
+        let mut hops = Vec::new();
         for (i, nh) in route.next_hops.iter().enumerate() {
-            let field = format!("next_hops[{i}]");
-            if let Some(name) = &nh.interface {
-                s.control
-                    .iface(name)
-                    .map_err(|e| refused(e, &format!("{field}.interface")))?;
-            }
-            match nh.via {
-                Some(gw) => via.push(gw),
-                None => {
-                    return Err(ApiError::invalid(
-                        format!("{field}.via"),
-                        "a next hop needs a gateway address (interface-only routes are not supported yet)",
-                    ));
-                }
-            }
+            let dev = match &nh.interface {
+                Some(name) => Some(
+                    s.control
+                        .iface(name)
+                        .map_err(|e| refused(e, &format!("next_hops[{i}].interface")))?
+                        .index,
+                ),
+                None => None,
+            };
+            hops.push((nh.via, dev));
         }
         s.control
-            .add_route(route.prefix.addr(), route.prefix.prefix_len(), &via)
+            .add_route_hops(route.prefix.addr(), route.prefix.prefix_len(), &hops)
             .map_err(|e| refused(e, "next_hops"))?;
         Ok(RouteInfo {
             prefix: route.prefix,

@@ -137,7 +137,8 @@ address = "10.0.1.1/24"
         .arg(&api)
         .args(["port", "add", "pod3", flag])
         .arg(&memif)
-        .args(["--address", "10.0.5.1/24"])
+        // What the CNI plugin does for a pod: the pods' gateway as a /32 on the port...
+        .args(["--address", "10.56.0.1/32"])
         .output()
         .unwrap();
     assert!(
@@ -149,10 +150,37 @@ address = "10.0.1.1/24"
         memif.exists(),
         "the dataplane created the socket in the pod's directory"
     );
+    // ... and a host route to the pod's address through the port.
+    let route = Command::new(dpctl_bin())
+        .arg("--socket")
+        .arg(&api)
+        .args(["route", "add", "10.56.0.5/32", "dev", "pod3"])
+        .output()
+        .unwrap();
+    assert!(
+        route.status.success(),
+        "route add dev: {}",
+        String::from_utf8_lossy(&route.stderr)
+    );
+    // Another pod port shares the same gateway (unnumbered).
+    let other = dir.path().join("pods").join("pod4").join(file);
+    let add4 = Command::new(dpctl_bin())
+        .arg("--socket")
+        .arg(&api)
+        .args(["port", "add", "pod4", flag])
+        .arg(&other)
+        .args(["--address", "10.56.0.1/32"])
+        .output()
+        .unwrap();
+    assert!(
+        add4.status.success(),
+        "a second pod port with the same gateway: {}",
+        String::from_utf8_lossy(&add4.stderr)
+    );
 
     {
         let _pod = PodDpdk::start(&pod_vdev, &format!("dpmp{tag}"));
-        let ok = ping_until(&pa, "10.0.5.2", Duration::from_secs(15));
+        let ok = ping_until(&pa, "10.56.0.5", Duration::from_secs(15));
         if !ok {
             for what in ["errors", "interfaces"] {
                 let o = Command::new(dpctl_bin())
@@ -170,7 +198,7 @@ address = "10.0.1.1/24"
     {
         let _pod = PodDpdk::start(&pod_vdev, &format!("dpmq{tag}"));
         assert!(
-            ping_until(&pa, "10.0.5.2", Duration::from_secs(15)),
+            ping_until(&pa, "10.56.0.5", Duration::from_secs(15)),
             "traffic resumes after the pod restarts"
         );
     }
@@ -190,6 +218,24 @@ address = "10.0.1.1/24"
         .clone();
     assert_eq!(pod3["device"]["kind"], kind_name, "{pod3}");
 
+    let refused = Command::new(dpctl_bin())
+        .arg("--socket")
+        .arg(&api)
+        .args(["port", "del", "pod3"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "a port a route goes through is not deleted"
+    );
+    let rdel = Command::new(dpctl_bin())
+        .arg("--socket")
+        .arg(&api)
+        .args(["route", "del", "10.56.0.5/32"])
+        .output()
+        .unwrap();
+    assert!(rdel.status.success());
     let del = Command::new(dpctl_bin())
         .arg("--socket")
         .arg(&api)

@@ -228,7 +228,10 @@ pub enum FwdError {
 pub struct RouteEntry {
     pub prefix: Ipv4Addr,
     pub len: u8,
+    /// The gateways of the next hops (for checks that follow gateways).
     pub via: Vec<Ipv4Addr>,
+    /// Every next hop: a gateway, an interface, or both.
+    pub hops: Vec<(Option<Ipv4Addr>, Option<IfIndex>)>,
     /// Connected or local routes come from interface addresses.
     pub kind: RouteKind,
 }
@@ -436,6 +439,11 @@ impl Control {
         let state = self.state.load();
         for other in state.ifaces.iter().flatten() {
             for &(a, l) in &other.addrs {
+                // The same /32 on several interfaces is allowed ("unnumbered": every pod port
+                // answers ARP for the pods' gateway).
+                if len == 32 && l == 32 && a == addr && other.index != iface.index {
+                    continue;
+                }
                 let shorter = l.min(len);
                 if same_subnet(a, addr, shorter) {
                     return Err(FwdError::AddressOverlap {
@@ -467,17 +475,21 @@ impl Control {
                     prefix: subnet,
                     len,
                     via: vec![],
+                    hops: vec![],
                     kind: RouteKind::Connected,
                 },
             );
         }
-        self.fib.add(addr, 32, local)?;
+        if !self.routes.contains_key(&(addr, 32)) {
+            self.fib.add(addr, 32, local)?;
+        }
         self.routes.insert(
             (addr, 32),
             RouteEntry {
                 prefix: addr,
                 len: 32,
                 via: vec![],
+                hops: vec![],
                 kind: RouteKind::Local,
             },
         );
@@ -512,10 +524,18 @@ impl Control {
             self.fib.delete(subnet, len)?;
             self.routes.remove(&(subnet, len));
         }
-        if self
-            .routes
-            .get(&(addr, 32))
-            .is_some_and(|r| r.kind == RouteKind::Local)
+        let shared = self
+            .state
+            .load()
+            .ifaces
+            .iter()
+            .flatten()
+            .any(|i| i.index != iface.index && i.has_addr(addr));
+        if !shared
+            && self
+                .routes
+                .get(&(addr, 32))
+                .is_some_and(|r| r.kind == RouteKind::Local)
         {
             self.fib.delete(addr, 32)?;
             self.routes.remove(&(addr, 32));
@@ -560,6 +580,16 @@ impl Control {
 
     fn del_iface(&mut self, name: &str) -> Result<(), FwdError> {
         let iface = self.iface(name)?;
+        if let Some(r) = self
+            .routes
+            .values()
+            .find(|r| r.hops.iter().any(|h| h.1 == Some(iface.index)))
+        {
+            return Err(FwdError::IfaceInUse {
+                iface: name.to_string(),
+                by: format!("route {}/{}", r.prefix, r.len),
+            });
+        }
         // Refuse before changing anything when a route still needs one of the subnets.
         for &(a, l) in &iface.addrs {
             if let Some(r) = self.routes.values().find(|r| {
@@ -614,7 +644,21 @@ impl Control {
         len: u8,
         via: &[Ipv4Addr],
     ) -> Result<(), FwdError> {
-        if via.is_empty() {
+        let hops: Vec<(Option<Ipv4Addr>, Option<IfIndex>)> =
+            via.iter().map(|&g| (Some(g), None)).collect();
+        self.add_route_hops(prefix, len, &hops)
+    }
+
+    /// Adds a route whose next hops are a gateway (which must be in a connected subnet), an
+    /// interface (the destination itself is resolved by ARP on it: a pod behind its port), or
+    /// both (a gateway on that interface). Several hops make an ECMP group.
+    pub fn add_route_hops(
+        &mut self,
+        prefix: Ipv4Addr,
+        len: u8,
+        hops: &[(Option<Ipv4Addr>, Option<IfIndex>)],
+    ) -> Result<(), FwdError> {
+        if hops.is_empty() || hops.iter().any(|h| h.0.is_none() && h.1.is_none()) {
             return Err(FwdError::NoNextHop(prefix, len));
         }
         if self.routes.contains_key(&(prefix, len)) {
@@ -623,14 +667,29 @@ impl Control {
         let state = self.state.load();
         let mut next = (*state).clone();
         let mut members = Vec::new();
-        for &gw in via {
-            if state.ifaces.iter().flatten().any(|i| i.has_addr(gw)) {
-                return Err(FwdError::NextHopIsLocal(prefix, len, gw));
+        for &(gw, dev) in hops {
+            if let Some(i) = dev
+                && state.iface(i).is_none()
+            {
+                return Err(FwdError::NoIface(format!("#{i}")));
             }
-            let iface = state
-                .connected_iface(gw)
-                .ok_or(FwdError::UnreachableNextHop(prefix, len, gw))?;
-            members.push(Self::adj_id(&mut next, Adj::Via { iface, gw }));
+            let adj = match (gw, dev) {
+                (Some(gw), dev) => {
+                    if state.ifaces.iter().flatten().any(|i| i.has_addr(gw)) {
+                        return Err(FwdError::NextHopIsLocal(prefix, len, gw));
+                    }
+                    let iface = match dev {
+                        Some(i) => i,
+                        None => state
+                            .connected_iface(gw)
+                            .ok_or(FwdError::UnreachableNextHop(prefix, len, gw))?,
+                    };
+                    Adj::Via { iface, gw }
+                }
+                (None, Some(iface)) => Adj::Glean { iface },
+                (None, None) => return Err(FwdError::NoNextHop(prefix, len)),
+            };
+            members.push(Self::adj_id(&mut next, adj));
         }
         let adj = if members.len() == 1 {
             members[0]
@@ -652,7 +711,8 @@ impl Control {
             RouteEntry {
                 prefix,
                 len,
-                via: via.to_vec(),
+                via: hops.iter().filter_map(|h| h.0).collect(),
+                hops: hops.to_vec(),
                 kind: RouteKind::Static,
             },
         );
@@ -970,6 +1030,58 @@ mod tests {
             0,
             "index reused"
         );
+    }
+
+    #[test]
+    fn pod_ports_share_an_unnumbered_gateway_and_get_interface_routes() {
+        let mut c = control();
+        let a = c
+            .add_port("p-a", 0, [2; 6], 1500, TxCaps::default())
+            .unwrap();
+        let b = c
+            .add_port("p-b", 1, [3; 6], 1500, TxCaps::default())
+            .unwrap();
+        c.add_address("p-a", ip("10.56.0.1"), 32).unwrap();
+        c.add_address("p-b", ip("10.56.0.1"), 32).unwrap();
+        assert!(
+            matches!(
+                c.add_address("p-b", ip("10.56.0.1"), 24),
+                Err(FwdError::AddressOverlap { .. })
+            ),
+            "only identical /32s share"
+        );
+        c.add_route_hops(ip("10.56.0.5"), 32, &[(None, Some(a))])
+            .unwrap();
+        c.add_route_hops(ip("10.56.0.6"), 32, &[(None, Some(b))])
+            .unwrap();
+        let (fib, snap) = c.readers();
+        let adj =
+            |addr: &str| snap.get().adjs[fib.lookup(u32::from(ip(addr))).unwrap() as usize].clone();
+        assert_eq!(adj("10.56.0.5"), Adj::Glean { iface: a });
+        assert_eq!(adj("10.56.0.6"), Adj::Glean { iface: b });
+        assert_eq!(adj("10.56.0.1"), Adj::Local);
+        assert!(
+            matches!(c.del_port("p-a"), Err(FwdError::IfaceInUse { .. })),
+            "a route still goes through it"
+        );
+        c.del_route(ip("10.56.0.5"), 32).unwrap();
+        c.del_port("p-a").unwrap();
+        assert_eq!(
+            adj("10.56.0.1"),
+            Adj::Local,
+            "p-b still holds the shared gateway"
+        );
+        c.del_route(ip("10.56.0.6"), 32).unwrap();
+        c.del_port("p-b").unwrap();
+        assert_eq!(
+            fib.lookup(u32::from(ip("10.56.0.1"))),
+            None,
+            "the last holder took it away"
+        );
+        assert!(matches!(
+            c.add_route_hops(ip("10.9.0.0"), 16, &[(None, None)]),
+            Err(FwdError::NoNextHop(..))
+        ));
     }
 
     #[test]
