@@ -13,6 +13,56 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::types::check_version;
 
+/// The dataplane's API socket unless `dataplaneSocket` says otherwise.
+pub const DEFAULT_DATAPLANE_SOCKET: &str = "/run/dataplane/api.sock";
+
+/// Where per-pod memif/vhost-user socket directories live unless `socketDir` says otherwise.
+pub const DEFAULT_SOCKET_DIR: &str = "/run/dataplane/pods";
+
+/// The largest MTU the dataplane accepts for a port (`CreatePort` validation).
+pub const MAX_PORT_MTU: u32 = 9216;
+
+/// Fields that configure a VF on its PF; meaningless (and refused) for memif/vhost-user.
+const VF_ONLY_FIELDS: &[&str] = &[
+    "vlan",
+    "vlanQoS",
+    "vlanProto",
+    "mac",
+    "spoofchk",
+    "trust",
+    "link_state",
+    "min_tx_rate",
+    "max_tx_rate",
+];
+
+/// Which userspace interface the dataplane serves the pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UserspaceKind {
+    /// A memif port (shared memory).
+    Memif,
+    /// A vhost-user port (virtio; the pod runs virtio-user).
+    VhostUser,
+}
+
+impl UserspaceKind {
+    /// The device-info spec's type name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserspaceKind::Memif => "memif",
+            UserspaceKind::VhostUser => "vhost-user",
+        }
+    }
+}
+
+/// The `userspace` object: the kind, and the container's side of the socket (the spec's
+/// point of view). Only `client` exists today: the dataplane serves and creates the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Userspace {
+    /// memif or vhost-user.
+    pub kind: UserspaceKind,
+}
+
 /// Where state lives unless `stateDir` says otherwise.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/cni/cni-sriov";
 
@@ -90,6 +140,12 @@ pub struct NetConf {
     pub state_dir: PathBuf,
     /// sysfs root (tests point it at a fake tree).
     pub sysfs_root: PathBuf,
+    /// memif/vhost-user mode: the `userspace` object (absent: SR-IOV VF modes).
+    pub userspace: Option<Userspace>,
+    /// The dataplane's API socket (`dataplaneSocket`).
+    pub dataplane_socket: PathBuf,
+    /// Root of the per-pod socket directories (`socketDir`).
+    pub socket_dir: PathBuf,
     /// `runtimeConfig.CNIDeviceInfoFile`.
     pub device_info_file: Option<PathBuf>,
     /// `prevResult`, raw.
@@ -253,6 +309,52 @@ pub fn parse(stdin: &[u8]) -> Result<NetConf> {
         opt_str(&rc, "runtimeConfig.CNIDeviceInfoFile", "CNIDeviceInfoFile")?.map(PathBuf::from);
     let prev_result = raw.get("prevResult").filter(|v| !v.is_null()).cloned();
     let valid_attachments = parse_attachments(&raw)?;
+    let dataplane_socket = opt_str(&raw, "dataplaneSocket", "dataplaneSocket")?
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATAPLANE_SOCKET));
+    if !dataplane_socket.is_absolute() {
+        return Err(Error::config("dataplaneSocket", "must be an absolute path"));
+    }
+    let socket_dir = opt_str(&raw, "socketDir", "socketDir")?
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET_DIR));
+    if !socket_dir.is_absolute() {
+        return Err(Error::config("socketDir", "must be an absolute path"));
+    }
+    let userspace = parse_userspace(&raw)?;
+    if userspace.is_some() {
+        // A VF setting in a memif/vhost-user network is a mistake in the NAD; say so rather
+        // than ignore it.
+        if device_id.is_some() {
+            return Err(Error::config(
+                "deviceID",
+                "cannot be combined with `userspace` (memif/vhost-user ports are not VFs)",
+            ));
+        }
+        if let Some(f) = VF_ONLY_FIELDS
+            .iter()
+            .find(|f| raw.get(**f).is_some_and(|v| !v.is_null()))
+        {
+            return Err(Error::config(
+                *f,
+                "is a VF setting; it has no meaning with `userspace`",
+            ));
+        }
+        if let Some(m) = mtu
+            && m > MAX_PORT_MTU
+        {
+            return Err(Error::config(
+                "mtu",
+                format!("{m} is above {MAX_PORT_MTU}, the largest the dataplane accepts"),
+            ));
+        }
+        if ipam.is_none() {
+            return Err(Error::config(
+                "ipam",
+                "is required with `userspace`: the dataplane routes to the pod by its address",
+            ));
+        }
+    }
 
     Ok(NetConf {
         name: opt_str(&raw, "name", "name")?.unwrap_or_default(),
@@ -274,6 +376,9 @@ pub fn parse(stdin: &[u8]) -> Result<NetConf> {
         log_file,
         state_dir,
         sysfs_root,
+        userspace,
+        dataplane_socket,
+        socket_dir,
         device_info_file,
         prev_result,
         valid_attachments,
@@ -290,6 +395,69 @@ pub fn parse_version_only(stdin: &[u8]) -> Result<String> {
         None => Ok("0.1.0".into()),
         Some(_) => Err(Error::config("cniVersion", "must be a string")),
     }
+}
+
+/// The `userspace` object: `{"type": "memif", "role": "client"}` or
+/// `{"type": "vhost-user", "mode": "client"}`, roles from the container's point of view.
+fn parse_userspace(raw: &Map<String, Value>) -> Result<Option<Userspace>> {
+    let m = match raw.get("userspace") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err(Error::config("userspace", "must be an object")),
+    };
+    let kind = match opt_str(m, "type", "userspace.type")?.as_deref() {
+        Some("memif") => UserspaceKind::Memif,
+        Some("vhost-user") => UserspaceKind::VhostUser,
+        Some(t) => {
+            return Err(Error::config(
+                "userspace.type",
+                format!("{t:?} is not one of memif, vhost-user"),
+            ));
+        }
+        None => return Err(Error::config("userspace.type", "is required")),
+    };
+    // memif calls it a role, vhost-user a mode; the wrong word is refused, not ignored.
+    let (key, other) = match kind {
+        UserspaceKind::Memif => ("role", "mode"),
+        UserspaceKind::VhostUser => ("mode", "role"),
+    };
+    if m.get(other).is_some_and(|v| !v.is_null()) {
+        return Err(Error::config(
+            format!("userspace.{other}"),
+            format!("{} takes `{key}`, not `{other}`", kind.as_str()),
+        ));
+    }
+    let field = format!("userspace.{key}");
+    match opt_str(m, key, &field)?.as_deref() {
+        // The device-info spec names memif roles master/slave; accept its words too.
+        None | Some("client") => {}
+        Some("slave") if kind == UserspaceKind::Memif => {}
+        Some(r @ ("server" | "master")) => {
+            return Err(Error::config(
+                field,
+                format!(
+                    "{r:?} (the container serving the socket) needs the dataplane to connect as \
+                     client, which it does not support yet; use \"client\""
+                ),
+            ));
+        }
+        Some(r) => {
+            return Err(Error::config(
+                field,
+                format!("{r:?} is not one of client, server"),
+            ));
+        }
+    }
+    if let Some(k) = m
+        .keys()
+        .find(|k| !matches!(k.as_str(), "type" | "role" | "mode"))
+    {
+        return Err(Error::config(
+            format!("userspace.{k}"),
+            "is not a known field (type, role for memif, mode for vhost-user)",
+        ));
+    }
+    Ok(Some(Userspace { kind }))
 }
 
 fn parse_attachments(raw: &Map<String, Value>) -> Result<Option<Vec<(String, String)>>> {
@@ -521,6 +689,85 @@ mod tests {
         let b = parse(br#"{"cniVersion":"1.1.0","name":"n","type":"t","cni.dev/attachments":[]}"#)
             .unwrap();
         assert_eq!(b.valid_attachments, Some(vec![]));
+    }
+
+    fn us(extra: &str) -> Result<NetConf> {
+        let s = format!(
+            r#"{{"cniVersion":"1.1.0","name":"n","type":"cni-sriov","ipam":{{"type":"host-local"}}{extra}}}"#
+        );
+        parse(s.as_bytes())
+    }
+
+    #[test]
+    fn userspace_modes_parse_with_defaults() {
+        let c = us(r#","userspace":{"type":"memif"}"#).unwrap();
+        assert_eq!(c.userspace.map(|u| u.kind), Some(UserspaceKind::Memif));
+        assert_eq!(c.dataplane_socket, PathBuf::from(DEFAULT_DATAPLANE_SOCKET));
+        assert_eq!(c.socket_dir, PathBuf::from(DEFAULT_SOCKET_DIR));
+        let c = us(r#","userspace":{"type":"vhost-user","mode":"client"},"dataplaneSocket":"/x/api.sock","socketDir":"/x/pods","mtu":9000"#).unwrap();
+        assert_eq!(c.userspace.map(|u| u.kind), Some(UserspaceKind::VhostUser));
+        assert_eq!(c.dataplane_socket, PathBuf::from("/x/api.sock"));
+        assert_eq!(c.socket_dir, PathBuf::from("/x/pods"));
+        assert!(us(r#","userspace":{"type":"memif","role":"slave"}"#).is_ok());
+        assert!(us("").unwrap().userspace.is_none());
+    }
+
+    #[test]
+    fn bad_userspace_configs_name_their_field() {
+        for (extra, field) in [
+            (r#","userspace":"memif""#, "userspace"),
+            (r#","userspace":{}"#, "userspace.type"),
+            (r#","userspace":{"type":"tap"}"#, "userspace.type"),
+            (
+                r#","userspace":{"type":"memif","role":"server"}"#,
+                "userspace.role",
+            ),
+            (
+                r#","userspace":{"type":"memif","role":"master"}"#,
+                "userspace.role",
+            ),
+            (
+                r#","userspace":{"type":"memif","role":"boss"}"#,
+                "userspace.role",
+            ),
+            (
+                r#","userspace":{"type":"memif","mode":"client"}"#,
+                "userspace.mode",
+            ),
+            (
+                r#","userspace":{"type":"vhost-user","mode":"server"}"#,
+                "userspace.mode",
+            ),
+            (
+                r#","userspace":{"type":"vhost-user","role":"client"}"#,
+                "userspace.role",
+            ),
+            (
+                r#","userspace":{"type":"memif","queues":2}"#,
+                "userspace.queues",
+            ),
+            (
+                r#","userspace":{"type":"memif"},"deviceID":"0000:00:05.1""#,
+                "deviceID",
+            ),
+            (
+                r#","userspace":{"type":"memif"},"runtimeConfig":{"deviceID":"0000:00:05.1"}"#,
+                "deviceID",
+            ),
+            (r#","userspace":{"type":"memif"},"vlan":5"#, "vlan"),
+            (r#","userspace":{"type":"memif"},"mtu":9500"#, "mtu"),
+            (r#","userspace":{"type":"memif"},"ipam":null"#, "ipam"),
+            (
+                r#","userspace":{"type":"memif"},"socketDir":"pods""#,
+                "socketDir",
+            ),
+            (r#","dataplaneSocket":"api.sock""#, "dataplaneSocket"),
+        ] {
+            // A later "ipam" key replaces the first one (serde_json keeps the last).
+            let e = us(extra).unwrap_err();
+            assert_eq!(e.code(), 7, "{extra}: {e}");
+            assert_eq!(field_of(e), field, "{extra}");
+        }
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub const CODE_IPAM: u32 = 103;
 pub const CODE_STATE: u32 = 104;
 /// Plugin-specific code: CHECK found the attachment differs from what ADD returned.
 pub const CODE_CHECK: u32 = 105;
+/// Plugin-specific code: the dataplane's API refused or failed a request (memif/vhost-user).
+pub const CODE_DATAPLANE: u32 = 106;
 /// Plugin-specific code: anything else (namespace switch, thread, I/O).
 pub const CODE_INTERNAL: u32 = 999;
 
@@ -105,6 +107,15 @@ pub enum Error {
     /// STATUS: the plugin cannot serve ADDs now (code 50).
     #[error("plugin not available: {0}")]
     Unavailable(String),
+    /// A call to the dataplane's API failed (memif/vhost-user modes).
+    #[error("dataplane API: {op}: {source}")]
+    Dataplane {
+        /// What we asked for.
+        op: String,
+        /// The client's error (unreachable, refused with a status, failed).
+        #[source]
+        source: dp_api::ClientError,
+    },
     /// Namespace switching, threads and other internal failures.
     #[error("{0}")]
     Internal(String),
@@ -125,6 +136,14 @@ impl Error {
     /// Shorthand for a netlink error.
     pub fn netlink(op: impl Into<String>, source: io::Error) -> Self {
         Error::Netlink {
+            op: op.into(),
+            source,
+        }
+    }
+
+    /// Shorthand for a dataplane API error.
+    pub fn dataplane(op: impl Into<String>, source: dp_api::ClientError) -> Self {
+        Error::Dataplane {
             op: op.into(),
             source,
         }
@@ -153,6 +172,7 @@ impl Error {
             Error::Ipam { code, .. } => *code,
             Error::State { .. } => CODE_STATE,
             Error::Check(_) => CODE_CHECK,
+            Error::Dataplane { .. } => CODE_DATAPLANE,
             Error::Internal(_) | Error::Injected(_) => CODE_INTERNAL,
         }
     }
@@ -172,6 +192,7 @@ impl Error {
             Error::Ipam { .. } => "IPAM plugin error",
             Error::State { .. } => "state error",
             Error::Check(_) => "check failed",
+            Error::Dataplane { .. } => "dataplane API error",
             Error::Internal(_) | Error::Injected(_) => "internal error",
         }
     }

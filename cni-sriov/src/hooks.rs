@@ -18,6 +18,17 @@ pub const ADD_STEPS: &[&str] = &[
     "result",
 ];
 
+/// ADD's steps in the memif/vhost-user modes, in order.
+pub const USERSPACE_ADD_STEPS: &[&str] = &[
+    "lock",
+    "save-state",
+    "ipam",
+    "create-port",
+    "add-route",
+    "device-info",
+    "result",
+];
+
 /// Fail here if the test asked for it.
 #[cfg(feature = "test-hooks")]
 pub fn fail_point(step: &str) -> Result<()> {

@@ -2,8 +2,9 @@
 //!
 //! Kernel mode moves the VF netdev into the pod and configures it; DPDK mode (VF bound to
 //! vfio-pci or a uio driver, read from sysfs) sets PF-side attributes and hands over the PCI
-//! address. Configuration is sriov-cni's, unchanged. The mode dispatch ([`state::Mode`]) is where
-//! the dataplane's memif/vhost-user modes will join. No DPDK is linked.
+//! address. Configuration is sriov-cni's, unchanged. With a `userspace` object in the config the
+//! pod gets a memif or vhost-user port of the running dataplane instead ([`userspace`]), created
+//! through the dataplane's API (`dp-api`, which links no DPDK either). No DPDK is linked.
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -19,6 +20,7 @@ pub mod plugin;
 pub mod state;
 pub mod sysfs;
 pub mod types;
+pub mod userspace;
 
 use serde_json::json;
 

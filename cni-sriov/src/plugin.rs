@@ -64,7 +64,7 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn store(&self) -> Store {
+    pub(crate) fn store(&self) -> Store {
         Store::new(&self.conf.state_dir)
     }
 
@@ -72,7 +72,7 @@ impl Ctx<'_> {
         Sysfs::new(&self.conf.sysfs_root)
     }
 
-    fn ipam_type(&self) -> Option<String> {
+    pub(crate) fn ipam_type(&self) -> Option<String> {
         self.conf
             .ipam
             .as_ref()
@@ -100,6 +100,9 @@ pub fn temp_name(pci: &str) -> String {
 pub fn add(ctx: &Ctx) -> Result<Value> {
     let conf = ctx.conf;
     let env = ctx.env;
+    if let Some(us) = conf.userspace {
+        return crate::userspace::add(ctx, us);
+    }
     let pci = conf.device_id.clone().ok_or_else(|| {
         Error::config(
             "deviceID",
@@ -138,7 +141,7 @@ pub fn add(ctx: &Ctx) -> Result<Value> {
             var: "CNI_NETNS",
             reason: e.to_string(),
         })?),
-        Mode::DpdkVf => None,
+        Mode::DpdkVf | Mode::Memif | Mode::VhostUser => None,
     };
     let orig_netdev = match mode {
         Mode::KernelVf => {
@@ -160,7 +163,7 @@ pub fn add(ctx: &Ctx) -> Result<Value> {
                 up: l.up,
             })
         }
-        Mode::DpdkVf => None,
+        Mode::DpdkVf | Mode::Memif | Mode::VhostUser => None,
     };
     let orig_pf = ctx.pf.read(&vf.pf_ifname, vf.index)?;
     let applied_pf = VfConfig {
@@ -199,6 +202,7 @@ pub fn add(ctx: &Ctx) -> Result<Value> {
         ipam: ctx.ipam_type(),
         device_info_file: conf.device_info_file.clone(),
         result: None,
+        userspace: None,
     };
     log::info(&format!(
         "ADD {pci} (PF {} VF {}) mode {mode:?} driver {:?}",
@@ -623,6 +627,9 @@ pub fn del(ctx: &Ctx) -> Result<()> {
         }
         return Ok(());
     };
+    if att.mode.is_userspace() {
+        return crate::userspace::del(ctx, &att);
+    }
     let _lock = store.lock_vf(&att.pci)?;
     teardown(ctx, &att, Progress::all(), None)
 }
@@ -639,6 +646,9 @@ pub fn check(ctx: &Ctx) -> Result<()> {
         .ok_or_else(|| {
             Error::Check(format!("no attachment {} {}", env.container_id, env.ifname))
         })?;
+    if att.mode.is_userspace() {
+        return crate::userspace::check(ctx, &att);
+    }
     let cached = att
         .result
         .as_ref()
@@ -706,6 +716,7 @@ pub fn check(ctx: &Ctx) -> Result<()> {
                 )));
             }
         }
+        Mode::Memif | Mode::VhostUser => {}
         Mode::KernelVf => {
             let ns = netns::open(Path::new(&env.netns))?;
             let want_ips: Vec<IpNet> = res
@@ -799,9 +810,13 @@ pub fn gc(ctx: &Ctx) -> Result<()> {
             "GC: removing stale attachment {} {} ({})",
             att.container_id, att.ifname, att.pci
         ));
-        let r = store
-            .lock_vf(&att.pci)
-            .and_then(|_l| teardown(ctx, &att, Progress::all(), None));
+        let r = if att.mode.is_userspace() {
+            crate::userspace::collect(ctx, &att)
+        } else {
+            store
+                .lock_vf(&att.pci)
+                .and_then(|_l| teardown(ctx, &att, Progress::all(), None))
+        };
         if let Err(e) = r {
             log::error(&format!("GC of {} {}: {e}", att.container_id, att.ifname));
             first_err.get_or_insert(e);
@@ -815,6 +830,9 @@ pub fn gc(ctx: &Ctx) -> Result<()> {
 
 /// STATUS: ready when the state directory is usable and IPAM (if it speaks 1.1.0) is.
 pub fn status(ctx: &Ctx) -> Result<()> {
+    if ctx.conf.userspace.is_some() {
+        crate::userspace::status(ctx)?;
+    }
     let dir = &ctx.conf.state_dir;
     let probe = dir.join(".status-probe");
     crate::state::write_atomic(&probe, b"ok")

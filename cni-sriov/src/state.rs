@@ -57,7 +57,7 @@ pub fn remove(path: &Path) -> Result<()> {
     }
 }
 
-/// How the VF is handed to the pod. Kept open for the dataplane's memif/vhost-user modes.
+/// How the attachment is handed to the pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
@@ -65,6 +65,38 @@ pub enum Mode {
     KernelVf,
     /// VF bound to a userspace driver; only its PCI address is handed over.
     DpdkVf,
+    /// A memif port of the dataplane; the pod gets its socket.
+    Memif,
+    /// A vhost-user port of the dataplane; the pod gets its socket.
+    VhostUser,
+}
+
+impl Mode {
+    /// A port of the dataplane rather than a VF.
+    pub fn is_userspace(self) -> bool {
+        matches!(self, Mode::Memif | Mode::VhostUser)
+    }
+}
+
+/// What a memif/vhost-user attachment holds in the dataplane (the VF fields of
+/// [`Attachment`] stay empty for these).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserspacePort {
+    /// The dataplane's API socket used at ADD (DEL and GC talk to the same one).
+    pub dataplane_socket: PathBuf,
+    /// The port's exact name in the dataplane.
+    pub port: String,
+    /// The memif/vhost-user socket on the host.
+    pub socket: PathBuf,
+    /// ADD asked the dataplane to create the port (teardown must delete it).
+    pub port_requested: bool,
+    /// IPAM has released the pod's addresses (a pending teardown must not run it twice).
+    #[serde(default)]
+    pub ipam_released: bool,
+    /// DEL ran while the dataplane was unreachable: the port and route may still exist and a
+    /// later DEL or GC must delete them.
+    #[serde(default)]
+    pub cleanup_pending: bool,
 }
 
 /// The VF netdev as it was in the host before ADD.
@@ -113,6 +145,9 @@ pub struct Attachment {
     pub device_info_file: Option<PathBuf>,
     /// The result ADD returned (current format), once complete.
     pub result: Option<Value>,
+    /// memif/vhost-user modes: the dataplane port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userspace: Option<UserspacePort>,
 }
 
 /// Owner record of a VF.
