@@ -40,3 +40,34 @@ fn example_nads_are_accepted_configs() {
         assert_eq!(c.ipam.is_none(), dpdk, "{file}: ipam presence");
     }
 }
+
+#[test]
+fn userspace_example_nads_are_accepted_configs() {
+    use cni_sriov::config::UserspaceKind;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/userspace");
+    for (file, kind) in [
+        ("nad-memif.yaml", UserspaceKind::Memif),
+        ("nad-vhost-user.yaml", UserspaceKind::VhostUser),
+    ] {
+        let yaml = std::fs::read_to_string(dir.join(file)).unwrap();
+        let cfg = nad_config(&yaml);
+        let c = cni_sriov::config::parse(cfg.as_bytes())
+            .unwrap_or_else(|e| panic!("{file}: refused: {e}"));
+        assert_eq!(c.userspace.map(|u| u.kind), Some(kind), "{file}");
+        assert!(c.device_id.is_none() && c.ipam.is_some(), "{file}");
+        let v: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+        assert_eq!(v["capabilities"]["CNIDeviceInfoFile"], true, "{file}");
+    }
+    let pod = std::fs::read_to_string(dir.join("pod-example.yaml")).unwrap();
+    for want in [
+        "dp-memif@net1",
+        "dp-vhost@net2",
+        "hostPath:",
+        "path: /run/dataplane/pods",
+        "mountPath: /run/dataplane/pods",
+        "hugepages-2Mi:",
+        "medium: HugePages-2Mi",
+    ] {
+        assert!(pod.contains(want), "pod-example.yaml lacks {want:?}");
+    }
+}
