@@ -58,6 +58,10 @@ pub struct ControlSection {
     /// Prometheus exposition address (`"127.0.0.1:9100"`); off when absent.
     #[serde(default)]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Where ports and routes made through the API are kept, so they come back when the
+    /// dataplane restarts (pods reconnect without operator action); off when absent.
+    #[serde(default)]
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 fn default_socket() -> std::path::PathBuf {
@@ -69,6 +73,7 @@ impl Default for ControlSection {
         ControlSection {
             socket: default_socket(),
             metrics: None,
+            state_file: None,
         }
     }
 }

@@ -46,6 +46,20 @@ pub struct Inner {
     pub specs: HashMap<String, DeviceSpec>,
     /// Cross-connected ports (L2 only; not deletable at runtime).
     pub xconnected: Vec<String>,
+    /// Where API-made ports and routes are kept (`[control] state-file`).
+    pub state_file: Option<std::path::PathBuf>,
+    /// What the API made, as last written there.
+    pub api_state: crate::state::ApiState,
+}
+
+impl Inner {
+    fn save_state(&self) {
+        if let Some(path) = &self.state_file
+            && let Err(e) = self.api_state.save(path)
+        {
+            eprintln!("dataplane: {e}");
+        }
+    }
 }
 
 /// The daemon's implementation of `dp_api::server::Backend`.
@@ -120,7 +134,7 @@ impl Inner {
             address: iface.addrs.first().and_then(|&(a, l)| cidr(a, l)),
             admin_up: iface.up,
             link_up: p.link().map(|l| l.up).unwrap_or(false),
-            persistent: false,
+            persistent: self.state_file.is_some() && self.specs.contains_key(p.name()),
         })
     }
 
@@ -278,6 +292,9 @@ impl dp_api::server::Backend for DaemonBackend {
         s.worker_ctls[w].rx(RxCmd::Add(rx, index));
         s.rx_worker.insert(req.name.clone(), w);
         s.specs.insert(req.name.clone(), req.device.clone());
+        s.api_state.ports.retain(|p| p.name != req.name);
+        s.api_state.ports.push(req.clone());
+        s.save_state();
         s.ports.push(port.clone());
         s.port_info(&port)
     }
@@ -315,6 +332,8 @@ impl dp_api::server::Backend for DaemonBackend {
         s.ports.retain(|p| p.name() != name);
         s.rx_worker.remove(name);
         s.specs.remove(name);
+        s.api_state.ports.retain(|p| p.name != name);
+        s.save_state();
         // The last handle closes the device (and removes it when it was hot-plugged).
         drop(port);
         Ok(())
@@ -424,6 +443,9 @@ impl dp_api::server::Backend for DaemonBackend {
         s.control
             .add_route_hops(route.prefix.addr(), route.prefix.prefix_len(), &hops)
             .map_err(|e| refused(e, "next_hops"))?;
+        s.api_state.routes.retain(|r| r.prefix != route.prefix);
+        s.api_state.routes.push(route.clone());
+        s.save_state();
         Ok(RouteInfo {
             prefix: route.prefix,
             next_hops: route.next_hops,
@@ -432,10 +454,15 @@ impl dp_api::server::Backend for DaemonBackend {
     }
 
     async fn delete_route(&self, prefix: Ipv4Prefix) -> Result<(), ApiError> {
-        self.lock()
-            .control
+        let mut s = self.lock();
+        s.control
             .del_route(prefix.addr(), prefix.prefix_len())
-            .map_err(|e| refused(e, "prefix"))
+            .map_err(|e| refused(e, "prefix"))?;
+        if s.api_state.routes.iter().any(|r| r.prefix == prefix) {
+            s.api_state.routes.retain(|r| r.prefix != prefix);
+            s.save_state();
+        }
+        Ok(())
     }
 
     async fn list_neighbors(&self) -> Result<Vec<NeighborInfo>, ApiError> {

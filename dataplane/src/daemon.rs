@@ -317,6 +317,8 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
             .iter()
             .flat_map(|x| x.ports.iter().cloned())
             .collect(),
+        state_file: cfg.control.state_file.clone(),
+        api_state: Default::default(),
     }));
     let control_result = control_loop(&backend, &learn, &jobs, &cfg, path);
     stop.store(true, Ordering::Relaxed);
@@ -380,6 +382,9 @@ fn control_loop(
         .build()
         .map_err(|e| DaemonError::Runtime(format!("cannot start the control runtime: {e}")))?;
     rt.block_on(async {
+        if let Some(path) = &ctl.state_file {
+            restore(backend, path).await;
+        }
         let server = dp_api::server::Server::bind(socket, backend.clone())
             .await
             .map_err(|e| {
@@ -412,6 +417,44 @@ fn control_loop(
         }
         r
     })
+}
+
+/// Applies the API state file again (ports, then routes) through the API's own code; what
+/// fails is logged and left out of the rewritten file.
+async fn restore(backend: &Arc<DaemonBackend>, path: &std::path::Path) {
+    use dp_api::server::Backend;
+    let state = match crate::state::ApiState::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dataplane: {e}; starting without it");
+            return;
+        }
+    };
+    let (mut ports, mut routes) = (0, 0);
+    for p in state.ports {
+        let name = p.name.clone();
+        match backend.create_port(p).await {
+            Ok(_) => ports += 1,
+            Err(e) => eprintln!(
+                "dataplane: state file: port `{name}` not restored: {}",
+                e.message
+            ),
+        }
+    }
+    for r in state.routes {
+        let prefix = r.prefix;
+        match backend.add_route(r).await {
+            Ok(_) => routes += 1,
+            Err(e) => eprintln!(
+                "dataplane: state file: route {prefix} not restored: {}",
+                e.message
+            ),
+        }
+    }
+    eprintln!(
+        "dataplane: restored {ports} port(s) and {routes} route(s) from {}",
+        path.display()
+    );
 }
 
 async fn signals_and_ticks(

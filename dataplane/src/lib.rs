@@ -9,5 +9,6 @@ pub mod dpdk;
 pub mod idle;
 pub mod metrics;
 pub mod reload;
+pub mod state;
 pub mod worker;
 pub mod xconnect;

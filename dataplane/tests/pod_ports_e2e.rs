@@ -260,3 +260,119 @@ fn memif_pod_port_through_the_api_survives_a_pod_restart() {
 fn vhost_user_pod_port_through_the_api_survives_a_pod_restart() {
     pod_port_through_the_api_survives_a_pod_restart(Kind::VhostUser);
 }
+
+/// A pod whose process keeps running while the dataplane restarts: its memif port (the pod
+/// serves the socket, the dataplane is the memif client) and its route come back from the
+/// state file, and traffic resumes without operator action.
+#[test]
+fn dataplane_restart_recreates_pod_ports_from_the_state_file() {
+    if !require_dpdk() {
+        return;
+    }
+    let tag = std::process::id() % 100000;
+    let pa = Netns::new(&format!("dpsa{tag}"));
+    let ha = format!("sa{tag}");
+    let _va = plug(&pa, &ha, "10.0.1.2/24");
+    assert!(ip(&[
+        "netns", "exec", &pa.0, "ip", "route", "add", "default", "via", "10.0.1.1"
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let api = dir.path().join("api.sock");
+    let state = dir.path().join("state").join("api-state.json");
+    let cfg = dir.path().join("restart.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[eal]
+cores = "0-1"
+args = ["--no-pci", "--file-prefix=dps{tag}", "--in-memory", "--log-level=*:warning"]
+[control]
+socket = "{}"
+state-file = "{}"
+[[port]]
+name = "pod0"
+device = "net_af_packet{tag}s,iface={ha}"
+address = "10.0.1.1/24"
+"#,
+            api.display(),
+            state.display()
+        ),
+    )
+    .unwrap();
+    let sock = dir.path().join("pods").join("pod5").join("memif.sock");
+    std::fs::create_dir_all(sock.parent().unwrap()).unwrap();
+    // The pod is up first and serves the socket.
+    let _pod = PodDpdk::start(
+        &format!(
+            "net_memif0,role=server,socket={},socket-abstract=no",
+            sock.display()
+        ),
+        &format!("dpsp{tag}"),
+    );
+
+    // The pod's DPDK process starts slowly under load: wait for the socket it serves.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !sock.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the pod's process did not create {}",
+            sock.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (dp, lines) = start(&cfg);
+    assert!(
+        wait_line(&lines, "control API on", Duration::from_secs(30)),
+        "dataplane did not start"
+    );
+    let dpctl = |args: &[&str]| {
+        let o = Command::new(dpctl_bin())
+            .arg("--socket")
+            .arg(&api)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "dpctl {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    dpctl(&[
+        "port",
+        "add",
+        "pod5",
+        "--memif",
+        sock.to_str().unwrap(),
+        "--role",
+        "client",
+        "--address",
+        "10.56.0.1/32",
+    ]);
+    dpctl(&["route", "add", "10.56.0.5/32", "dev", "pod5"]);
+    assert!(state.exists(), "the API's changes are kept");
+    assert!(
+        ping_until(&pa, "10.56.0.5", Duration::from_secs(15)),
+        "ping the pod before the restart"
+    );
+
+    drop(dp);
+    let (dp, lines) = start(&cfg);
+    let restored =
+        wait_line_text(&lines, "restored", Duration::from_secs(30)).expect("restore line");
+    assert!(
+        restored.contains("restored 1 port(s) and 1 route(s)"),
+        "{restored}"
+    );
+    assert!(
+        ping_until(&pa, "10.56.0.5", Duration::from_secs(15)),
+        "traffic resumes after the dataplane restarts"
+    );
+    // Deleting removes it from the state file too.
+    dpctl(&["route", "del", "10.56.0.5/32"]);
+    dpctl(&["port", "del", "pod5"]);
+    let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(kept["ports"].as_array().map(Vec::len), Some(0), "{kept}");
+    drop(dp);
+}
