@@ -190,3 +190,68 @@ pub fn dpctl_bin() -> std::path::PathBuf {
     );
     bin
 }
+
+/// A pod-side testpmd attached to a memif socket as the client, answering ARP and ping.
+pub struct PodDpdk(Child, String);
+
+impl PodDpdk {
+    /// testpmd with `vdev` (the pod side of the port).
+    pub fn start(vdev: &str, prefix: &str) -> PodDpdk {
+        let child = Command::new("dpdk-testpmd")
+            // One file per memory segment list: vhost-user can map only a few regions.
+            .args([
+                "-l",
+                "0-1",
+                "--no-pci",
+                "--in-memory",
+                "--single-file-segments",
+                "--log-level=*:warning",
+            ])
+            .arg(format!("--file-prefix={prefix}"))
+            .arg(format!("--vdev={vdev}"))
+            .args([
+                "--",
+                "--forward-mode=icmpecho",
+                "-a",
+                "--no-lsc-interrupt",
+                "--total-num-mbufs=8192",
+            ])
+            // testpmd without -i waits for Enter on stdin and quits at EOF: keep a pipe open.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("dpdk-testpmd (package dpdk) runs");
+        PodDpdk(child, prefix.to_string())
+    }
+}
+
+impl Drop for PodDpdk {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.1));
+    }
+}
+
+/// Pings until `n` replies in a row arrive or `timeout` passes.
+pub fn ping_until(ns: &Netns, ip: &str, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let out = ns.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "1", ip]);
+        if String::from_utf8_lossy(&out.stdout).contains("3 received") {
+            return true;
+        }
+    }
+    false
+}

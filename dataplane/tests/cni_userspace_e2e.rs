@@ -1,0 +1,255 @@
+//! The CNI plugin and the dataplane together, as a node runs them: the built `cni-sriov` binary
+//! is exec'd like a container runtime does (CNI_* environment, config on stdin, real
+//! `host-local` IPAM) to ADD two pods on memif; each pod runs a DPDK process (testpmd
+//! icmpecho) on the socket the result names; a kernel pod and a Linux kernel VXLAN peer reach
+//! both through the dataplane; a pod's process restarts and traffic resumes; DEL removes the
+//! ports and sockets; DEL again succeeds.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::net::*;
+use common::*;
+
+fn cni_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("cni-sriov"))
+        .expect("target dir");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p cni-sriov` first (ci/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Runs the plugin like a runtime: returns (exit code, stdout).
+fn cni(cmd: &str, container: &str, netns: &str, config: &str) -> (i32, String) {
+    let mut child = Command::new(cni_bin())
+        .env("CNI_COMMAND", cmd)
+        .env("CNI_CONTAINERID", container)
+        .env("CNI_NETNS", format!("/var/run/netns/{netns}"))
+        .env("CNI_IFNAME", "net1")
+        .env("CNI_PATH", "/usr/lib/cni")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run cni-sriov");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(config.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    if !out.status.success() {
+        eprintln!(
+            "cni-sriov {cmd} {container}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (out.status.code().unwrap_or(-1), stdout)
+}
+
+fn sh_ok(ns: &Netns, script: &str) {
+    let out = ns.exec(&["sh", "-c", script]);
+    assert!(
+        out.status.success(),
+        "in {}: `{script}`: {}",
+        ns.0,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn cni_adds_memif_pods_that_the_kernel_and_a_vxlan_peer_reach() {
+    if !require_dpdk()
+        || !require(
+            Path::new("/usr/lib/cni/host-local").exists(),
+            "needs host-local (containernetworking-plugins)",
+        )
+    {
+        return;
+    }
+    let tag = std::process::id() % 100000;
+    let pa = Netns::new(&format!("dpua{tag}"));
+    let rh = Netns::new(&format!("dpur{tag}"));
+    let (ha, hu) = (format!("ua{tag}"), format!("uu{tag}"));
+    let _va = plug(&pa, &ha, "10.0.1.2/24");
+    let _vu = plug(&rh, &hu, "192.168.50.2/24");
+    sh_ok(&pa, "ip route add default via 10.0.1.1");
+    sh_ok(
+        &rh,
+        "ethtool -K eth0 tx off >/dev/null && \
+         ip link add vx100 type vxlan id 100 local 192.168.50.2 remote 192.168.50.1 dstport 4789 dev eth0 && \
+         ethtool -K vx100 tx off >/dev/null && ip addr add 172.16.0.2/24 dev vx100 && ip link set vx100 up && \
+         ip route add 10.56.0.0/24 via 172.16.0.1",
+    );
+    // The pods' own network namespaces (CNI_NETNS); their traffic goes through the sockets.
+    let pod_ns: Vec<Netns> = (0..2)
+        .map(|i| Netns::new(&format!("dpun{tag}{i}")))
+        .collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let api = dir.path().join("api.sock");
+    let cfg = dir.path().join("node.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[eal]
+cores = "0-1"
+args = ["--no-pci", "--file-prefix=dpu{tag}", "--in-memory", "--log-level=*:warning"]
+[control]
+socket = "{}"
+[[port]]
+name = "pod0"
+device = "net_af_packet{tag}a,iface={ha}"
+address = "10.0.1.1/24"
+[[port]]
+name = "uplink"
+device = "net_af_packet{tag}u,iface={hu}"
+address = "192.168.50.1/24"
+[[tunnel]]
+name = "vx100"
+vni = 100
+local = "192.168.50.1"
+remote = "192.168.50.2"
+address = "172.16.0.1/24"
+"#,
+            api.display()
+        ),
+    )
+    .unwrap();
+    let (dp, lines) = start(&cfg);
+    assert!(
+        wait_line(&lines, "control API on", Duration::from_secs(30)),
+        "dataplane did not start"
+    );
+
+    let netconf = serde_json::json!({
+        "cniVersion": "1.0.0",
+        "name": "dp-memif",
+        "type": "cni-sriov",
+        "userspace": {"type": "memif", "role": "client"},
+        "dataplaneSocket": api,
+        "socketDir": dir.path().join("pods"),
+        "stateDir": dir.path().join("cni-state"),
+        "ipam": {
+            "type": "host-local",
+            "dataDir": dir.path().join("ipam"),
+            "ranges": [[{"subnet": "10.56.0.0/24", "gateway": "10.56.0.1", "rangeStart": "10.56.0.10"}]]
+        }
+    })
+    .to_string();
+
+    // ADD two pods; each gets an address and a socket, served by the dataplane.
+    let mut pods = Vec::new();
+    for (i, ns) in pod_ns.iter().enumerate() {
+        let container = format!("c{tag}{i}0123456789abcdef");
+        let (code, out) = cni("ADD", &container, &ns.0, &netconf);
+        assert_eq!(code, 0, "ADD pod {i}: {out}");
+        let result: serde_json::Value = serde_json::from_str(&out).expect("ADD result JSON");
+        let ip = result["ips"][0]["address"]
+            .as_str()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let socket = PathBuf::from(
+            result["interfaces"][0]["socketPath"]
+                .as_str()
+                .expect("socketPath"),
+        );
+        assert!(socket.exists(), "the dataplane serves {}", socket.display());
+        assert!(
+            dir.path().join("ipam").join("dp-memif").join(&ip).exists(),
+            "host-local holds {ip}"
+        );
+        pods.push((container, ip, socket));
+    }
+    assert_ne!(pods[0].1, pods[1].1, "two pods, two addresses");
+
+    let mut procs: Vec<PodDpdk> = pods
+        .iter()
+        .enumerate()
+        .map(|(i, (_, _, s))| {
+            PodDpdk::start(
+                &format!(
+                    "net_memif0,role=client,socket={},socket-abstract=no",
+                    s.display()
+                ),
+                &format!("dpup{tag}{i}"),
+            )
+        })
+        .collect();
+    for (_, ip, _) in &pods {
+        assert!(
+            ping_until(&pa, ip, Duration::from_secs(15)),
+            "kernel pod -> memif pod {ip}"
+        );
+    }
+    assert!(
+        ping_until(&rh, &pods[0].1, Duration::from_secs(15)),
+        "kernel VXLAN peer -> memif pod through the tunnel"
+    );
+
+    // The first pod's process restarts; traffic resumes without anyone acting.
+    procs.remove(0);
+    procs.insert(
+        0,
+        PodDpdk::start(
+            &format!(
+                "net_memif0,role=client,socket={},socket-abstract=no",
+                pods[0].2.display()
+            ),
+            &format!("dpuq{tag}"),
+        ),
+    );
+    assert!(
+        ping_until(&pa, &pods[0].1, Duration::from_secs(15)),
+        "traffic resumes after the pod's process restarts"
+    );
+    drop(procs);
+
+    // DEL removes ports and sockets; DEL again succeeds.
+    for ((container, ip, socket), ns) in pods.iter().zip(&pod_ns) {
+        let (code, out) = cni("DEL", container, &ns.0, &netconf);
+        assert_eq!(code, 0, "DEL: {out}");
+        assert!(!socket.exists(), "DEL removed {}", socket.display());
+        let (code, out) = cni("DEL", container, &ns.0, &netconf);
+        assert_eq!(code, 0, "DEL again: {out}");
+        assert!(
+            !dir.path().join("ipam").join("dp-memif").join(ip).exists(),
+            "IPAM released {ip}"
+        );
+    }
+    let ports = Command::new(dpctl_bin())
+        .arg("--socket")
+        .arg(&api)
+        .args(["--json", "show", "interfaces"])
+        .output()
+        .unwrap();
+    let ports: serde_json::Value = serde_json::from_slice(&ports.stdout).unwrap();
+    let names: Vec<&str> = ports["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["pod0", "uplink"],
+        "only the node's own ports are left"
+    );
+    drop(dp);
+}
