@@ -72,6 +72,26 @@ fn sh_ok(ns: &Netns, script: &str) {
 
 #[test]
 fn cni_adds_memif_pods_that_the_kernel_and_a_vxlan_peer_reach() {
+    cni_pods("memif");
+}
+
+#[test]
+fn cni_adds_vhost_user_pods_that_the_kernel_and_a_vxlan_peer_reach() {
+    cni_pods("vhost-user");
+}
+
+/// The pod side of a port of `kind` on `socket`.
+fn pod_vdev(kind: &str, socket: &Path) -> String {
+    match kind {
+        "memif" => format!(
+            "net_memif0,role=client,socket={},socket-abstract=no",
+            socket.display()
+        ),
+        _ => format!("net_virtio_user0,path={},queues=1", socket.display()),
+    }
+}
+
+fn cni_pods(kind: &str) {
     if !require_dpdk()
         || !require(
             Path::new("/usr/lib/cni/host-local").exists(),
@@ -139,7 +159,11 @@ address = "172.16.0.1/24"
         "cniVersion": "1.0.0",
         "name": "dp-memif",
         "type": "cni-sriov",
-        "userspace": {"type": "memif", "role": "client"},
+        "userspace": if kind == "memif" {
+            serde_json::json!({"type": "memif", "role": "client"})
+        } else {
+            serde_json::json!({"type": "vhost-user", "mode": "client"})
+        },
         "dataplaneSocket": api,
         "socketDir": dir.path().join("pods"),
         "stateDir": dir.path().join("cni-state"),
@@ -182,15 +206,7 @@ address = "172.16.0.1/24"
     let mut procs: Vec<PodDpdk> = pods
         .iter()
         .enumerate()
-        .map(|(i, (_, _, s))| {
-            PodDpdk::start(
-                &format!(
-                    "net_memif0,role=client,socket={},socket-abstract=no",
-                    s.display()
-                ),
-                &format!("dpup{tag}{i}"),
-            )
-        })
+        .map(|(i, (_, _, s))| PodDpdk::start(&pod_vdev(kind, s), &format!("dpup{tag}{i}")))
         .collect();
     for (_, ip, _) in &pods {
         assert!(
@@ -207,13 +223,7 @@ address = "172.16.0.1/24"
     procs.remove(0);
     procs.insert(
         0,
-        PodDpdk::start(
-            &format!(
-                "net_memif0,role=client,socket={},socket-abstract=no",
-                pods[0].2.display()
-            ),
-            &format!("dpuq{tag}"),
-        ),
+        PodDpdk::start(&pod_vdev(kind, &pods[0].2), &format!("dpuq{tag}")),
     );
     assert!(
         ping_until(&pa, &pods[0].1, Duration::from_secs(15)),
