@@ -31,6 +31,6 @@ cargo nextest run --workspace "${FEATURES[@]}" --no-fail-fast || status=$?
 # The in-process EAL tests leave their runtime directory behind (their hugepage files are
 # unlinked by --huge-unlink; the end-to-end tests run --in-memory, which leaves only the
 # directory of the telemetry socket).
-for p in dpt dpc dpr dpx dpbad; do rm -rf /var/run/dpdk/$p[0-9]*; done 2>/dev/null || true
+for p in dpt dpc dpr dpx dpbad dpm dps dpu; do rm -rf /var/run/dpdk/$p[0-9]*; done 2>/dev/null || true
 
 exit $status
