@@ -219,8 +219,62 @@ address = "172.16.0.1/24"
         "kernel VXLAN peer -> memif pod through the tunnel"
     );
 
-    // The first pod's process restarts; traffic resumes without anyone acting.
+    // Pod to pod: pod 0's process becomes a generator of UDP to pod 1's address, sent to its
+    // port's MAC; the dataplane routes it out of pod 1's port.
     procs.remove(0);
+    let show = || -> serde_json::Value {
+        let o = Command::new(dpctl_bin())
+            .arg("--socket")
+            .arg(&api)
+            .args(["--json", "show", "interfaces"])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let by_socket = |v: &serde_json::Value, sock: &Path| -> (String, String) {
+        let p = v["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["device"]["socket"].as_str() == sock.to_str())
+            .unwrap_or_else(|| panic!("no port on {}: {v}", sock.display()))
+            .clone();
+        (
+            p["name"].as_str().unwrap().to_string(),
+            p["mac"].as_str().unwrap().to_string(),
+        )
+    };
+    let tx_of = |v: &serde_json::Value, name: &str| -> u64 {
+        v["stats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()["tx_packets"]
+            .as_u64()
+            .unwrap()
+    };
+    let before = show();
+    let (_, mac0) = by_socket(&before, &pods[0].2);
+    let (port1, _) = by_socket(&before, &pods[1].2);
+    let sent_before = tx_of(&before, &port1);
+    {
+        let peer = format!("--eth-peer=0,{mac0}");
+        let ips = format!("--tx-ip={},{}", pods[0].1, pods[1].1);
+        let _gen = PodDpdk::start_with(
+            &pod_vdev(kind, &pods[0].2),
+            &format!("dpug{tag}"),
+            &["--forward-mode=txonly", &peer, &ips],
+        );
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    let forwarded = tx_of(&show(), &port1) - sent_before;
+    assert!(
+        forwarded > 10_000,
+        "pod 0 -> pod 1 through the dataplane: {forwarded} packets"
+    );
+
+    // The first pod's process restarts; traffic resumes without anyone acting.
     procs.insert(
         0,
         PodDpdk::start(&pod_vdev(kind, &pods[0].2), &format!("dpuq{tag}")),

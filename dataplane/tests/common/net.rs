@@ -197,6 +197,11 @@ pub struct PodDpdk(Child, String);
 impl PodDpdk {
     /// testpmd with `vdev` (the pod side of the port).
     pub fn start(vdev: &str, prefix: &str) -> PodDpdk {
+        PodDpdk::start_with(vdev, prefix, &["--forward-mode=icmpecho"])
+    }
+
+    /// testpmd with `vdev` and its own forwarding arguments (e.g. a txonly generator).
+    pub fn start_with(vdev: &str, prefix: &str, fwd: &[&str]) -> PodDpdk {
         let child = Command::new("dpdk-testpmd")
             // One file per memory segment list: vhost-user can map only a few regions.
             .args([
@@ -209,13 +214,9 @@ impl PodDpdk {
             ])
             .arg(format!("--file-prefix={prefix}"))
             .arg(format!("--vdev={vdev}"))
-            .args([
-                "--",
-                "--forward-mode=icmpecho",
-                "-a",
-                "--no-lsc-interrupt",
-                "--total-num-mbufs=8192",
-            ])
+            .arg("--")
+            .args(fwd)
+            .args(["-a", "--no-lsc-interrupt", "--total-num-mbufs=8192"])
             // testpmd without -i waits for Enter on stdin and quits at EOF: keep a pipe open.
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
