@@ -304,15 +304,27 @@ impl Config {
 
     /// Cross-field checks. Errors are (config path, message).
     fn validate(&self) -> Result<(), (String, String)> {
-        let cores = parse_core_list(&self.eal.cores).map_err(|m| ("eal.cores".to_string(), m))?;
+        let cores = resolve_cores(&self.eal.cores, &allowed_cpus())
+            .map_err(|m| ("eal.cores".to_string(), m))?;
         if cores.len() < 2 {
+            let what = if self.eal.cores.trim() == "auto" {
+                format!(
+                    "`auto`: this process may run on {} CPU(s) ({})",
+                    cores.len(),
+                    cores
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            } else {
+                format!("`{}` names {} core(s)", self.eal.cores, cores.len())
+            };
             return Err((
                 "eal.cores".into(),
                 format!(
-                    "`{}` names {} core(s); at least 2 are needed (the first runs the control \
-                     plane, the others run workers)",
-                    self.eal.cores,
-                    cores.len()
+                    "{what}; at least 2 are needed (the first runs the control plane, the others \
+                     run workers)"
                 ),
             ));
         }
@@ -444,10 +456,7 @@ impl Config {
 
     /// The core list, parsed (valid after `validate`).
     pub fn cores(&self) -> Vec<u32> {
-        parse_core_list(&self.eal.cores)
-            .unwrap_or_default()
-            .into_iter()
-            .collect()
+        resolve_cores(&self.eal.cores, &allowed_cpus()).unwrap_or_default()
     }
 }
 
@@ -582,6 +591,15 @@ pub fn apply(
             .map_err(|e| at("", e.to_string()))?;
     }
     Ok(idx)
+}
+
+/// The cores `eal.cores` means: a core list, or `auto` for the CPUs this process may run on
+/// (what the kubelet's static CPU manager gives a Guaranteed pod), in ascending order.
+pub fn resolve_cores(spec: &str, allowed: &BTreeSet<u32>) -> Result<Vec<u32>, String> {
+    if spec.trim() == "auto" {
+        return Ok(allowed.iter().copied().collect());
+    }
+    Ok(parse_core_list(spec)?.into_iter().collect())
 }
 
 /// Parses a DPDK-style core list: `"0-3"`, `"0,2,4-5"`.
@@ -782,6 +800,34 @@ mac = "02:00:00:00:50:02"
         );
         let e = err(&ROUTED.replace("vni = 100", "vni = 100\ncolour = 1"));
         assert!(e.contains("unknown field `colour`"), "{e}");
+    }
+
+    #[test]
+    fn auto_cores_come_from_the_affinity() {
+        let set = |v: &[u32]| v.iter().copied().collect::<BTreeSet<u32>>();
+        assert_eq!(
+            resolve_cores("auto", &set(&[2, 5, 7])).unwrap(),
+            vec![2, 5, 7]
+        );
+        assert_eq!(resolve_cores(" auto ", &set(&[3])).unwrap(), vec![3]);
+        assert_eq!(
+            resolve_cores("0-2", &set(&[9])).unwrap(),
+            vec![0, 1, 2],
+            "an explicit list is kept"
+        );
+        let c = Config::parse(&GOOD.replace("\"0-1\"", "\"auto\""), "t.toml");
+        if allowed_cpus().len() >= 2 {
+            assert_eq!(
+                c.unwrap().cores(),
+                allowed_cpus().into_iter().collect::<Vec<_>>()
+            );
+        } else {
+            assert!(
+                c.unwrap_err()
+                    .to_string()
+                    .contains("`auto`: this process may run on 1 CPU(s)")
+            );
+        }
     }
 
     #[test]

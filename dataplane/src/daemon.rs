@@ -44,9 +44,14 @@ pub enum DaemonError {
 /// The EAL arguments for `cfg`: cores, main lcore, a default file prefix, then the user's.
 pub fn eal_args(cfg: &Config) -> Vec<String> {
     let cores = cfg.cores();
+    let list = cores
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
     let mut args = vec![
         "-l".to_string(),
-        cfg.eal.cores.clone(),
+        list,
         "--main-lcore".to_string(),
         cores[0].to_string(),
     ];
@@ -290,8 +295,14 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
         })?);
     }
     eprintln!(
-        "dataplane: forwarding on {} worker lcore(s): {} routed port(s), {} tunnel(s), {} route(s), {} cross-connect(s); SIGINT or SIGTERM stops",
+        "dataplane: forwarding on {} worker lcore(s) [{}] (main lcore {}): {} routed port(s), {} tunnel(s), {} route(s), {} cross-connect(s); SIGINT or SIGTERM stops",
         jobs.len(),
+        workers
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        eal.main_lcore(),
         routed.len(),
         cfg.tunnels.len(),
         cfg.routes.len(),

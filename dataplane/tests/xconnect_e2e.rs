@@ -171,3 +171,77 @@ fn device_that_does_not_probe_is_one_clear_line() {
         "{line}"
     );
 }
+
+/// `cores = "auto"` takes the CPUs the process may run on (taskset here; the kubelet's CPU
+/// manager in a pod): the first is the main lcore, the rest workers; one CPU is refused.
+#[test]
+fn auto_cores_follow_the_cpu_affinity() {
+    if !require_dpdk()
+        || !require(
+            Command::new("taskset").arg("-V").output().is_ok(),
+            "needs taskset (util-linux)",
+        )
+    {
+        return;
+    }
+    let tag = std::process::id() % 100000;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("auto.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[eal]\ncores = \"auto\"\nargs = [\"--no-pci\", \"--file-prefix=dpx{tag}\", \"--in-memory\", \"--log-level=*:warning\"]\n\
+             [control]\nsocket = \"{}\"\n[[port]]\nname = \"a\"\ndevice = \"net_null_x{tag},no-rx=1\"\n",
+            dir.path().join("api.sock").display()
+        ),
+    )
+    .unwrap();
+    // Both CPUs: main lcore 0, worker 1.
+    let mut child = Command::new("taskset")
+        .args(["-c", "0,1"])
+        .arg(dataplane_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(l);
+        }
+    });
+    let line = wait_line_text(&rx, "forwarding on", Duration::from_secs(30)).expect("started");
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert!(
+        line.contains("1 worker lcore(s) [1] (main lcore 0)"),
+        "{line}"
+    );
+
+    // One CPU: refused before DPDK starts, naming the setting.
+    let out = Command::new("taskset")
+        .args(["-c", "1"])
+        .arg(dataplane_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let line = error_line(&err);
+    assert!(
+        line.contains(
+            "eal.cores: `auto`: this process may run on 1 CPU(s) (1); at least 2 are needed"
+        ),
+        "{line}"
+    );
+}
