@@ -298,9 +298,8 @@ pub fn rx_into<const N: usize>(
     if room == 0 {
         return (0, 0);
     }
-    // SAFETY: PktMbuf is repr(transparent) over Mbuf over NonNull<rte_mbuf>, so the vector's
-    // spare slots have the layout of an rte_mbuf pointer array; the driver writes `n` valid
-    // mbuf pointers, which we then own.
+    // SAFETY: PktMbuf is repr(transparent) down to an rte_mbuf pointer, so the spare slots form
+    // a pointer array; the driver writes `n` valid mbuf pointers into it, which we then own.
     let n = unsafe {
         let ptr = v.as_mut_ptr().add(start) as *mut *mut dpdk_sys::rte_mbuf;
         let n = q.rx_raw(ptr, room as u16) as usize;
@@ -333,9 +332,8 @@ pub fn tx_from<const N: usize>(q: &mut super::TxQueue, v: &mut ArrayVec<PktMbuf,
     if len == 0 {
         return 0;
     }
-    // SAFETY: the first len slots are owned mbufs laid out as an rte_mbuf pointer array
-    // (repr(transparent)); the driver takes ownership of the first n it returns, which we
-    // forget by moving the rest to the front and shortening the vector without dropping.
+    // SAFETY: the first len slots are owned mbufs laid out as a pointer array (repr(transparent));
+    // the driver owns the first n sent, which we forget by shifting the rest down, not dropping.
     unsafe {
         let ptr = v.as_mut_ptr() as *mut *mut dpdk_sys::rte_mbuf;
         let n = q.tx_raw(ptr, len as u16) as usize;

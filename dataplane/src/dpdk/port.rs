@@ -385,11 +385,10 @@ impl Port {
         if let Some(mtu) = cfg.mtu {
             conf.rxmode.mtu = mtu as u32;
         }
-        let id = self.inner.id;
+        let (id, nrx, ntx) = (self.inner.id, cfg.rx_queues, cfg.tx_queues);
         // SAFETY: valid port id, not started, no data path running (checked above); conf is
         // a fully initialised rte_eth_conf.
-        let rc =
-            unsafe { dpdk_sys::rte_eth_dev_configure(id, cfg.rx_queues, cfg.tx_queues, &conf) };
+        let rc = unsafe { dpdk_sys::rte_eth_dev_configure(id, nrx, ntx, &conf) };
         if rc != 0 {
             return Err(self.err("rte_eth_dev_configure", rc));
         }
@@ -673,9 +672,8 @@ impl RxQueue {
         if room == 0 {
             return 0;
         }
-        // SAFETY: this handle is the only user of (port, queue) (taken once, &mut self);
-        // the port cannot be reconfigured or closed while we live; ptr has room for `room`
-        // mbuf pointers, which the driver writes and we then own.
+        // SAFETY: the only user of (port, queue) (taken once, &mut self), port kept open by us;
+        // ptr has room for `room` mbuf pointers, which the driver writes and we then own.
         let n = unsafe { dpdk_sys::shim_rte_eth_rx_burst(self.id, self.queue, ptr, room) };
         burst.commit(n);
         n
@@ -728,10 +726,10 @@ impl TxQueue {
         if len == 0 {
             return 0;
         }
+        let ptrs = burst.ptrs_mut();
         // SAFETY: exclusive use of (port, queue) as in rx_burst; the first len pointers are
         // owned mbufs; the driver takes ownership of the first n it returns.
-        let n =
-            unsafe { dpdk_sys::shim_rte_eth_tx_burst(self.id, self.queue, burst.ptrs_mut(), len) };
+        let n = unsafe { dpdk_sys::shim_rte_eth_tx_burst(self.id, self.queue, ptrs, len) };
         burst.consume_front(n as usize);
         n
     }
