@@ -77,6 +77,8 @@ impl Ip4Rewrite {
 
 enum Verdict {
     Out(u8),
+    /// Out on the arc, and counted under the reason (the ICMP errors we send).
+    OutCounted(u8, Ip4RewriteError),
     Drop(Ip4RewriteError),
 }
 
@@ -110,19 +112,15 @@ impl<B: PacketBuf> Node<B> for Ip4Rewrite {
             );
             next[i] = match v {
                 Verdict::Out(arc) => arc,
+                Verdict::OutCounted(arc, e) => {
+                    ctx.count(e.idx());
+                    arc
+                }
                 Verdict::Drop(e) => {
                     ctx.count(e.idx());
                     Ip4RewriteNext::Drop.arc()
                 }
             };
-            if next[i] == Ip4RewriteNext::Lookup.arc() {
-                // ICMP errors count under their reason but still go out.
-                let e = match pkts[i].data().get(20) {
-                    Some(11) => Ip4RewriteError::TtlExpired,
-                    _ => Ip4RewriteError::FragNeeded,
-                };
-                ctx.count(e.idx());
-            }
         }
     }
 }
@@ -164,6 +162,7 @@ fn rewrite<B: PacketBuf>(
             p,
             state,
             IcmpError::TtlExpired,
+            Ip4RewriteError::TtlExpired,
             Ip4RewriteError::TtlExpiredSilent,
         );
     }
@@ -175,6 +174,7 @@ fn rewrite<B: PacketBuf>(
                 p,
                 state,
                 IcmpError::FragNeeded { mtu: iface.mtu },
+                Ip4RewriteError::FragNeeded,
                 Ip4RewriteError::FragNeededSilent,
             );
         }
@@ -237,6 +237,7 @@ fn icmp_error<B: PacketBuf>(
     p: &mut B,
     state: &FwdState,
     err: IcmpError,
+    sent: Ip4RewriteError,
     silent: Ip4RewriteError,
 ) -> Verdict {
     if !icmp::may_send_error(p) {
@@ -247,7 +248,7 @@ fn icmp_error<B: PacketBuf>(
         return Verdict::Drop(Ip4RewriteError::NoIcmpSource);
     };
     if icmp::make_error(p, err, src) {
-        Verdict::Out(Ip4RewriteNext::Lookup.arc())
+        Verdict::OutCounted(Ip4RewriteNext::Lookup.arc(), sent)
     } else {
         Verdict::Drop(Ip4RewriteError::NoHeadroom)
     }
