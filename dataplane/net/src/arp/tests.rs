@@ -6,14 +6,15 @@
 //! `vxlan-encap` record what reaches them.
 
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::*;
 use crate::buffer::{PacketBuf, PacketMeta, VecAlloc, VecBuf};
 use crate::fwd::{
     Control, FwdState, IfIndex, Iface, LearnQueue, NeighborEvent, TxCaps, VxlanTunnel,
 };
-use crate::graph::{DROP, Graph, GraphBuilder, Nexts, Node, NodeCtx, NodeId, Vector};
+use crate::graph::testing::{Recorded as Got, RecordingSink as Sink};
+use crate::graph::{DROP, Graph, GraphBuilder, NodeId};
 use crate::ip4::FibConfig;
 use crate::rcu::{Domain, Rcu, RcuReader};
 use crate::wire::{
@@ -46,34 +47,6 @@ const KERNEL_REPLY: [u8; 42] = [
     0x08, 0x00, 0x06, 0x04, 0x00, 0x02, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x0a, 0x63, 0x01, 0x02,
     0x52, 0x54, 0x00, 0xab, 0xcd, 0xef, 0x0a, 0x63, 0x01, 0x01,
 ];
-
-crate::arcs! { enum SinkNext { Drop => "drop" } }
-
-type Got = Arc<Mutex<Vec<(&'static str, VecBuf)>>>;
-
-/// Records every packet it gets, then drops it.
-struct Sink(&'static str, Got);
-
-impl Node<VecBuf> for Sink {
-    fn name(&self) -> &'static str {
-        self.0
-    }
-    fn arcs(&self) -> &'static [&'static str] {
-        SinkNext::TARGETS
-    }
-    fn process(
-        &mut self,
-        pkts: &mut Vector<VecBuf>,
-        next: &mut Nexts,
-        _ctx: &mut NodeCtx<'_, VecBuf>,
-    ) {
-        let mut got = self.1.lock().unwrap();
-        for (i, p) in pkts.iter().enumerate() {
-            got.push((self.0, p.clone()));
-            next[i] = SinkNext::Drop.arc();
-        }
-    }
-}
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()

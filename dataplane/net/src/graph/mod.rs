@@ -21,6 +21,8 @@ use std::fmt;
 use crate::buffer::{PacketAlloc, PacketBuf};
 
 pub mod capture;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod trace;
 
 /// Packets per vector.

@@ -2,42 +2,16 @@
 //! real control plane. ARP, VXLAN and port-tx are recording sinks here.
 
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::buffer::{CsumStatus, PacketBuf, VecAlloc, VecBuf};
 use crate::ethernet::EthernetInput;
 use crate::fwd::{Control, IfIndex, TxCaps};
-use crate::graph::{Graph, GraphBuilder, Nexts, Node, NodeCtx, Vector};
+use crate::graph::testing::{Recorded as Out, RecordingSink as Sink};
+use crate::graph::{Graph, GraphBuilder};
 use crate::ip4::{FibConfig, Ip4Input, Ip4Local, Ip4Lookup, Ip4Rewrite};
 use crate::rcu::Domain;
 use crate::wire::checksum;
-
-type Out = Arc<Mutex<Vec<(&'static str, VecBuf)>>>;
-
-crate::arcs! { enum SinkNext { Drop => "drop" } }
-
-struct Sink(&'static str, Out);
-
-impl Node<VecBuf> for Sink {
-    fn name(&self) -> &'static str {
-        self.0
-    }
-    fn arcs(&self) -> &'static [&'static str] {
-        SinkNext::TARGETS
-    }
-    fn process(
-        &mut self,
-        pkts: &mut Vector<VecBuf>,
-        next: &mut Nexts,
-        _: &mut NodeCtx<'_, VecBuf>,
-    ) {
-        let mut out = self.1.lock().unwrap();
-        for (i, p) in pkts.iter().enumerate() {
-            out.push((self.0, p.clone()));
-            next[i] = SinkNext::Drop.arc();
-        }
-    }
-}
 
 const MAC0: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
 const MAC1: [u8; 6] = [2, 0, 0, 0, 0, 0x11];
