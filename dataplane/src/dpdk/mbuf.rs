@@ -181,9 +181,11 @@ impl Mbuf {
     pub fn prepend(&mut self, len: u16) -> Option<&mut [u8]> {
         // SAFETY: we own the mbuf exclusively; DPDK checks the headroom and returns NULL.
         let p = unsafe { dpdk_sys::shim_rte_pktmbuf_prepend(self.raw.as_ptr(), len) };
-        // SAFETY: on success p points at `len` writable bytes of our data room.
-        (!p.is_null())
-            .then(|| unsafe { std::slice::from_raw_parts_mut(p as *mut u8, len as usize) })
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: p is not NULL, so it points at `len` writable bytes of our data room.
+        Some(unsafe { std::slice::from_raw_parts_mut(p as *mut u8, len as usize) })
     }
 
     /// Grows the packet at the end by `len` bytes and returns them, or `None` when the
@@ -192,9 +194,11 @@ impl Mbuf {
     pub fn append(&mut self, len: u16) -> Option<&mut [u8]> {
         // SAFETY: we own the mbuf exclusively; DPDK checks the tailroom and returns NULL.
         let p = unsafe { dpdk_sys::shim_rte_pktmbuf_append(self.raw.as_ptr(), len) };
-        // SAFETY: on success p points at `len` writable bytes at the end of the data.
-        (!p.is_null())
-            .then(|| unsafe { std::slice::from_raw_parts_mut(p as *mut u8, len as usize) })
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: p is not NULL, so it points at `len` writable bytes at the end of the data.
+        Some(unsafe { std::slice::from_raw_parts_mut(p as *mut u8, len as usize) })
     }
 
     /// Removes `len` bytes from the front (e.g. a decapsulated outer header); `false` if the
@@ -425,11 +429,8 @@ impl<const N: usize> MbufBurst<N> {
     /// Space for the driver to write up to `N - len` new mbufs (rx).
     #[inline(always)]
     pub(crate) fn spare_ptrs(&mut self) -> (*mut *mut dpdk_sys::rte_mbuf, u16) {
-        // SAFETY: len <= N, so the pointer stays inside (or one past) the array.
-        (
-            unsafe { self.ptrs.as_mut_ptr().add(self.len) },
-            (N - self.len) as u16,
-        )
+        // len <= N, so the slice is the free tail (empty when full) and needs no unsafe.
+        (self.ptrs[self.len..].as_mut_ptr(), (N - self.len) as u16)
     }
 
     /// Records that the driver wrote `n` more mbufs after the current ones.
