@@ -83,11 +83,6 @@ impl DaemonBackend {
     pub fn learn(&self, q: &LearnQueue) -> Result<usize, FwdError> {
         self.lock().control.learn(q)
     }
-
-    /// Takes the state back (shutdown).
-    pub fn into_inner(self) -> Inner {
-        self.inner.into_inner().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 /// Maps a control-plane refusal onto an API error naming `field`.

@@ -341,20 +341,13 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
             Err(e) => failure = Some(DaemonError::Runtime(e.to_string())),
         }
     }
-    // The server has stopped; its connections held the only other references.
-    let inner = match Arc::try_unwrap(backend) {
-        Ok(b) => b.into_inner(),
-        Err(shared) => {
-            let mut g = shared.lock();
-            let ports = std::mem::take(&mut g.ports);
-            drop(g);
-            std::mem::forget(shared);
-            return finish(ports, &results, failure, eal);
-        }
-    };
-    let Inner { control, ports, .. } = inner;
-    drop(control);
-    finish(ports, &results, failure, eal)
+    // The server has stopped. Take the ports out to stop and close them before the EAL goes;
+    // the backend (normally the last reference) then drops the FIB while the EAL clone it
+    // holds keeps the EAL up, and that clone goes last.
+    let ports = std::mem::take(&mut backend.lock().ports);
+    let out = finish(ports, &results, failure, eal);
+    drop(backend);
+    out
 }
 
 fn finish(
