@@ -112,6 +112,17 @@ impl Node<PktMbuf> for PortTx {
         ctx: &mut NodeCtx<'_, PktMbuf>,
     ) {
         let state = self.state.get();
+        // The common case: the whole vector leaves through one port. Send it as it is.
+        if let Some(first) = pkts.first().map(|p| p.meta().tx_if)
+            && pkts.iter().all(|p| p.meta().tx_if == first)
+            && let Some(IfaceKind::Port { port_id }) = state.iface(first).map(|f| f.kind)
+            && let Some(Some(q)) = self.queues.get_mut(usize::from(port_id))
+        {
+            tx_from(q, pkts);
+            ctx.count_n(PortTxError::TxFull.idx(), pkts.len() as u64);
+            pkts.clear();
+            return;
+        }
         let mut last: Option<(IfIndex, Result<usize, PortTxError>)> = None;
         for p in pkts.drain(..) {
             let tx_if = p.meta().tx_if;

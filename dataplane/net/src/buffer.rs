@@ -123,6 +123,17 @@ pub trait PacketBuf: Send + Sized {
     fn meta_mut(&mut self) -> &mut PacketMeta;
     /// What the NIC said on receive.
     fn rx_offload(&self) -> RxOffload;
+    /// The NIC's IPv4 header checksum verdict alone (`rx_offload().ip`, cheaper: ip4-input
+    /// reads it per packet).
+    #[inline(always)]
+    fn rx_ip_csum(&self) -> CsumStatus {
+        self.rx_offload().ip
+    }
+    /// The NIC's RSS hash alone (`rx_offload().rss_hash`).
+    #[inline(always)]
+    fn rx_rss_hash(&self) -> Option<u32> {
+        self.rx_offload().rss_hash
+    }
     /// Asks the egress NIC to finish checksums (only when its port can: the caller checks).
     fn set_tx_offload(&mut self, req: TxOffload);
     /// The pending transmit offload request.

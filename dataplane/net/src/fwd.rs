@@ -108,9 +108,38 @@ pub struct FwdState {
     pub vxlan: FxHashMap<(u32, Ipv4Addr), IfIndex>,
     /// UDP ports VXLAN listens on, with the local VTEP addresses.
     pub vteps: Vec<(Ipv4Addr, u16)>,
-    /// Per adjacency: the gateway's MAC when it is a resolved `Via` (recomputed at every
-    /// publish), so ip4-rewrite indexes a vector instead of hashing per packet.
-    pub via_mac: Vec<Option<[u8; 6]>>,
+    /// Per adjacency: the precomputed rewrite when it is a `Via` whose gateway is resolved on
+    /// an interface that is up (recomputed at every publish), so ip4-rewrite indexes a vector
+    /// and copies 14 bytes instead of hashing and checking per packet.
+    pub rewrites: Vec<Option<Rewrite>>,
+}
+
+/// A resolved adjacency, ready to be written in front of a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rewrite {
+    /// Destination MAC (the gateway's), source MAC (the egress interface's), EtherType IPv4.
+    pub l2: [u8; 14],
+    pub tx_if: IfIndex,
+    /// The egress interface's L3 MTU.
+    pub mtu: u16,
+    /// The egress interface is a VXLAN tunnel: the frame goes on to vxlan-encap.
+    pub tunnel: bool,
+}
+
+impl Rewrite {
+    /// The rewrite towards `gw_mac` out of `iface`.
+    pub fn new(gw_mac: [u8; 6], iface: &Iface) -> Rewrite {
+        let mut l2 = [0u8; 14];
+        l2[..6].copy_from_slice(&gw_mac);
+        l2[6..12].copy_from_slice(&iface.mac);
+        l2[12..].copy_from_slice(&[0x08, 0x00]);
+        Rewrite {
+            l2,
+            tx_if: iface.index,
+            mtu: iface.mtu,
+            tunnel: matches!(iface.kind, IfaceKind::Vxlan(_)),
+        }
+    }
 }
 
 impl FwdState {
@@ -301,11 +330,15 @@ impl Control {
 
     /// Publishes `next` and waits until every online worker has seen it.
     fn publish(&mut self, mut next: FwdState) -> Result<(), FwdError> {
-        next.via_mac = next
+        next.rewrites = next
             .adjs
             .iter()
             .map(|a| match a {
-                Adj::Via { iface, gw } => next.neighbors.get(&(*iface, *gw)).map(|n| n.mac),
+                Adj::Via { iface, gw } => {
+                    let f = next.iface(*iface).filter(|f| f.up)?;
+                    let n = next.neighbors.get(&(*iface, *gw))?;
+                    Some(Rewrite::new(n.mac, f))
+                }
                 _ => None,
             })
             .collect();
@@ -864,7 +897,7 @@ mod tests {
         let (fib, snap) = c.readers();
         let id = fib.lookup(u32::from(ip("10.9.3.4"))).unwrap();
         assert!(
-            snap.get().via_mac.iter().all(Option::is_none),
+            snap.get().rewrites.iter().all(Option::is_none),
             "no gateway resolved yet"
         );
         let Adj::Ecmp(members) = &snap.get().adjs[id as usize] else {
@@ -1117,7 +1150,7 @@ mod tests {
         assert_eq!(c.learn(&q).unwrap(), 1);
         let st = c.state();
         assert_eq!(
-            st.via_mac.len(),
+            st.rewrites.len(),
             st.adjs.len(),
             "kept in step with the adjacencies"
         );

@@ -199,6 +199,20 @@ impl PacketBuf for PktMbuf {
         }
     }
 
+    #[inline(always)]
+    fn rx_ip_csum(&self) -> CsumStatus {
+        match self.0.ol_flags() & ol_flags::RX_IP_CKSUM_MASK {
+            x if x == ol_flags::RX_IP_CKSUM_GOOD => CsumStatus::Good,
+            x if x == ol_flags::RX_IP_CKSUM_BAD => CsumStatus::Bad,
+            _ => CsumStatus::Unknown,
+        }
+    }
+
+    #[inline(always)]
+    fn rx_rss_hash(&self) -> Option<u32> {
+        self.0.rss_hash()
+    }
+
     fn set_tx_offload(&mut self, req: TxOffload) {
         let mut f = 0u64;
         if req.ipv4 {

@@ -89,15 +89,14 @@ fn classify<B: PacketBuf>(p: &mut B, iface: Option<&Iface>, ctx: &mut NodeCtx<'_
     if !iface.up {
         return drop(ctx, EthernetError::IfaceDown);
     }
-    let d = p.data();
-    if d.len() < ETH_HLEN {
+    let Some(h) = p.data().first_chunk::<ETH_HLEN>() else {
         return drop(ctx, EthernetError::Runt);
-    }
-    let mcast = d[0] & 1 != 0;
-    if !mcast && d[..6] != iface.mac {
+    };
+    let mcast = h[0] & 1 != 0;
+    if !mcast && h.first_chunk::<6>() != Some(&iface.mac) {
         return drop(ctx, EthernetError::NotForUs);
     }
-    let next = match u16::from_be_bytes([d[12], d[13]]) {
+    let next = match u16::from_be_bytes([h[12], h[13]]) {
         0x0800 => EthernetNext::Ip4,
         0x0806 => EthernetNext::Arp,
         0x86dd => return drop(ctx, EthernetError::Ipv6),

@@ -3,11 +3,11 @@
 //! Reads: the IPv4 header at the start of the data; the NIC's checksum verdict.
 //! Checks: version, IHL, total length against the frame, header checksum (unless the NIC
 //! already verified it). Trims Ethernet padding past the total length.
-//! Sets: `meta.flow_hash` (the NIC's RSS hash, else a hash of addresses, protocol and ports),
-//! `F_IP4_CSUM_OK`.
+//! Sets: `F_IP4_CSUM_OK`. (The flow hash is computed later, only by the nodes that need one:
+//! [`packet_flow_hash`].)
 //! Next: `ip4-lookup`, or `drop` by reason.
 
-use crate::buffer::{CsumStatus, PacketBuf, PacketMeta, RxOffload};
+use crate::buffer::{CsumStatus, PacketBuf, PacketMeta};
 use crate::graph::{Nexts, Node, NodeCtx, Vector};
 use crate::wire::checksum;
 
@@ -60,12 +60,8 @@ impl<B: PacketBuf> Node<B> for Ip4Input {
     }
 
     fn process(&mut self, pkts: &mut Vector<B>, next: &mut Nexts, ctx: &mut NodeCtx<'_, B>) {
-        let n = pkts.len();
-        for i in 0..n {
-            if let Some(p) = pkts.get(i + 2) {
-                p.prefetch();
-            }
-            next[i] = match check(&mut pkts[i]) {
+        for (p, nx) in pkts.iter_mut().zip(next.iter_mut()) {
+            *nx = match check(p) {
                 Ok(()) => Ip4InputNext::Lookup.arc(),
                 Err(e) => {
                     ctx.count(e.idx());
@@ -78,46 +74,82 @@ impl<B: PacketBuf> Node<B> for Ip4Input {
 
 #[inline(always)]
 fn check<B: PacketBuf>(p: &mut B) -> Result<(), Ip4InputError> {
-    // After decapsulation the NIC's verdicts (and RSS hash) describe the outer packet.
-    let rx = if p.meta().decap_depth > 0 {
-        RxOffload::default()
+    // After decapsulation the NIC's verdict describes the outer packet.
+    let verdict = if p.meta().decap_depth > 0 {
+        CsumStatus::Unknown
     } else {
-        p.rx_offload()
+        p.rx_ip_csum()
     };
     let d = p.data();
-    if d.len() < 20 {
+    let len = d.len();
+    let Some(h) = d.first_chunk::<20>() else {
         return Err(Ip4InputError::Truncated);
-    }
-    if d[0] >> 4 != 4 {
-        return Err(Ip4InputError::BadVersion);
-    }
-    let ihl = ((d[0] & 0xf) as usize) * 4;
-    if ihl < 20 {
-        return Err(Ip4InputError::BadIhl);
-    }
-    if d.len() < ihl {
-        return Err(Ip4InputError::Truncated);
-    }
-    let total = u16::from_be_bytes([d[2], d[3]]) as usize;
-    if total < ihl || total > d.len() {
-        return Err(Ip4InputError::BadTotalLength);
-    }
-    match rx.ip {
-        CsumStatus::Good => {}
-        CsumStatus::Bad => return Err(Ip4InputError::BadChecksum),
-        CsumStatus::Unknown => {
-            if !checksum::verifies(&d[..ihl]) {
-                return Err(Ip4InputError::BadChecksum);
+    };
+    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    if h[0] == 0x45 {
+        // The common case: no options. One header-sized load feeds every check.
+        if total < 20 || total > len {
+            return Err(Ip4InputError::BadTotalLength);
+        }
+        match verdict {
+            CsumStatus::Good => {}
+            CsumStatus::Bad => return Err(Ip4InputError::BadChecksum),
+            CsumStatus::Unknown => {
+                if checksum::sum20(h) != 0xffff {
+                    return Err(Ip4InputError::BadChecksum);
+                }
+            }
+        }
+    } else {
+        if h[0] >> 4 != 4 {
+            return Err(Ip4InputError::BadVersion);
+        }
+        let ihl = usize::from(h[0] & 0xf) * 4;
+        if ihl < 20 {
+            return Err(Ip4InputError::BadIhl);
+        }
+        if len < ihl {
+            return Err(Ip4InputError::Truncated);
+        }
+        if total < ihl || total > len {
+            return Err(Ip4InputError::BadTotalLength);
+        }
+        match verdict {
+            CsumStatus::Good => {}
+            CsumStatus::Bad => return Err(Ip4InputError::BadChecksum),
+            CsumStatus::Unknown => {
+                if !checksum::verifies(&d[..ihl]) {
+                    return Err(Ip4InputError::BadChecksum);
+                }
             }
         }
     }
-    let hash = rx.rss_hash.unwrap_or_else(|| flow_hash(d, ihl));
-    let pad = d.len() - total;
-    if pad > 0 {
+    if total < len {
+        // Ethernet padding.
         p.truncate(total);
     }
-    let m = p.meta_mut();
-    m.flow_hash = hash;
-    m.flags |= PacketMeta::F_IP4_CSUM_OK;
+    p.meta_mut().flags |= PacketMeta::F_IP4_CSUM_OK;
     Ok(())
+}
+
+/// The packet's flow hash for ECMP and VXLAN source ports: the one already in its metadata,
+/// else the NIC's RSS hash (not after decapsulation: it hashed the outer packet), else
+/// [`flow_hash`] of its IPv4 header, which starts the data. Computed by the nodes that need
+/// it, so plain routing never pays for it.
+#[inline(always)]
+pub fn packet_flow_hash<B: PacketBuf>(p: &B) -> u32 {
+    let m = p.meta();
+    if m.flow_hash != 0 {
+        return m.flow_hash;
+    }
+    if m.decap_depth == 0
+        && let Some(h) = p.rx_rss_hash()
+    {
+        return h;
+    }
+    let d = p.data();
+    if d.len() < 20 {
+        return 0;
+    }
+    flow_hash(d, usize::from(d[0] & 0xf) * 4)
 }

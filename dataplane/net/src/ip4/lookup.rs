@@ -1,7 +1,7 @@
 //! ip4-lookup: longest-prefix match of the destination in the FIB.
 //!
 //! Reads: the IPv4 destination (validated by ip4-input, or written by a node that built the
-//! header), `meta.flow_hash` for ECMP.
+//! header); for ECMP, the packet's flow hash ([`packet_flow_hash`], kept in `meta.flow_hash`).
 //! Sets: `meta.adj` (for ECMP, the chosen path's adjacency).
 //! Next: `ip4-rewrite` (glean or via a gateway), `ip4-local` (our addresses), `drop`.
 
@@ -9,6 +9,7 @@ use crate::buffer::PacketBuf;
 use crate::fwd::{Adj, FwdState};
 use crate::graph::{Nexts, Node, NodeCtx, VECTOR_SIZE, Vector};
 use crate::ip4::FibReader;
+use crate::ip4::input::packet_flow_hash;
 use crate::rcu::RcuReader;
 
 crate::arcs! {
@@ -60,12 +61,10 @@ impl<B: PacketBuf> Node<B> for Ip4Lookup {
     fn process(&mut self, pkts: &mut Vector<B>, next: &mut Nexts, ctx: &mut NodeCtx<'_, B>) {
         let n = pkts.len();
         // Gather destinations, then look them up together so the FIB's loads overlap.
-        for (i, p) in pkts.iter().enumerate() {
-            let d = p.data();
-            self.addrs[i] = if d.len() >= 20 {
-                u32::from_be_bytes([d[16], d[17], d[18], d[19]])
-            } else {
-                0
+        for (a, p) in self.addrs.iter_mut().zip(pkts.iter()) {
+            *a = match p.data().first_chunk::<20>() {
+                Some(h) => u32::from_be_bytes([h[16], h[17], h[18], h[19]]),
+                None => 0,
             };
         }
         self.fib.lookup_bulk(&self.addrs[..n], &mut self.found[..n]);
@@ -92,8 +91,10 @@ impl<B: PacketBuf> Node<B> for Ip4Lookup {
                     Ip4LookupNext::Rewrite.arc()
                 }
                 Some(Adj::Ecmp(members)) if !members.is_empty() => {
+                    let hash = packet_flow_hash(p);
                     let m = p.meta_mut();
-                    m.adj = members[m.flow_hash as usize % members.len()];
+                    m.flow_hash = hash;
+                    m.adj = members[hash as usize % members.len()];
                     Ip4LookupNext::Rewrite.arc()
                 }
                 Some(Adj::Ecmp(_)) => drop(ctx, Ip4LookupError::Blackhole),
