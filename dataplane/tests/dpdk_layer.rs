@@ -158,6 +158,57 @@ fn mbuf_edits_and_free_on_drop() {
 }
 
 #[test]
+fn graph_metadata_lives_apart_from_the_mbufs_own_fields() {
+    if !require_dpdk() {
+        return;
+    }
+    use dataplane::dpdk::{PktMbuf, TxOffloadLens, ol_flags};
+    use dp_net::buffer::{PacketBuf, PacketMeta};
+    let mut m = mbuf_with(&[0x5a; 60]);
+    assert_eq!(
+        m.data().as_ptr() as usize % 64,
+        0,
+        "no private area: packet data starts on a cache line"
+    );
+    let lens = TxOffloadLens {
+        l2_len: 14,
+        l3_len: 20,
+        l4_len: 8,
+        ..Default::default()
+    };
+    m.set_tx_offload(lens);
+    m.set_ol_flags(ol_flags::TX_IPV4);
+    let mut p = PktMbuf::from_mbuf(m, 7).expect("metadata field registered by the pool");
+    assert_eq!(p.meta().rx_if, 7);
+    let all_ones = PacketMeta {
+        rx_if: u16::MAX,
+        tx_if: u16::MAX,
+        adj: u32::MAX,
+        flow_hash: u32::MAX,
+        l2_len: u8::MAX,
+        decap_depth: u8::MAX,
+        flags: u16::MAX,
+        trace: u16::MAX,
+    };
+    *p.meta_mut() = all_ones;
+    let m = p.into_mbuf();
+    assert_eq!(m.data(), &[0x5a; 60][..], "data untouched");
+    assert_eq!((m.pkt_len(), m.data_len(), m.headroom()), (60, 60, 128));
+    assert_eq!(m.tx_offload(), lens, "tx_offload untouched");
+    assert_eq!(m.ol_flags(), ol_flags::TX_IPV4, "ol_flags untouched");
+    assert!(m.is_contiguous(), "next and nb_segs untouched");
+    let p = PktMbuf::from_mbuf(m, 3).expect("wraps again");
+    assert_eq!(
+        *p.meta(),
+        PacketMeta {
+            rx_if: 3,
+            ..Default::default()
+        },
+        "fresh metadata"
+    );
+}
+
+#[test]
 fn net_ring_frames_come_back_byte_for_byte() {
     if !require_dpdk() {
         return;

@@ -27,8 +27,8 @@ unsafe impl Sync for Mempool {}
 impl Mempool {
     /// Creates a packet mbuf pool of `count` mbufs with `data_room` bytes each (including
     /// headroom; `RTE_MBUF_DEFAULT_BUF_SIZE` is 2176), a per-lcore cache of `cache` mbufs,
-    /// on `socket` (`None` = any). Each mbuf has a private area holding the graph's
-    /// per-packet metadata (see `PktMbuf`).
+    /// on `socket` (`None` = any). The graph's per-packet metadata lives in each
+    /// mbuf's dynamic-field area (see `PktMbuf`), registered here on first use.
     pub fn new(
         _eal: &Eal,
         name: &str,
@@ -45,8 +45,10 @@ impl Mempool {
         };
         let cname = CString::new(name).map_err(|_| err("name contains a NUL byte".into()))?;
         let socket = socket.unwrap_or(-1); // SOCKET_ID_ANY
-        // Every mbuf carries the graph's per-packet metadata in its private area.
-        let priv_size = super::pkt::PRIV_SIZE;
+        // Every mbuf carries the graph's per-packet metadata in a dynamic field (no private
+        // area: packet data then starts on a cache line).
+        super::pkt::register_meta_field().map_err(err)?;
+        let priv_size = 0;
         // SAFETY: the EAL is initialised (`_eal`); cname is a valid C string for the call.
         let raw = unsafe {
             dpdk_sys::rte_pktmbuf_pool_create(

@@ -21,7 +21,7 @@ pub use lcore::{LcoreJoin, launch_on_lcore, lcore_id, worker_lcores};
 pub use lpm::{LPM_FOUND, Lpm};
 pub use mbuf::{Mbuf, MbufBurst, TxOffloadLens, ol_flags};
 pub use mempool::Mempool;
-pub use pkt::{MbufAlloc, PRIV_SIZE, PktMbuf, rx_into, tx_from};
+pub use pkt::{META_OFFSET, MbufAlloc, PktMbuf, rx_into, tx_from};
 pub use port::{
     DevCaps, LinkState, Port, PortConfig, PortStats, RxQueue, TxQueue, XStat, is_pci_address,
     offload,

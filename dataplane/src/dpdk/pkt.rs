@@ -1,13 +1,17 @@
 //! [`PktMbuf`]: an mbuf as the packet graph's buffer (`dp_net::buffer::PacketBuf`).
 //!
-//! The graph's per-packet metadata lives in the mbuf's private area (right after the
-//! `rte_mbuf` struct), so moving a packet between nodes moves one pointer. Header edits
+//! The graph's per-packet metadata lives in the mbuf itself, in a dynamic field at the start
+//! of the mbuf's second cache line (registered with DPDK, so no driver or library is given the
+//! same bytes). Drivers touch that line anyway (`next`, `tx_offload`) and the pools need no
+//! private area, so a packet costs three cache lines (two of mbuf, one of headers) instead of
+//! four, and moving it between nodes moves one pointer. Header edits
 //! (prepend, adj, truncate, append) are plain field arithmetic here rather than calls into
 //! the C shim: they run once or twice per packet per node. They follow DPDK's semantics for
 //! single-segment packets, which is all the graph handles (multi-segment packets are
 //! linearised or dropped before they enter it).
 
 use std::mem::size_of;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrayvec::ArrayVec;
 use dp_net::buffer::{
@@ -17,11 +21,42 @@ use dp_net::buffer::{
 use super::mbuf::{Mbuf, TxOffloadLens, ol_flags};
 use super::mempool::Mempool;
 
-/// Private area per mbuf: the metadata, rounded up to DPDK's `RTE_MBUF_PRIV_ALIGN` (8).
-pub const PRIV_SIZE: u16 = size_of::<PacketMeta>().next_multiple_of(8) as u16;
+/// Where [`PacketMeta`] lives in every mbuf: the start of the dynamic-field area.
+pub const META_OFFSET: usize = std::mem::offset_of!(dpdk_sys::rte_mbuf, dynfield1);
+const META_NAME: &std::ffi::CStr = c"dp_graph_packet_meta";
 
-const _: () = assert!(std::mem::align_of::<PacketMeta>() <= 8);
-const _: () = assert!(size_of::<dpdk_sys::rte_mbuf>().is_multiple_of(8));
+const _: () = assert!(META_OFFSET.is_multiple_of(std::mem::align_of::<PacketMeta>()));
+const _: () = assert!(META_OFFSET + size_of::<PacketMeta>() <= size_of::<dpdk_sys::rte_mbuf>());
+
+/// Set once the metadata field is registered: only then may an mbuf be a [`PktMbuf`].
+static META_REGISTERED: AtomicBool = AtomicBool::new(false);
+
+/// Registers the metadata's dynamic field at [`META_OFFSET`] (idempotent). Called before the
+/// first pool is made; fails when something else took those bytes first.
+pub(crate) fn register_meta_field() -> Result<(), String> {
+    if META_REGISTERED.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    let mut params = dpdk_sys::rte_mbuf_dynfield {
+        name: [0; 64],
+        size: size_of::<PacketMeta>(),
+        align: std::mem::align_of::<PacketMeta>(),
+        flags: 0,
+    };
+    for (d, s) in params.name.iter_mut().zip(META_NAME.to_bytes()) {
+        *d = *s as std::ffi::c_char;
+    }
+    // SAFETY: params is a valid, NUL-terminated description that outlives the call.
+    let off = unsafe { dpdk_sys::rte_mbuf_dynfield_register_offset(&params, META_OFFSET) };
+    if off < 0 {
+        return Err(format!(
+            "cannot register the packet metadata as an mbuf dynamic field at offset {META_OFFSET}: {}",
+            super::error::last_error()
+        ));
+    }
+    META_REGISTERED.store(true, Ordering::Release);
+    Ok(())
+}
 
 /// All transmit-offload flag bits this module sets.
 const TX_MASK: u64 = ol_flags::TX_IPV4
@@ -40,12 +75,11 @@ const TX_MASK: u64 = ol_flags::TX_IPV4
 pub struct PktMbuf(Mbuf);
 
 impl PktMbuf {
-    /// Wraps an mbuf with fresh metadata; gives it back when its private area is too small
-    /// for the metadata (an mbuf from a pool this crate did not create).
+    /// Wraps an mbuf with fresh metadata; gives it back when the metadata field is not
+    /// registered (no pool was made through [`super::Mempool`]).
     #[inline(always)]
     pub fn from_mbuf(m: Mbuf, rx_if: u16) -> Result<PktMbuf, Mbuf> {
-        // SAFETY: reading a plain field of an mbuf we own.
-        if unsafe { (*m.as_ptr()).priv_size } < PRIV_SIZE {
+        if !META_REGISTERED.load(Ordering::Relaxed) {
             return Err(m);
         }
         let mut p = PktMbuf(m);
@@ -72,9 +106,9 @@ impl PktMbuf {
 
     #[inline(always)]
     fn meta_ptr(&self) -> *mut PacketMeta {
-        // SAFETY: the private area starts right after the rte_mbuf struct (DPDK's
-        // rte_mbuf_to_priv) and is at least PRIV_SIZE bytes (checked in from_mbuf).
-        unsafe { (self.raw() as *mut u8).add(size_of::<dpdk_sys::rte_mbuf>()) as *mut PacketMeta }
+        // SAFETY: META_OFFSET..+size_of::<PacketMeta>() lies inside the rte_mbuf struct
+        // (asserted above), suitably aligned, and is registered to us (checked in from_mbuf).
+        unsafe { (self.raw() as *mut u8).add(META_OFFSET) as *mut PacketMeta }
     }
 }
 
