@@ -183,10 +183,19 @@ if ss -ltnH "sport = :$CHECK_METRICS_PORT" | grep -q .; then
   exit 1
 fi
 
-# The host side of the DaemonSet's volumes, in a directory of our own: the config (the
-# ConfigMap) and /run/dataplane (the API socket and the pods' socket directories).
+# The host side of the DaemonSets' volumes, in a directory of our own: /opt/cni/bin, the
+# config (the ConfigMap) and /run/dataplane (the API socket and the pods' socket directories).
 CHECK_DIR=$(mktemp -d /tmp/dp-image-check.XXXXXX)
-mkdir -p "$CHECK_DIR/etc" "$CHECK_DIR/run"
+mkdir -p "$CHECK_DIR/cni-bin" "$CHECK_DIR/etc" "$CHECK_DIR/run"
+
+phase "check: the CNI installer's init container (root, no capability, read-only root), twice"
+for _ in 1 2; do
+  podman run --rm "${PODMAN_RUN_OPTS[@]}" --network none --user 0:0 --cap-drop all --read-only \
+    -v "$CHECK_DIR/cni-bin:/host/opt/cni/bin" "$IMAGE" \
+    install-cni.sh /usr/local/bin/cni-sriov /host/opt/cni/bin
+done
+cmp "$CHECK_DIR/cni-bin/cni-sriov" "$TARGET/release/cni-sriov"
+echo "   the host's copy answers VERSION: $(echo '{"cniVersion":"1.0.0"}' | CNI_COMMAND=VERSION "$CHECK_DIR/cni-bin/cni-sriov")"
 PREFIX=dpimg$$
 cat >"$CHECK_DIR/etc/dataplane.toml" <<EOF
 # ci/image.sh --check: virtual devices only.
