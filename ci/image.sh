@@ -161,7 +161,7 @@ podman build --pull="$PULL" -q -f conf/Containerfile \
 NEW_ID=$(podman image inspect --format '{{.Id}}' "$IMAGE")
 # The previous build of this tag, now untagged, would only pile up.
 if [ -n "$OLD_ID" ] && [ "$OLD_ID" != "$NEW_ID" ]; then podman rmi "$OLD_ID" >/dev/null 2>&1 || true; fi
-echo "   $IMAGE ${NEW_ID:0:12} $(podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}'), version $VERSION, revision ${REVISION:0:12}"
+echo "   $IMAGE ${NEW_ID:0:12} $(podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1/1e6}'), version $VERSION, revision $REVISION"
 phase "image built"
 
 [ "$CHECK" = 1 ] || exit 0
