@@ -153,9 +153,10 @@ podman image exists "$BASE" || PULL=missing
 phase "podman build $IMAGE"
 podman build --pull="$PULL" -q -f conf/Containerfile \
   --build-arg BASE_IMAGE="$BASE" \
-  --build-arg VERSION="$VERSION" \
-  --build-arg REVISION="$REVISION" \
-  --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+  --label org.opencontainers.image.version="$VERSION" \
+  --label org.opencontainers.image.revision="$REVISION" \
+  --label org.opencontainers.image.created="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+  --label org.opencontainers.image.base.name="$BASE" \
   --ulimit nofile=20000:20000 --ulimit nproc=1000:1000 \
   -t "$IMAGE" "$STAGE" >/dev/null
 NEW_ID=$(podman image inspect --format '{{.Id}}' "$IMAGE")
@@ -249,6 +250,11 @@ if [ "$ready" != 1 ]; then
   exit 1
 fi
 phase "check: dpctl answers inside the container"
+# cores = "auto" took the container's cpuset 0-1: main lcore 0, worker lcore 1.
+lcores=$(podman logs "$CHECK_NAME" 2>&1 | grep -o 'forwarding on .*(main lcore [0-9]*)' || true)
+echo "-- dataplane: $lcores"
+grep -q '\[1\] (main lcore 0)' <<<"$lcores" ||
+  { echo "ci/image.sh: expected worker lcore 1 and main lcore 0 from the cpuset" >&2; exit 1; }
 echo "-- dpctl status"
 podman exec "$CHECK_NAME" dpctl status
 echo "-- dpctl show interfaces"
@@ -297,7 +303,7 @@ podman logs "$CHECK_NAME" 2>&1 | tail -n 12 | sed 's/^/   | /'
 [ "$code" = 0 ] || { echo "ci/image.sh: the dataplane exited with $code" >&2; exit 1; }
 podman rm "$CHECK_NAME" >/dev/null
 if compgen -G "/dev/hugepages/${PREFIX}*" >/dev/null; then
-  echo "ci/image.sh: hugepage files left behind: $(ls /dev/hugepages | grep "$PREFIX")" >&2
+  echo "ci/image.sh: hugepage files left behind: $(echo /dev/hugepages/"$PREFIX"*)" >&2
   exit 1
 fi
 phase "check passed; container, its host directory and hugepage files are gone"
