@@ -151,7 +151,8 @@ OLD_ID=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
 PULL=never
 podman image exists "$BASE" || PULL=missing
 phase "podman build $IMAGE"
-podman build --pull="$PULL" -q -f conf/Containerfile \
+# The build's apt-get uses the host's network: no bridge, CNI or firewall rules to depend on.
+podman build --pull="$PULL" -q -f conf/Containerfile --network host \
   --build-arg BASE_IMAGE="$BASE" \
   --label org.opencontainers.image.version="$VERSION" \
   --label org.opencontainers.image.revision="$REVISION" \
