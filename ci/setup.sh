@@ -14,6 +14,7 @@ PACKAGES=(
   containernetworking-plugins        # host-local IPAM, tuning: the CNI tests' real plugins
   jq                                 # scripts read JSON results
   prometheus                         # promtool lints the metrics exposition
+  python3-venv                       # kubernetes-validate's venv (ci/validate-k8s.sh)
 )
 HUGEPAGES=${HUGEPAGES:-1024}         # 2 MiB pages: 2 GiB
 
@@ -59,6 +60,17 @@ fi
 # Kernel modules the interop tests use, when they are modules at all (built-in is fine too).
 for m in veth vxlan; do modprobe -q "$m" 2>/dev/null || true; done
 
+# kubernetes-validate (PyPI, pinned) checks conf/k8s offline in ci/validate-k8s.sh. It lives in a
+# venv of its own: bookworm's pip refuses system-wide installs (PEP 668).
+DP_VENV=${DP_VENV:-/opt/dp-venv}
+KUBERNETES_VALIDATE_VERSION=1.37.0
+if [ "$("$DP_VENV/bin/kubernetes-validate" --version 2>/dev/null)" != "$KUBERNETES_VALIDATE_VERSION" ]; then
+  echo "ci/setup.sh: installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION into $DP_VENV"
+  /usr/bin/python3 -m venv "$DP_VENV"
+  "$DP_VENV/bin/pip" install -q --disable-pip-version-check \
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+fi
+
 if ! command -v cargo >/dev/null; then
   echo "ci/setup.sh: cargo not found: install Rust (https://rustup.rs) first" >&2
   exit 1
@@ -68,4 +80,4 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest >/dev/null
 fi
 
-echo "ci/setup.sh: ready: DPDK $ver, hugepages $(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)/$total free, $(cargo nextest --version | head -1)"
+echo "ci/setup.sh: ready: DPDK $ver, hugepages $(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)/$total free, $(cargo nextest --version | head -1), kubernetes-validate $("$DP_VENV/bin/kubernetes-validate" --version)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The project's test command: formatting, lints, and the whole test suite (unit tests, real-EAL
-# integration tests on virtual devices, namespace end-to-end tests). Run ci/setup.sh first.
+# The project's test command: formatting, lints, the Kubernetes manifests' validation, the node
+# image's build and run check, and the whole test suite (unit tests, real-EAL integration tests
+# on virtual devices, namespace end-to-end tests). Run ci/setup.sh first.
 #
 # Tests that need root, hugepages or DPDK fail when those are missing (DP_REQUIRE_PRIVILEGED=1,
 # the default here); set DP_REQUIRE_PRIVILEGED=0 to let them skip loudly instead.
@@ -24,8 +25,16 @@ cargo clippy --workspace --all-targets "${FEATURES[@]}" -- -D warnings
 echo "== build (the end-to-end tests run the dataplane and dpctl binaries)"
 cargo build --workspace --bins "${FEATURES[@]}"
 
-echo "== tests"
 status=0
+echo "== Kubernetes manifests (ci/validate-k8s.sh)"
+bash ci/validate-k8s.sh || status=1
+
+# The node image from this tree, run as the DaemonSet runs it (a release build, then about 40 s;
+# Debian's mirror must answer for the base image and the DPDK packages).
+echo "== node image (ci/image.sh --check)"
+bash ci/image.sh --check || status=1
+
+echo "== tests"
 cargo nextest run --workspace "${FEATURES[@]}" --no-fail-fast || status=$?
 
 # The in-process EAL tests leave their runtime directory behind (their hugepage files are

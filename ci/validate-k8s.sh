@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Validates the Kubernetes manifests under conf/k8s offline (ci/test.sh runs it):
+#  1. every built-in object passes `kubernetes-validate --strict` (no unknown fields) for each
+#     Kubernetes version in K8S_VERSIONS;
+#  2. ci/k8s_check.py: every kind is a Kubernetes kind or our custom resource (NADs); NAD configs
+#     are JSON for cni-sriov; the device plugin ConfigMap's JSON provides exactly the NADs'
+#     resourceNames; example pods request what their attachments need; the DaemonSets agree
+#     with the dataplane ConfigMap (socket, metrics port, hugepages, Guaranteed QoS, dropped
+#     capabilities, dpctl probes); the 1Gi DaemonSet differs from the 2Mi one only in pages;
+#  3. the ConfigMap's dataplane.toml passes `dataplane --check` (the daemon's own validation);
+#  4. every NAD's CNI config passes cni-sriov's own config validation
+#     (cargo test -p cni-sriov --test conf_examples; with test.sh's features, so nothing rebuilds).
+# ci/setup.sh installs kubernetes-validate (pinned) into $DP_VENV (default /opt/dp-venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+K8S_VERSIONS=${K8S_VERSIONS:-1.34.0 1.37.0}
+VENV=${DP_VENV:-/opt/dp-venv}
+KV=$VENV/bin/kubernetes-validate
+if [ ! -x "$KV" ]; then
+  echo "ci/validate-k8s.sh: $KV missing: run ci/setup.sh (it installs kubernetes-validate)" >&2
+  exit 1
+fi
+mapfile -t FILES < <(find conf/k8s -name '*.yaml' | sort)
+[ ${#FILES[@]} -gt 0 ] || { echo "ci/validate-k8s.sh: no manifests under conf/k8s" >&2; exit 1; }
+status=0
+
+vflags=()
+for v in $K8S_VERSIONS; do vflags+=(-k "$v"); done
+echo "== kubernetes-validate $("$KV" --version) --strict ${vflags[*]}: ${#FILES[@]} files"
+# Custom resources have no schema there: their WARN lines are expected; step 2 checks them.
+out=$("$KV" --strict "${vflags[@]}" "${FILES[@]}" 2>&1) || status=1
+grep -v "^WARN .*Couldn't find schema for kind NetworkAttachmentDefinition " <<<"$out" |
+  grep -v '^INFO ' || true
+echo "   $(grep -c '^INFO .* passed' <<<"$out") object/version pairs passed, $(grep -c '^ERROR' <<<"$out") failed"
+
+echo "== cross-checks (ci/k8s_check.py)"
+TOML=$(mktemp /tmp/dp-k8s-config.XXXXXX.toml)
+trap 'rm -f "$TOML"' EXIT
+"$VENV/bin/python3" ci/k8s_check.py conf/k8s --versions "${K8S_VERSIONS// /,}" --toml-out "$TOML" ||
+  status=1
+
+echo "== the ConfigMap's dataplane.toml through dataplane --check"
+BIN=${DATAPLANE_BIN:-${CARGO_TARGET_DIR:-target}/debug/dataplane}
+if [ ! -x "$BIN" ]; then cargo build -q -p dataplane --bin dataplane; fi
+if [ -s "$TOML" ]; then
+  "$BIN" --config "$TOML" --check 2>&1 |
+    sed "s|$TOML|conf/k8s/dataplane-config.yaml: dataplane.toml|" || status=1
+fi
+
+echo "== every NAD's config through cni-sriov's validation"
+if out=$(cargo test -q -p cni-sriov --features cni-sriov/test-hooks --test conf_examples 2>&1); then
+  grep 'test result' <<<"$out"
+else
+  grep -v '^\s*Compiling\|^\s*Finished\|^\s*Running' <<<"$out"
+  status=1
+fi
+
+[ $status = 0 ] && echo "ci/validate-k8s.sh: all manifests valid" || echo "ci/validate-k8s.sh: FAILED" >&2
+exit $status
