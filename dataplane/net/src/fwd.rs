@@ -112,6 +112,12 @@ pub struct FwdState {
     /// an interface that is up (recomputed at every publish), so ip4-rewrite indexes a vector
     /// and copies 14 bytes instead of hashing and checking per packet.
     pub rewrites: Vec<Option<Rewrite>>,
+    /// Per interface (`IfIndex`): for a VXLAN tunnel whose remote VTEP the FIB resolves to a
+    /// single next hop on a port that is up, with its MAC known, the underlay's rewrite.
+    /// vxlan-encap then writes the whole outer frame and hands it straight to port-tx,
+    /// skipping a second ip4-lookup and ip4-rewrite. Recomputed at every publish and after
+    /// every FIB change; `None` sends encapsulated packets through ip4-lookup.
+    pub tunnel_underlay: Vec<Option<Rewrite>>,
 }
 
 /// A resolved adjacency, ready to be written in front of a packet.
@@ -342,12 +348,44 @@ impl Control {
                 _ => None,
             })
             .collect();
+        next.tunnel_underlay = self.underlays(&next);
         self.state.publish(next);
         self.domain
             .synchronize(SYNC_TIMEOUT)
             .map_err(|_| FwdError::WorkersStuck)?;
         self.state.reclaim();
         self.fib.reclaim();
+        Ok(())
+    }
+
+    /// [`FwdState::tunnel_underlay`] for `st` and the FIB as it is now.
+    fn underlays(&self, st: &FwdState) -> Vec<Option<Rewrite>> {
+        st.ifaces
+            .iter()
+            .map(|f| {
+                let IfaceKind::Vxlan(t) = f.as_ref()?.kind else {
+                    return None;
+                };
+                let (iface, nh) = match st.adjs.get(self.fib.lookup(t.remote)? as usize)? {
+                    Adj::Via { iface, gw } => (*iface, *gw),
+                    Adj::Glean { iface } => (*iface, t.remote),
+                    _ => return None,
+                };
+                let out = st
+                    .iface(iface)
+                    .filter(|o| o.up && matches!(o.kind, IfaceKind::Port { .. }))?;
+                let n = st.neighbors.get(&(iface, nh))?;
+                Some(Rewrite::new(n.mac, out))
+            })
+            .collect()
+    }
+
+    /// Publishes the state again when a FIB change moved a tunnel's underlay.
+    fn restack(&mut self) -> Result<(), FwdError> {
+        let st = self.state.load();
+        if self.underlays(&st) != st.tunnel_underlay {
+            self.publish((*st).clone())?;
+        }
         Ok(())
     }
 
@@ -526,7 +564,7 @@ impl Control {
                 kind: RouteKind::Local,
             },
         );
-        Ok(())
+        self.restack()
     }
 
     /// Removes `addr/len` from interface `name`, with its local and connected routes. Refused
@@ -749,7 +787,7 @@ impl Control {
                 kind: RouteKind::Static,
             },
         );
-        Ok(())
+        self.restack()
     }
 
     /// Deletes a configured route.
@@ -762,7 +800,7 @@ impl Control {
         self.routes.remove(&(prefix, len));
         // Adjacencies stay (they are shared and few); workers that still hold the old entry
         // find a valid adjacency.
-        Ok(())
+        self.restack()
     }
 
     /// Records a neighbor (learned by a worker, or static).

@@ -18,7 +18,7 @@ use crate::fwd::{Control, FwdState, IfIndex, TxCaps, VxlanTunnel};
 use crate::graph::{Graph, GraphBuilder, Nexts, Node, NodeCtx, Vector};
 use crate::ip4::FibConfig;
 use crate::rcu::{Domain, Rcu, RcuReader};
-use crate::wire::{Checksum, Ipv4Packet, VXLAN_ENCAP_V4_LEN, vxlan_source_port};
+use crate::wire::{Checksum, Ipv4Packet, VXLAN_ENCAP_V4_LEN, checksum, vxlan_source_port};
 
 /// `wire::fixtures::VXLAN_ECHO_FRAME` (that module is private to `wire`): a Linux kernel
 /// `vxlan` device (VNI 100, dstport 4789) at 10.99.1.2 sending an Ethernet/IPv4 echo request
@@ -133,22 +133,26 @@ struct Site {
     routed: Seen,
     /// What reached ethernet-input (after decap).
     inner: Seen,
+    /// What reached port-tx (encap over a resolved underlay).
+    sent: Seen,
     tunnel: IfIndex,
     port: IfIndex,
 }
 
 impl Site {
     fn with_reader(reader: RcuReader<FwdState>, port: IfIndex, tunnel: IfIndex) -> Site {
-        let (routed, inner) = (Seen::default(), Seen::default());
+        let (routed, inner, sent) = (Seen::default(), Seen::default(), Seen::default());
         let mut b = GraphBuilder::new();
         b.add(VxlanEncap::new(reader.clone()));
         b.add(VxlanDecap::new(reader));
         b.add(Sink("ip4-lookup", routed.clone()));
         b.add(Sink("ethernet-input", inner.clone()));
+        b.add(Sink("port-tx", sent.clone()));
         Site {
             graph: b.build(|| 0, Box::new(VecAlloc::default())).unwrap(),
             routed,
             inner,
+            sent,
             tunnel,
             port,
         }
@@ -196,6 +200,7 @@ impl Site {
         let after = self.errors(node);
         let mut out = self.routed.lock().unwrap().split_off(0);
         out.extend(self.inner.lock().unwrap().split_off(0));
+        out.extend(self.sent.lock().unwrap().split_off(0));
         let counted: Vec<usize> = (0..after.len())
             .filter(|&i| after[i] != before[i])
             .collect();
@@ -285,6 +290,84 @@ fn encap_writes_what_the_kernel_vxlan_device_sends() {
     );
     assert_eq!((m.rx_if, m.tx_if), (7, site.tunnel));
     assert_eq!((m.decap_depth, m.trace, m.flow_hash), (1, 3, 0x1234_5678));
+}
+
+#[test]
+fn encap_over_a_resolved_underlay_writes_the_whole_frame_for_port_tx() {
+    // We are the kernel's side again: local 10.99.1.2, remote 10.99.1.1 on the uplink.
+    let (mut site, mut c) = Site::new(KERNEL, US);
+    let unstacked = site
+        .encap(site.to_tunnel(kernel_inner(), 0x1234_5678))
+        .unwrap();
+    assert_eq!(
+        unstacked.len(),
+        VXLAN_ENCAP_V4_LEN + kernel_inner().len(),
+        "remote VTEP not resolved yet: the outer packet is routed"
+    );
+    assert!(site.sent.lock().unwrap().is_empty());
+
+    let gw_mac = [2, 0, 0, 0, 0, 0x99];
+    c.set_neighbor(site.port, US, gw_mac, true).unwrap();
+    site.graph.quiescent();
+    let stacked = site
+        .encap(site.to_tunnel(kernel_inner(), 0x1234_5678))
+        .unwrap();
+    let d = stacked.data();
+    assert_eq!(
+        d.len(),
+        14 + VXLAN_ENCAP_V4_LEN + kernel_inner().len(),
+        "outer Ethernet header written too"
+    );
+    assert_eq!(&d[..6], &gw_mac, "to the remote VTEP's MAC");
+    assert_eq!(&d[6..12], &[2, 0, 0, 0, 0, 1], "from the uplink's MAC");
+    assert_eq!(&d[12..14], &[0x08, 0x00]);
+    let outer = &d[14..];
+    assert!(
+        checksum::verifies(&outer[..20]),
+        "outer IPv4 checksum filled in, not left pending"
+    );
+    // The same outer header the routed path writes, once ip4-rewrite filled its checksum.
+    let mut expect = unstacked.data()[..VXLAN_ENCAP_V4_LEN].to_vec();
+    expect[4..6].copy_from_slice(&outer[4..6]);
+    fill_ip_csum(&mut expect);
+    assert_eq!(&outer[..VXLAN_ENCAP_V4_LEN], &expect[..]);
+    assert_eq!(&outer[VXLAN_ENCAP_V4_LEN..], kernel_inner());
+    let m = stacked.meta();
+    assert_eq!(m.tx_if, site.port, "leaves on the uplink port");
+    assert_eq!(m.flags, PacketMeta::F_LOCAL_ORIGIN, "nothing pending");
+
+    // An outer packet over the uplink's MTU takes the routed path (which counts it).
+    let big = vec![0u8; 1500 - VXLAN_ENCAP_V4_LEN + 1];
+    let routed = site.encap(site.to_tunnel(&big, 1)).unwrap();
+    assert_eq!(routed.len(), VXLAN_ENCAP_V4_LEN + big.len());
+
+    // The neighbor goes: routed again.
+    assert!(c.del_neighbor(site.port, US).unwrap());
+    site.graph.quiescent();
+    let again = site.encap(site.to_tunnel(kernel_inner(), 1)).unwrap();
+    assert_eq!(again.len(), VXLAN_ENCAP_V4_LEN + kernel_inner().len());
+}
+
+#[test]
+fn the_underlay_follows_route_changes() {
+    // The remote VTEP is behind a gateway: the underlay is the route's.
+    let remote = Ipv4Addr::new(10, 77, 0, 9);
+    let (c0, port, tunnel) = control(US, remote);
+    let mut c = c0;
+    let gw = Ipv4Addr::new(10, 99, 1, 254);
+    c.set_neighbor(port, gw, [2, 0, 0, 0, 0, 0xfe], true)
+        .unwrap();
+    let underlay = |c: &Control| c.state().tunnel_underlay[usize::from(tunnel)];
+    assert_eq!(underlay(&c), None, "no route to the remote VTEP");
+    c.add_route(Ipv4Addr::new(10, 77, 0, 0), 16, &[gw]).unwrap();
+    let u = underlay(&c).expect("resolved through the new route");
+    assert_eq!((u.tx_if, &u.l2[..6]), (port, &[2, 0, 0, 0, 0, 0xfe][..]));
+    c.set_up("uplink", false).unwrap();
+    assert_eq!(underlay(&c), None, "the port went down");
+    c.set_up("uplink", true).unwrap();
+    assert!(underlay(&c).is_some());
+    c.del_route(Ipv4Addr::new(10, 77, 0, 0), 16).unwrap();
+    assert_eq!(underlay(&c), None, "the route went away");
 }
 
 #[test]
