@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Writes a pcap of UDP/IPv4 test frames for the throughput benchmark (no dependencies).
 
-    gen_pcap.py OUT.pcap --size 64 --flows 256 --dst-net 10.2 [--count N]
+    gen_pcap.py OUT.pcap --size 64 --flows 256 --dst-net 10.2 [--count N] [--imix]
+                         [--vxlan VNI --outer-src A.B.C.D --outer-dst A.B.C.D]
 
 Frames go from 10.0.1.2 to DST_NET.x.y (one destination per flow, UDP ports varying too),
 with a broadcast destination MAC (the receiving port's MAC is not known in advance; the
 dataplane accepts broadcast frames). --size is the frame length as captured, without FCS.
+--imix cycles through 64, 576 and 1500-byte frames 7:4:1 (the simple IMIX) instead.
+--vxlan wraps each frame as a remote VTEP would (outer IPv4 OUTER_SRC -> OUTER_DST, UDP to
+4789 with the source port from the flow, checksum 0): --size then sizes the inner frame.
 """
 import argparse
 import struct
@@ -33,6 +37,21 @@ def frame(flow: int, size: int, dst_net: str) -> bytes:
     return eth + ip + udp
 
 
+IMIX = [64] * 7 + [576] * 4 + [1500]
+
+
+def vxlan(inner: bytes, flow: int, vni: int, src: str, dst: str) -> bytes:
+    s = bytes(int(x) for x in src.split("."))
+    d = bytes(int(x) for x in dst.split("."))
+    vx = struct.pack("!II", 0x08000000, vni << 8)
+    udp = struct.pack("!HHHH", 49152 + flow % 16384, 4789, 8 + len(vx) + len(inner), 0)
+    total = 20 + len(udp) + len(vx) + len(inner)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, flow & 0xFFFF, 0, 64, 17, 0, s, d)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    eth = b"\xff" * 6 + bytes([2, 0, 0, 0, 1, 9]) + b"\x08\x00"
+    return eth + ip + udp + vx + inner
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("out")
@@ -40,12 +59,19 @@ def main() -> None:
     p.add_argument("--flows", type=int, default=256)
     p.add_argument("--dst-net", default="10.2")
     p.add_argument("--count", type=int, default=0, help="frames (default: one per flow)")
+    p.add_argument("--imix", action="store_true")
+    p.add_argument("--vxlan", type=int, default=0, metavar="VNI")
+    p.add_argument("--outer-src", default="10.0.1.9")
+    p.add_argument("--outer-dst", default="10.0.1.1")
     a = p.parse_args()
-    n = a.count or a.flows
+    n = a.count or (max(a.flows, len(IMIX)) if a.imix else a.flows)
     with open(a.out, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
         for i in range(n):
-            fr = frame(i % a.flows, a.size, a.dst_net)
+            size = IMIX[i % len(IMIX)] if a.imix else a.size
+            fr = frame(i % a.flows, size, a.dst_net)
+            if a.vxlan:
+                fr = vxlan(fr, i % a.flows, a.vxlan, a.outer_src, a.outer_dst)
             f.write(struct.pack("<IIII", i // 1000000, i % 1000000, len(fr), len(fr)))
             f.write(fr)
 

@@ -2,7 +2,8 @@
 # Throughput beside its ceiling, in one run on the same devices: dpdk-testpmd io mode, our
 # dataplane's cross-connect, and the criterion raw-burst loop, all net_null (source) ->
 # net_null,no-rx=1 (sink) on one worker core. net_null hands out pool mbufs without touching
-# packet data, so this measures per-burst overhead, not memory bandwidth. Needs root.
+# packet data, so this measures per-burst overhead, not memory bandwidth. Then a memif pod
+# link, then the end-to-end benchmark on real frames (benches/e2e). Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${SECS:-10}
@@ -46,74 +47,6 @@ DP_OUT=$(timeout -s INT "$SECS" target/release/dataplane --config "$CFG" 2>/dev/
 rm -f "$CFG"; rm -rf /var/run/dpdk/dpbench-dp
 echo "$DP_OUT"
 DP=$(echo "$DP_OUT" | awk '/^forwarded/ {print $(NF-1)}')
-
-# Routed and VXLAN scenarios: real frames (64-byte UDP, 256 flows) replayed forever by
-# net_pcap into a routed port, out to a net_null sink; testpmd io on the same devices is
-# their ceiling (net_pcap copies each frame into a fresh mbuf, for both).
-PCAP=$(mktemp --suffix=.pcap)
-python3 benches/gen_pcap.py "$PCAP" --size 64 --flows 256 --dst-net 10.2
-PCAPDEV="net_pcap0,rx_pcap=$PCAP,infinite_rx=1"
-
-echo "== testpmd io mode, pcap -> null, ${SECS}s"
-timeout -s INT "$SECS" dpdk-testpmd -l 0-1 --no-pci --file-prefix dpbench-tp2 --huge-unlink \
-  --vdev "$PCAPDEV" --vdev net_null1,no-rx=1 --log-level='*:warning' -- \
-  --forward-mode=io --stats-period 1 -a --no-lsc-interrupt >"$TP_LOG" 2>&1 || true
-TP2=$(grep -E 'Tx-pps' "$TP_LOG" | awk '{print $2}' | awk '$1 > 0' | tail -n +3 | median)
-rm -rf /var/run/dpdk/dpbench-tp2
-
-scenario() { # NAME EXTRA-TOML -> prints the dataplane's report, sets MPPS
-  local cfg; cfg=$(mktemp --suffix=.toml)
-  cat >"$cfg" <<TOML
-[eal]
-cores = "0-1"
-args = ["--no-pci", "--file-prefix=dpbench-$1", "--huge-unlink", "--log-level=*:warning"]
-[control]
-socket = "/tmp/dpbench-$1.sock"
-[worker]
-poll-mode = true
-[[port]]
-name = "in"
-device = "$PCAPDEV"
-address = "10.0.1.1/24"
-[[port]]
-name = "out"
-device = "net_null1,no-rx=1"
-address = "10.0.2.1/24"
-$2
-TOML
-  echo "== dataplane $1, ${SECS}s"
-  local out; out=$(timeout -s INT "$SECS" target/release/dataplane --config "$cfg" 2>/dev/null || true)
-  rm -f "$cfg"; rm -rf "/var/run/dpdk/dpbench-$1"
-  echo "$out" | sed -n '/^node/,/^$/p'
-  MPPS=$(echo "$out" | awk '/^forwarded/ {print $(NF-1)}')
-}
-scenario routed '[[route]]
-prefix = "10.2.0.0/16"
-via = "10.0.2.2"
-[[neighbor]]
-interface = "out"
-ip = "10.0.2.2"
-mac = "02:00:00:00:02:02"'
-ROUTED=$MPPS
-scenario vxlan '[[tunnel]]
-name = "vx100"
-vni = 100
-local = "10.0.2.1"
-remote = "10.0.2.9"
-address = "172.16.0.1/24"
-[[route]]
-prefix = "10.2.0.0/16"
-via = "172.16.0.2"
-[[neighbor]]
-interface = "vx100"
-ip = "172.16.0.2"
-mac = "02:00:00:00:16:02"
-[[neighbor]]
-interface = "out"
-ip = "10.0.2.9"
-mac = "02:00:00:00:02:09"'
-VXLAN=$MPPS
-rm -f "$PCAP"
 
 # A pod link: a pod-side DPDK generator (testpmd txonly, memif client, forwarding on core 0)
 # sends 64-byte UDP over many flows through a memif port of the dataplane (worker on core 1),
@@ -183,12 +116,10 @@ printf '%-44s %10s  (%s of testpmd)\n' "dataplane xconnect (poll-mode)" "${DP:-?
   "$(awk -v d="${DP:-0}" -v t="$TP" 'BEGIN {if (t > 0) printf "%.0f%%", 100*d*1e6/t; else print "?"}')"
 echo "criterion ${BENCH_OUT:-raw-burst: not run}"
 echo
-echo "== results (1 worker core, 64-byte UDP frames from net_pcap, 256 flows)"
-printf '%-44s %10s\n' "testpmd io pcap -> null (ceiling)" "$(awk -v v="$TP2" 'BEGIN {printf "%.1f Mpps", v/1e6}')"
+echo "== results (1 worker core, memif pod link)"
 printf '%-44s %10s  (generator sent %s packets; the worker shares the machine with it)\n' \
   "memif pod -> route + VXLAN encap -> null" "${MEMIF:-?} Mpps" "$GEN"
-for r in "routed (ip4 lookup + rewrite):$ROUTED" "routed + VXLAN encap:$VXLAN"; do
-  name=${r%%:*}; v=${r##*:}
-  printf '%-44s %10s  (%s of testpmd)\n' "dataplane $name" "${v:-?} Mpps" \
-    "$(awk -v d="${v:-0}" -v t="$TP2" 'BEGIN {if (t > 0) printf "%.0f%%", 100*d*1e6/t; else print "?"}')"
-done
+
+echo
+echo "== the end-to-end benchmark: routing, VXLAN encap and decap on pcap frames (benches/e2e)"
+python3 benches/e2e

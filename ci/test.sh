@@ -37,6 +37,11 @@ bash ci/image.sh --check || status=1
 echo "== tests"
 cargo nextest run --workspace "${FEATURES[@]}" --no-fail-fast || status=$?
 
+# The end-to-end benchmark's output checks (every frame of every scenario), one short run each;
+# no speed is asserted.
+echo "== benchmark smoke (benches/e2e --smoke)"
+python3 benches/e2e --smoke || status=1
+
 # The in-process EAL tests leave their runtime directory behind (their hugepage files are
 # unlinked by --huge-unlink; the end-to-end tests run --in-memory, which leaves only the
 # directory of the telemetry socket).

@@ -295,6 +295,10 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
         })?);
     }
     eprintln!(
+        "dataplane: TSC {:.6} GHz (the unit of clocks per packet)",
+        tsc_hz() as f64 / 1e9
+    );
+    eprintln!(
         "dataplane: forwarding on {} worker lcore(s) [{}] (main lcore {}): {} routed port(s), {} tunnel(s), {} route(s), {} cross-connect(s); SIGINT or SIGTERM stops",
         jobs.len(),
         workers
