@@ -29,18 +29,26 @@ crate::errors! {
 #[derive(Debug, Default)]
 pub struct Ip4Input;
 
-/// A flow hash of an IPv4 packet's addresses, protocol and (first fragment) ports. Cheap and
-/// well mixed: it picks ECMP paths and VXLAN source ports.
+/// A flow hash of an IPv4 packet (`ip` starts at its header, at least 20 bytes): addresses,
+/// protocol, and the TCP/UDP/SCTP ports of unfragmented packets. Fragments (MF set or an
+/// offset) hash on addresses and protocol only, as Linux's flow dissector does, so every
+/// fragment of a datagram takes the same ECMP path and VXLAN source port. Cheap and well
+/// mixed; the one IPv4 hash of the graph (vxlan's `inner_flow_hash` calls it too).
+///
+/// # Panics
+/// If `ip` is shorter than 20 bytes.
 #[inline(always)]
-pub fn flow_hash(d: &[u8], ihl: usize) -> u32 {
-    let src = u32::from_be_bytes([d[12], d[13], d[14], d[15]]);
-    let dst = u32::from_be_bytes([d[16], d[17], d[18], d[19]]);
-    let proto = d[9];
-    let first_frag = u16::from_be_bytes([d[6], d[7]]) & 0x1fff == 0;
-    let ports = if first_frag && matches!(proto, 6 | 17 | 132) && d.len() >= ihl + 4 {
-        u32::from_be_bytes([d[ihl], d[ihl + 1], d[ihl + 2], d[ihl + 3]])
-    } else {
-        0
+pub fn flow_hash(ip: &[u8]) -> u32 {
+    let src = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
+    let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+    let proto = ip[9];
+    let ihl = usize::from(ip[0] & 0xf) * 4;
+    let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
+    let ports = match ip.get(ihl..ihl + 4) {
+        Some(&[a, b, c, d]) if ihl >= 20 && !fragment && matches!(proto, 6 | 17 | 132) => {
+            u32::from_be_bytes([a, b, c, d])
+        }
+        _ => 0,
     };
     let mut h = (u64::from(src) << 32 | u64::from(dst)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     h ^= (u64::from(ports) << 8 | u64::from(proto)).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
@@ -132,24 +140,53 @@ fn check<B: PacketBuf>(p: &mut B) -> Result<(), Ip4InputError> {
     Ok(())
 }
 
-/// The packet's flow hash for ECMP and VXLAN source ports: the one already in its metadata,
-/// else the NIC's RSS hash (not after decapsulation: it hashed the outer packet), else
-/// [`flow_hash`] of its IPv4 header, which starts the data. Computed by the nodes that need
-/// it, so plain routing never pays for it.
+/// A flow hash the packet already has: the one in its metadata (set by the first node that
+/// computed one), else the NIC's RSS hash (not after decapsulation: it hashed the outer
+/// packet). `None`: the caller hashes the headers it has in front of it.
 #[inline(always)]
-pub fn packet_flow_hash<B: PacketBuf>(p: &B) -> u32 {
+pub fn known_flow_hash<B: PacketBuf>(p: &B) -> Option<u32> {
     let m = p.meta();
     if m.flow_hash != 0 {
-        return m.flow_hash;
+        Some(m.flow_hash)
+    } else if m.decap_depth == 0 {
+        p.rx_rss_hash()
+    } else {
+        None
     }
-    if m.decap_depth == 0
-        && let Some(h) = p.rx_rss_hash()
-    {
-        return h;
+}
+
+/// The flow hash of a packet whose data starts at its IPv4 header: [`known_flow_hash`], else
+/// [`flow_hash`]. Computed by the nodes that need one (ECMP), so plain routing never pays.
+#[inline(always)]
+pub fn packet_flow_hash<B: PacketBuf>(p: &B) -> u32 {
+    known_flow_hash(p).unwrap_or_else(|| match p.data() {
+        ip if ip.len() >= 20 => flow_hash(ip),
+        _ => 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::flow_hash;
+
+    fn udp(sport: u16, frag: u16) -> [u8; 28] {
+        let mut ip = [0u8; 28];
+        ip[0] = 0x45;
+        ip[6..8].copy_from_slice(&frag.to_be_bytes());
+        ip[9] = 17;
+        ip[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        ip[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        ip[20..22].copy_from_slice(&sport.to_be_bytes());
+        ip
     }
-    let d = p.data();
-    if d.len() < 20 {
-        return 0;
+
+    #[test]
+    fn ports_count_except_in_fragments() {
+        assert_ne!(flow_hash(&udp(1000, 0)), flow_hash(&udp(1001, 0)));
+        // The first fragment (MF, offset 0) hashes like a later one, whose "ports" are data.
+        assert_eq!(
+            flow_hash(&udp(1000, 0x2000)),
+            flow_hash(&udp(0xdead, 0x00b9))
+        );
     }
-    flow_hash(d, usize::from(d[0] & 0xf) * 4)
 }

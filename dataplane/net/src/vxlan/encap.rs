@@ -2,8 +2,8 @@
 //! of the tunnel it leaves on.
 //!
 //! - Reads: the packet's data, a complete inner Ethernet frame (ip4-rewrite or arp-input
-//!   prepended its header); `meta.tx_if`, a VXLAN tunnel interface; `meta.flow_hash` (0 when
-//!   unknown: the node then hashes the inner frame's addresses and ports itself).
+//!   prepended its header); `meta.tx_if`, a VXLAN tunnel interface; the packet's flow hash
+//!   (`known_flow_hash`: metadata, else RSS; otherwise the node hashes the inner frame).
 //! - Writes: 36 bytes in front of the frame, copied from the tunnel's precomputed header
 //!   ([`VxlanIpv4Encap`], built off the hot path) and patched: IPv4 total length and
 //!   identification (a per-node counter), UDP length, UDP source port from the flow hash
@@ -35,6 +35,7 @@ use crate::wire::{Checksum, VXLAN_ENCAP_V4_LEN, Vni, VxlanIpv4Encap, vxlan_sourc
 
 use super::PREFETCH_AHEAD;
 use super::flow::inner_flow_hash;
+use crate::ip4::input::known_flow_hash;
 
 /// TTL of the outer IPv4 header (Linux's default for a `vxlan` device without `ttl`).
 const ETH_HLEN: usize = 14;
@@ -207,7 +208,8 @@ impl VxlanEncap {
         if inner_len > usize::from(u16::MAX) - VXLAN_ENCAP_V4_LEN {
             return Err(VxlanEncapError::TooLong);
         }
-        let hash = flow_hash(p, &meta);
+        // The packet's own hash (ECMP, RSS), else one of the inner frame.
+        let hash = known_flow_hash(p).unwrap_or_else(|| inner_flow_hash(p.data()));
         let id = *ident;
         if let Some(st) = &t.stacked
             && inner_len <= st.max_inner
@@ -244,29 +246,6 @@ impl VxlanEncap {
             | PacketMeta::F_IP4_CSUM_PENDING
             | PacketMeta::F_LOCAL_ORIGIN;
         Ok(VxlanEncapNext::Ip4Lookup.arc())
-    }
-}
-
-/// The hash the outer source port comes from: the one in the metadata (ECMP computed it),
-/// else the NIC's RSS hash of the packet as received (not after a decapsulation), else a hash
-/// of the inner frame: of its IPv4 header directly when ip4-rewrite just wrote a plain
-/// Ethernet header, of whatever it holds otherwise.
-#[inline(always)]
-fn flow_hash<B: PacketBuf>(p: &B, meta: &PacketMeta) -> u32 {
-    if meta.flow_hash != 0 {
-        return meta.flow_hash;
-    }
-    if meta.decap_depth == 0
-        && let Some(h) = p.rx_rss_hash()
-    {
-        return h;
-    }
-    let d = p.data();
-    match d.get(ETH_HLEN..) {
-        Some(ip) if d[12..14] == [0x08, 0x00] && ip.len() >= 20 && ip[0] == 0x45 => {
-            crate::ip4::input::flow_hash(ip, 20)
-        }
-        _ => inner_flow_hash(d),
     }
 }
 

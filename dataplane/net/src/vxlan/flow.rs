@@ -3,10 +3,10 @@
 //! inner flow, so the receiver's RSS and the underlay's ECMP spread tunnels' traffic).
 //!
 //! What is hashed, after up to two VLAN tags:
-//! - IPv4: source, destination, protocol, and the TCP/UDP/SCTP ports of unfragmented packets.
-//!   Fragments (MF set or an offset) are hashed on addresses and protocol only, as Linux's flow
-//!   dissector does, so every fragment of a datagram takes the same source port (no
-//!   reordering between the first fragment and the rest).
+//! - IPv4: [`crate::ip4::input::flow_hash`], the graph's one IPv4 hash: source, destination,
+//!   protocol, and the TCP/UDP/SCTP ports of unfragmented packets. Fragments (MF set or an
+//!   offset) are hashed on addresses and protocol only, as Linux's flow dissector does, so
+//!   every fragment of a datagram takes the same source port.
 //! - IPv6: source, destination, next header, and the TCP/UDP/SCTP ports when the next header
 //!   is one of them (extension headers are not walked: such packets hash on addresses).
 //! - Anything else (ARP, ...): the MAC addresses and EtherType.
@@ -14,11 +14,11 @@
 //! Reads at most the first ~60 bytes, never panics on short or garbled frames (a short frame
 //! hashes on what is there), and allocates nothing.
 
+use crate::wire::EtherType;
+
 /// EtherTypes and protocol numbers the hash looks at.
 const ETH_IPV4: u16 = 0x0800;
 const ETH_IPV6: u16 = 0x86dd;
-const ETH_VLAN: u16 = 0x8100;
-const ETH_QINQ: u16 = 0x88a8;
 const PROTO_TCP: u8 = 6;
 const PROTO_UDP: u8 = 17;
 const PROTO_SCTP: u8 = 132;
@@ -75,29 +75,18 @@ fn has_ports(proto: u8) -> bool {
 pub fn inner_flow_hash(frame: &[u8]) -> u32 {
     let mut et_at = 12;
     let mut ethertype = be16(frame, et_at).unwrap_or(0);
-    // Up to two tags (802.1Q, 802.1ad QinQ): the flow is the same with or without them.
+    // Up to two tags (802.1Q, 802.1ad QinQ, legacy 0x9100, as ethernet-input knows them): the
+    // flow is the same with or without them.
     for _ in 0..2 {
-        if ethertype == ETH_VLAN || ethertype == ETH_QINQ {
+        if EtherType::from(ethertype).is_vlan_tpid() {
             et_at += 4;
             ethertype = be16(frame, et_at).unwrap_or(0);
         }
     }
     let l3 = frame.get(et_at + 2..).unwrap_or(&[]);
     let h = match ethertype {
-        ETH_IPV4 if l3.len() >= 20 => {
-            let proto = l3[9];
-            let ihl = usize::from(l3[0] & 0x0f) * 4;
-            // MF flag or a fragment offset: no ports (see the module doc).
-            let fragment = be16(l3, 6).unwrap_or(0) & 0x3fff != 0;
-            let addrs =
-                u64::from(be32(l3, 12).unwrap_or(0)) << 32 | u64::from(be32(l3, 16).unwrap_or(0));
-            let ports = if has_ports(proto) && !fragment && ihl >= 20 {
-                be32(l3, ihl).unwrap_or(0)
-            } else {
-                0
-            };
-            mix(mix(4, addrs), u64::from(proto) << 32 | u64::from(ports))
-        }
+        // The graph's one IPv4 hash, so a flow's ECMP path and source port agree.
+        ETH_IPV4 if l3.len() >= 20 => return crate::ip4::input::flow_hash(l3),
         ETH_IPV6 if l3.len() >= 40 => {
             let nh = l3[6];
             let ports = if has_ports(nh) {
