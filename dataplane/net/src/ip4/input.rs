@@ -94,43 +94,29 @@ fn check<B: PacketBuf>(p: &mut B) -> Result<(), Ip4InputError> {
         return Err(Ip4InputError::Truncated);
     };
     let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
-    if h[0] == 0x45 {
-        // The common case: no options. One header-sized load feeds every check.
-        if total < 20 || total > len {
-            return Err(Ip4InputError::BadTotalLength);
-        }
-        match verdict {
-            CsumStatus::Good => {}
-            CsumStatus::Bad => return Err(Ip4InputError::BadChecksum),
-            CsumStatus::Unknown => {
-                if checksum::sum20(h) != 0xffff {
-                    return Err(Ip4InputError::BadChecksum);
-                }
-            }
-        }
+    // 0x45, no options, is the common case: the header is `h` and sums in five adds.
+    let ihl = if h[0] == 0x45 {
+        20
+    } else if h[0] >> 4 != 4 {
+        return Err(Ip4InputError::BadVersion);
     } else {
-        if h[0] >> 4 != 4 {
-            return Err(Ip4InputError::BadVersion);
+        match usize::from(h[0] & 0xf) * 4 {
+            ihl if ihl < 20 => return Err(Ip4InputError::BadIhl),
+            ihl if len < ihl => return Err(Ip4InputError::Truncated),
+            ihl => ihl,
         }
-        let ihl = usize::from(h[0] & 0xf) * 4;
-        if ihl < 20 {
-            return Err(Ip4InputError::BadIhl);
-        }
-        if len < ihl {
-            return Err(Ip4InputError::Truncated);
-        }
-        if total < ihl || total > len {
-            return Err(Ip4InputError::BadTotalLength);
-        }
-        match verdict {
-            CsumStatus::Good => {}
-            CsumStatus::Bad => return Err(Ip4InputError::BadChecksum),
-            CsumStatus::Unknown => {
-                if !checksum::verifies(&d[..ihl]) {
-                    return Err(Ip4InputError::BadChecksum);
-                }
-            }
-        }
+    };
+    if total < ihl || total > len {
+        return Err(Ip4InputError::BadTotalLength);
+    }
+    let good = match verdict {
+        CsumStatus::Good => true,
+        CsumStatus::Bad => false,
+        CsumStatus::Unknown if ihl == 20 => checksum::sum20(h) == 0xffff,
+        CsumStatus::Unknown => checksum::verifies(&d[..ihl]),
+    };
+    if !good {
+        return Err(Ip4InputError::BadChecksum);
     }
     if total < len {
         // Ethernet padding.

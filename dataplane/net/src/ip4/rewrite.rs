@@ -18,11 +18,11 @@ use rustc_hash::FxHashMap;
 
 use crate::arp;
 use crate::buffer::{PacketBuf, PacketMeta, TxOffload};
-use crate::fwd::{Adj, FwdState, IfIndex, Iface, IfaceKind};
+use crate::fwd::{Adj, FwdState, IfIndex, Iface, IfaceKind, Rewrite};
 use crate::graph::{Nexts, Node, NodeCtx, Vector};
 use crate::ip4::icmp::{self, IcmpError};
 use crate::rcu::RcuReader;
-use crate::wire::checksum;
+use crate::wire::{checksum, ipv4_decrement_ttl};
 
 crate::arcs! {
     pub enum Ip4RewriteNext {
@@ -149,9 +149,14 @@ fn fast_rewrite<B: PacketBuf>(p: &mut B, state: &FwdState) -> Option<u8> {
     if h[8] <= 1 {
         return None;
     }
-    h[8] -= 1;
-    let c = checksum::ttl_decrement_update(u16::from_be_bytes([h[10], h[11]]));
-    h[10..12].copy_from_slice(&c.to_be_bytes());
+    ipv4_decrement_ttl(h);
+    push_l2(p, rw)
+}
+
+/// Writes `rw`'s Ethernet header in front of the packet and sets its egress: the arc out, or
+/// `None` without headroom (nothing changed then).
+#[inline(always)]
+fn push_l2<B: PacketBuf>(p: &mut B, rw: &Rewrite) -> Option<u8> {
     p.prepend(14)?.copy_from_slice(&rw.l2);
     p.meta_mut().tx_if = rw.tx_if;
     Some(if rw.tunnel {
@@ -207,26 +212,22 @@ fn rewrite<B: PacketBuf>(
         }
         return Verdict::Drop(Ip4RewriteError::TooBig);
     }
-    // A gateway's MAC is cached per adjacency; a glean looks the destination up.
+    // Resolved gateways on interfaces that are up took the fast path; here: gleans, and
+    // everything else that needs the neighbor table.
     let Some(mac) = state.neighbor(out_if, nh).map(|n| n.mac) else {
-        return resolve(iface, nh, state, arp_sent, arp_interval, ctx);
+        return resolve(iface, nh, arp_sent, arp_interval, ctx);
     };
     let ihl = ((d[0] & 0xf) as usize) * 4;
-    let pending = p.meta().flags & PacketMeta::F_IP4_CSUM_PENDING != 0;
-    {
-        let d = p.data_mut();
-        if !local {
-            // TTL decrement: the TTL/protocol word changes by 0x0100; RFC 1624 update.
-            let old = [d[8], d[9]];
-            d[8] -= 1;
-            if !pending {
-                let c = u16::from_be_bytes([d[10], d[11]]);
-                let c = checksum::update(c, &old, &[d[8], d[9]]);
-                d[10..12].copy_from_slice(&c.to_be_bytes());
-            }
+    if p.headroom() < 14 {
+        return Verdict::Drop(Ip4RewriteError::NoHeadroom);
+    }
+    if !local {
+        // (A pending checksum is computed below; patching it first does no harm.)
+        if let Some(h) = p.data_mut().first_chunk_mut() {
+            ipv4_decrement_ttl(h);
         }
     }
-    if pending {
+    if p.meta().flags & PacketMeta::F_IP4_CSUM_PENDING != 0 {
         if iface.tx_caps.ipv4_csum {
             let d = p.data_mut();
             d[10..12].copy_from_slice(&[0, 0]);
@@ -247,14 +248,10 @@ fn rewrite<B: PacketBuf>(
         }
         p.meta_mut().flags &= !PacketMeta::F_IP4_CSUM_PENDING;
     }
-    let Some(h) = p.prepend(14) else {
-        return Verdict::Drop(Ip4RewriteError::NoHeadroom);
-    };
-    h[0..6].copy_from_slice(&mac);
-    h[6..12].copy_from_slice(&iface.mac);
-    h[12..14].copy_from_slice(&[0x08, 0x00]);
-    p.meta_mut().tx_if = out_if;
-    Verdict::Out(output_arc(iface))
+    match push_l2(p, &Rewrite::new(mac, iface)) {
+        Some(arc) => Verdict::Out(arc),
+        None => Verdict::Drop(Ip4RewriteError::NoHeadroom),
+    }
 }
 
 /// Replaces the packet with an ICMP error from our address on the interface it came in on,
@@ -285,7 +282,6 @@ fn icmp_error<B: PacketBuf>(
 fn resolve<B: PacketBuf>(
     iface: &Iface,
     nh: Ipv4Addr,
-    _state: &FwdState,
     arp_sent: &mut FxHashMap<(IfIndex, Ipv4Addr), u64>,
     arp_interval: u64,
     ctx: &mut NodeCtx<'_, B>,

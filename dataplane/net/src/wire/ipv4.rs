@@ -26,8 +26,6 @@ mod field {
     pub const LENGTH: Field = 2..4;
     pub const IDENT: Field = 4..6;
     pub const FLG_OFF: Field = 6..8;
-    /// TTL and protocol share one 16-bit word of the checksum.
-    pub const TTL_PROTOCOL: Field = 8..10;
     pub const TTL: usize = 8;
     pub const PROTOCOL: usize = 9;
     pub const CHECKSUM: Field = 10..12;
@@ -43,6 +41,20 @@ pub const MAX_HEADER_LEN: usize = 60;
 const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;
 const OFFSET_MASK: u16 = 0x1fff;
+
+/// Decrements the TTL of the header `h` and patches its checksum (RFC 1624: the TTL/protocol
+/// word, one 16-bit word of the checksum, goes down by 0x0100, [`checksum::ttl_decrement_update`]). At TTL 0 nothing changes
+/// (the protocol byte must not be borrowed from). For the graph's per-packet path, which has
+/// the header as an array already; [`Packet::decrement_ttl`] is the view's form.
+#[inline(always)]
+pub fn decrement_ttl(h: &mut [u8; HEADER_LEN]) {
+    if h[field::TTL] == 0 {
+        return;
+    }
+    h[field::TTL] -= 1;
+    let c = checksum::ttl_decrement_update(get_u16(h, field::CHECKSUM));
+    set_u16(h, field::CHECKSUM, c);
+}
 
 /// A read/write view of an IPv4 packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,15 +340,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// the TTL is above 1 (a router sends "time exceeded" instead); at 0 it stays 0.
     #[inline]
     pub fn decrement_ttl(&mut self) {
-        let data = self.buffer.as_mut();
-        let old = get_u16(data, field::TTL_PROTOCOL);
-        if old < 0x0100 {
-            return; // TTL 0: nothing to take from, and the protocol byte must not wrap.
+        if let Some(h) = self.buffer.as_mut().first_chunk_mut::<HEADER_LEN>() {
+            decrement_ttl(h);
         }
-        let new = old - 0x0100;
-        set_u16(data, field::TTL_PROTOCOL, new);
-        let sum = checksum::update16(get_u16(data, field::CHECKSUM), old, new);
-        set_u16(data, field::CHECKSUM, sum);
     }
 
     /// Sets the total length and patches the checksum (a precomputed tunnel header).

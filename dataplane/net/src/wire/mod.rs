@@ -64,7 +64,7 @@ pub use self::icmpv6::{
 pub use self::ip::IpProtocol;
 pub use self::ipv4::{
     HEADER_LEN as IPV4_HEADER_LEN, MAX_HEADER_LEN as IPV4_MAX_HEADER_LEN, Packet as Ipv4Packet,
-    Repr as Ipv4Repr,
+    Repr as Ipv4Repr, decrement_ttl as ipv4_decrement_ttl,
 };
 pub use self::ipv6::{HEADER_LEN as IPV6_HEADER_LEN, Packet as Ipv6Packet, Repr as Ipv6Repr};
 pub use self::tcp::{HEADER_LEN as TCP_HEADER_LEN, Packet as TcpPacket, TcpFlags};
