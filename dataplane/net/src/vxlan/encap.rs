@@ -76,14 +76,11 @@ struct Tunnel {
     stacked: Option<Stacked>,
 }
 
-/// A tunnel's outer frame over its resolved underlay, precomputed: Ethernet, IPv4 (total
-/// length 36, identification 0, its checksum), UDP (source port 0, length 16), VXLAN.
+/// A tunnel's outer frame over its resolved underlay, precomputed: the underlay's Ethernet
+/// header, then the tunnel's [`VxlanIpv4Encap`] template, which patches it per packet.
 #[derive(Debug, Clone)]
 struct Stacked {
     frame: [u8; STACKED_LEN],
-    /// The complement of the template's IPv4 checksum: a packet's checksum is this plus its
-    /// inner length and identification, folded and complemented (RFC 1624).
-    csum_base: u32,
     tx_if: IfIndex,
     /// The longest inner frame the underlay port's MTU takes.
     max_inner: usize,
@@ -92,36 +89,36 @@ struct Stacked {
 const STACKED_LEN: usize = ETH_HLEN + VXLAN_ENCAP_V4_LEN;
 
 impl Stacked {
-    fn new(header: &VxlanIpv4Encap, u: &Rewrite) -> Option<Stacked> {
+    fn new(header: &VxlanIpv4Encap, u: &Rewrite) -> Stacked {
         let mut frame = [0u8; STACKED_LEN];
         frame[..ETH_HLEN].copy_from_slice(&u.l2);
-        header
-            .write(&mut frame[ETH_HLEN..], 0, 0, 0, Checksum::Software)
-            .ok()?;
-        let csum = u16::from_be_bytes([frame[ETH_HLEN + 10], frame[ETH_HLEN + 11]]);
-        Some(Stacked {
+        frame[ETH_HLEN..].copy_from_slice(header.header());
+        Stacked {
             frame,
-            csum_base: u32::from(!csum),
             tx_if: u.tx_if,
             max_inner: usize::from(u.mtu).saturating_sub(VXLAN_ENCAP_V4_LEN),
-        })
+        }
     }
 
-    /// Writes the outer frame for an inner frame of `inner_len` bytes into `out`.
+    /// Writes the outer frame for an inner frame of `inner_len` (at most `max_inner`) bytes
+    /// into `out`, the outer IPv4 checksum in software.
     #[inline(always)]
-    fn write(&self, out: &mut [u8; STACKED_LEN], inner_len: usize, src_port: u16, ident: u16) {
+    fn write(
+        &self,
+        header: &VxlanIpv4Encap,
+        out: &mut [u8; STACKED_LEN],
+        inner_len: usize,
+        src_port: u16,
+        ident: u16,
+    ) {
         *out = self.frame;
-        // inner_len <= max_inner < 65536 - 36: the lengths fit in 16 bits.
-        let total = (inner_len + VXLAN_ENCAP_V4_LEN) as u16;
-        let ip = ETH_HLEN;
-        out[ip + 2..ip + 4].copy_from_slice(&total.to_be_bytes());
-        out[ip + 4..ip + 6].copy_from_slice(&ident.to_be_bytes());
-        let acc = self.csum_base + inner_len as u32 + u32::from(ident);
-        let acc = (acc & 0xffff) + (acc >> 16);
-        let acc = (acc & 0xffff) + (acc >> 16);
-        out[ip + 10..ip + 12].copy_from_slice(&(!(acc as u16)).to_be_bytes());
-        out[ip + 20..ip + 22].copy_from_slice(&src_port.to_be_bytes());
-        out[ip + 24..ip + 26].copy_from_slice(&(total - 20).to_be_bytes());
+        let (_, outer) = out
+            .split_first_chunk_mut::<ETH_HLEN>()
+            .expect("STACKED_LEN > 14");
+        let outer = outer
+            .first_chunk_mut()
+            .expect("STACKED_LEN = 14 + ENCAP_V4_LEN");
+        header.patch(outer, inner_len, src_port, ident, Checksum::Software);
     }
 }
 
@@ -178,7 +175,7 @@ impl VxlanEncap {
                     .tunnel_underlay
                     .get(usize::from(iface.index))
                     .and_then(Option::as_ref)
-                    .and_then(|u| Stacked::new(&header, u));
+                    .map(|u| Stacked::new(&header, u));
                 *slot = Some(Tunnel {
                     header,
                     up: iface.up,
@@ -217,7 +214,7 @@ impl VxlanEncap {
                 .prepend(STACKED_LEN)
                 .and_then(|o| o.first_chunk_mut::<STACKED_LEN>())
         {
-            st.write(out, inner_len, vxlan_source_port(hash), id);
+            st.write(&t.header, out, inner_len, vxlan_source_port(hash), id);
             *ident = id.wrapping_add(1);
             let m = p.meta_mut();
             m.flow_hash = hash;

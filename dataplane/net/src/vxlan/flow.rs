@@ -73,6 +73,13 @@ fn has_ports(proto: u8) -> bool {
 /// The flow hash of an inner Ethernet frame (see the module doc for what it covers).
 #[inline]
 pub fn inner_flow_hash(frame: &[u8]) -> u32 {
+    // The common case first: an untagged IPv4 frame (what ip4-rewrite writes).
+    if let Some((eth, ip)) = frame.split_first_chunk::<14>()
+        && eth[12..] == [0x08, 0x00]
+        && ip.len() >= 20
+    {
+        return crate::ip4::input::flow_hash(ip);
+    }
     let mut et_at = 12;
     let mut ethertype = be16(frame, et_at).unwrap_or(0);
     // Up to two tags (802.1Q, 802.1ad QinQ, legacy 0x9100, as ethernet-input knows them): the

@@ -145,8 +145,7 @@ impl Ipv4Encap {
     }
 
     /// Writes the outer headers into `out[..ENCAP_V4_LEN]` for an inner frame of
-    /// `inner_len` bytes (which follows them). `ipv4_checksum` is the egress port's IPv4
-    /// mode: `Software` keeps the patched checksum, `Hardware`/`Omit` write 0 for the NIC.
+    /// `inner_len` bytes (which follows them): a copy of the template, then [`Self::patch`].
     /// Returns `Err(BadTotalLength)` when the outer packet would exceed 65535 bytes.
     ///
     /// # Panics
@@ -160,28 +159,49 @@ impl Ipv4Encap {
         ident: u16,
         ipv4_checksum: super::checksum::Checksum,
     ) -> Result<()> {
-        use super::checksum::{Checksum, update16};
-
-        let total = ENCAP_V4_LEN + inner_len;
-        if total > usize::from(u16::MAX) {
+        if ENCAP_V4_LEN + inner_len > usize::from(u16::MAX) {
             return Err(Error::BadTotalLength);
         }
-        let out = &mut out[..ENCAP_V4_LEN];
-        out.copy_from_slice(&self.header);
-        let (total, udp_len) = (total as u16, (total - 20) as u16);
+        let out = out
+            .first_chunk_mut::<ENCAP_V4_LEN>()
+            .expect("out holds the outer headers");
+        *out = self.header;
+        self.patch(out, inner_len, src_port, ident, ipv4_checksum);
+        Ok(())
+    }
+
+    /// Patches a copy of the template in `out` for an inner frame of `inner_len` bytes: IPv4
+    /// total length and identification, UDP source port and length, and the IPv4 checksum.
+    /// `ipv4_checksum` is the egress port's IPv4 mode: `Software` writes the checksum,
+    /// patched from the template's in one RFC 1624 step (its length word is ENCAP_V4_LEN
+    /// and its identification 0, so the change is `inner_len + ident`); `Hardware`/`Omit`
+    /// write 0 for the NIC. The caller keeps `ENCAP_V4_LEN + inner_len` within 65535
+    /// ([`Self::write`] checks it; a larger value writes wrapped lengths, nothing panics).
+    #[inline(always)]
+    pub fn patch(
+        &self,
+        out: &mut [u8; ENCAP_V4_LEN],
+        inner_len: usize,
+        src_port: u16,
+        ident: u16,
+        ipv4_checksum: super::checksum::Checksum,
+    ) {
+        let total = (ENCAP_V4_LEN + inner_len) as u16;
         out[2..4].copy_from_slice(&total.to_be_bytes());
         out[4..6].copy_from_slice(&ident.to_be_bytes());
-        let checksum = if ipv4_checksum == Checksum::Software {
+        let checksum = if ipv4_checksum == super::checksum::Checksum::Software {
             let template = u16::from_be_bytes([self.header[10], self.header[11]]);
-            // The template's length word is ENCAP_V4_LEN and its identification 0.
-            update16(update16(template, ENCAP_V4_LEN as u16, total), 0, ident)
+            let acc =
+                u32::from(!template) + u32::from(total - ENCAP_V4_LEN as u16) + u32::from(ident);
+            let acc = (acc & 0xffff) + (acc >> 16);
+            let acc = (acc & 0xffff) + (acc >> 16);
+            !(acc as u16)
         } else {
             0
         };
         out[10..12].copy_from_slice(&checksum.to_be_bytes());
         out[20..22].copy_from_slice(&src_port.to_be_bytes());
-        out[24..26].copy_from_slice(&udp_len.to_be_bytes());
-        Ok(())
+        out[24..26].copy_from_slice(&(total - 20).to_be_bytes());
     }
 }
 
