@@ -112,11 +112,26 @@ impl Node<PktMbuf> for PortTx {
         ctx: &mut NodeCtx<'_, PktMbuf>,
     ) {
         let state = self.state.get();
+        // The DPDK port (and this worker's tx queue) behind interface `tx_if`.
+        let queue_of = |queues: &[Option<TxQueue>], tx_if: IfIndex| -> Result<usize, PortTxError> {
+            match state.iface(tx_if).map(|f| f.kind) {
+                None => Err(PortTxError::NoIface),
+                Some(IfaceKind::Vxlan(_)) => Err(PortTxError::NotAPort),
+                Some(IfaceKind::Port { port_id }) => {
+                    let id = usize::from(port_id);
+                    if queues.get(id).is_some_and(Option::is_some) {
+                        Ok(id)
+                    } else {
+                        Err(PortTxError::NoQueue)
+                    }
+                }
+            }
+        };
         // The common case: the whole vector leaves through one port. Send it as it is.
         if let Some(first) = pkts.first().map(|p| p.meta().tx_if)
             && pkts.iter().all(|p| p.meta().tx_if == first)
-            && let Some(IfaceKind::Port { port_id }) = state.iface(first).map(|f| f.kind)
-            && let Some(Some(q)) = self.queues.get_mut(usize::from(port_id))
+            && let Ok(id) = queue_of(&self.queues, first)
+            && let Some(Some(q)) = self.queues.get_mut(id)
         {
             tx_from(q, pkts);
             ctx.count_n(PortTxError::TxFull.idx(), pkts.len() as u64);
@@ -129,18 +144,7 @@ impl Node<PktMbuf> for PortTx {
             let port = match last {
                 Some((i, r)) if i == tx_if => r,
                 _ => {
-                    let r = match state.iface(tx_if).map(|f| f.kind) {
-                        None => Err(PortTxError::NoIface),
-                        Some(IfaceKind::Vxlan(_)) => Err(PortTxError::NotAPort),
-                        Some(IfaceKind::Port { port_id }) => {
-                            let id = port_id as usize;
-                            if self.queues.get(id).is_some_and(Option::is_some) {
-                                Ok(id)
-                            } else {
-                                Err(PortTxError::NoQueue)
-                            }
-                        }
-                    };
+                    let r = queue_of(&self.queues, tx_if);
                     last = Some((tx_if, r));
                     r
                 }
