@@ -3,7 +3,6 @@
 //! 10.99.1.1 / fd99:1::1 (52:54:00:ab:cd:ef) on a veth pair, a second link with MTU 1280
 //! behind the router, and kernel `vxlan` devices (VNI 100, port 4789, inner 172.16.99.0/24)
 //! over the pair. Frames start at the Ethernet header; the FCS is not included.
-#![allow(dead_code)]
 
 /// who-has 10.99.1.2 tell 10.99.1.1, from 52:54:00:ab:cd:ef (unpadded: captured on the sending veth).
 pub static ARP_REQUEST_FRAME: [u8; 42] = [

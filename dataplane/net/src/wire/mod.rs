@@ -39,8 +39,9 @@ mod tcp;
 mod udp;
 mod vxlan;
 
+/// Captured frames, shared with the node tests.
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 
 pub use self::arp::{
     Hardware as ArpHardware, Operation as ArpOperation, PACKET_LEN as ARP_PACKET_LEN,
