@@ -12,6 +12,7 @@
 //! ports = ["left", "right"]
 //! ```
 
+use dp_net::wire::VXLAN_DEFAULT_TUNNEL_MTU;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::Path;
@@ -554,7 +555,7 @@ pub fn apply(
             remote,
             udp_port: t.port,
         };
-        let mtu = t.mtu.unwrap_or(1450);
+        let mtu = t.mtu.unwrap_or(VXLAN_DEFAULT_TUNNEL_MTU);
         control
             .add_vxlan(&t.name, tunnel, tunnel_mac(t.vni, i), mtu)
             .map_err(|e| at("", e.to_string()))?;

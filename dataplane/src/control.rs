@@ -6,6 +6,7 @@
 //! field that was wrong. Workers see changes at their next quiescent point; nothing here
 //! stops or locks them.
 
+use dp_net::wire::VXLAN_DEFAULT_TUNNEL_MTU;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -541,7 +542,12 @@ impl dp_api::server::Backend for DaemonBackend {
             udp_port: t.udp_port,
         };
         s.control
-            .add_vxlan(&t.name, tunnel, tunnel_mac(t.vni, index), 1450)
+            .add_vxlan(
+                &t.name,
+                tunnel,
+                tunnel_mac(t.vni, index),
+                VXLAN_DEFAULT_TUNNEL_MTU,
+            )
             .map_err(|e| refused(e, "local"))?;
         if let Some(a) = t.address
             && let Err(e) = s.control.add_address(&t.name, a.addr(), a.prefix_len())

@@ -4,6 +4,7 @@
 //! can (EAL, mempool, FIB sizing, ports' devices, cross-connects, existing tunnels), changes
 //! nothing and says why.
 
+use dp_net::wire::VXLAN_DEFAULT_TUNNEL_MTU;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
@@ -209,7 +210,12 @@ fn apply_steps(
             udp_port: t.port,
         };
         control
-            .add_vxlan(&t.name, tunnel, tunnel_mac(t.vni, i), t.mtu.unwrap_or(1450))
+            .add_vxlan(
+                &t.name,
+                tunnel,
+                tunnel_mac(t.vni, i),
+                t.mtu.unwrap_or(VXLAN_DEFAULT_TUNNEL_MTU),
+            )
             .map_err(e(format!("tunnel `{}`", t.name)))?;
         if let Some(a) = &t.address {
             let (addr, len) = parse_cidr(a)?;

@@ -266,7 +266,12 @@ address = "172.16.0.1/24"
             &format!("dpug{tag}"),
             &["--forward-mode=txonly", &peer, &ips],
         );
-        std::thread::sleep(Duration::from_secs(3));
+        // Until pod 1 got a real stream (a loaded machine is slower, not wrong).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while tx_of(&show(), &port1) - sent_before <= 10_000 && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
     let forwarded = tx_of(&show(), &port1) - sent_before;
     assert!(

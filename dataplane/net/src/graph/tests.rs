@@ -253,11 +253,21 @@ fn bad_graphs_are_refused() {
 fn vectors_are_recycled() {
     let (mut g, _) = graph();
     let class = g.node_id("classify").unwrap();
+    let v = vector(&mut g, &[1, 2, 3]);
+    g.enqueue_vector(class, v);
+    g.run();
+    let spare = g.free.len();
+    assert!(spare > 0, "the vectors a run used are kept for the next");
     for _ in 0..100 {
         let v = vector(&mut g, &[1, 2, 3]);
         g.enqueue_vector(class, v);
         g.run();
     }
+    assert_eq!(
+        g.free.len(),
+        spare,
+        "steady state: every run takes its vectors from the spares and gives them back"
+    );
     assert!(
         g.free.len() <= 8,
         "spare vectors stay bounded: {}",

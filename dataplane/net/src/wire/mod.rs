@@ -71,9 +71,10 @@ pub use self::ipv6::{HEADER_LEN as IPV6_HEADER_LEN, Packet as Ipv6Packet, Repr a
 pub use self::tcp::{HEADER_LEN as TCP_HEADER_LEN, Packet as TcpPacket, TcpFlags};
 pub use self::udp::{HEADER_LEN as UDP_HEADER_LEN, Packet as UdpPacket, Repr as UdpRepr};
 pub use self::vxlan::{
-    ENCAP_OVERHEAD_V4 as VXLAN_ENCAP_OVERHEAD_V4, ENCAP_V4_LEN as VXLAN_ENCAP_V4_LEN,
-    HEADER_LEN as VXLAN_HEADER_LEN, Ipv4Encap as VxlanIpv4Encap, Packet as VxlanPacket,
-    Repr as VxlanRepr, UDP_PORT as VXLAN_UDP_PORT, Vni, source_port as vxlan_source_port,
+    DEFAULT_TUNNEL_MTU as VXLAN_DEFAULT_TUNNEL_MTU, ENCAP_OVERHEAD_V4 as VXLAN_ENCAP_OVERHEAD_V4,
+    ENCAP_V4_LEN as VXLAN_ENCAP_V4_LEN, HEADER_LEN as VXLAN_HEADER_LEN,
+    Ipv4Encap as VxlanIpv4Encap, Packet as VxlanPacket, Repr as VxlanRepr,
+    UDP_PORT as VXLAN_UDP_PORT, Vni, source_port as vxlan_source_port,
 };
 
 /// What was wrong with a packet. Graph nodes count drops by these reasons, so each variant
