@@ -164,18 +164,10 @@ impl Inner {
     fn node_stats(w: &WorkerStats) -> Vec<ApiNodeStats> {
         w.nodes
             .iter()
+            // The dispatcher hands a node one vector per call.
             .map(|n| {
                 let s = &n.stats;
-                ApiNodeStats {
-                    name: n.name.to_string(),
-                    calls: s.calls,
-                    vectors: s.packets,
-                    packets: s.packets,
-                    clocks: s.clocks,
-                    clocks_per_packet: s.clocks_per_packet(),
-                    vectors_per_call: s.packets_per_call(),
-                    packets_per_vector: 1.0,
-                }
+                ApiNodeStats::new(n.name, s.calls, s.calls, s.packets, s.clocks)
             })
             .collect()
     }
