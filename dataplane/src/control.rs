@@ -673,8 +673,8 @@ impl dp_api::server::Backend for DaemonBackend {
         let s = self.lock();
         Ok(s.ports
             .iter()
-            .enumerate()
-            .map(|(i, p)| {
+            .map(|p| {
+                let i = usize::from(p.id());
                 let st = p.stats().unwrap_or_default();
                 let sw_drop: u64 = s
                     .workers

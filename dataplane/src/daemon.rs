@@ -254,8 +254,8 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
                 xconnect.push(Direction {
                     rx: ports[from].rx_queue(0)?,
                     tx: ports[to].tx_queue(w as u16)?,
-                    rx_port: from,
-                    tx_port: to,
+                    rx_port: usize::from(ports[from].id()),
+                    tx_port: usize::from(ports[to].id()),
                 });
             }
         }
@@ -279,7 +279,12 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
     }
 
     let stop = Arc::new(AtomicBool::new(false));
-    let nports = ports.len();
+    // Per-port software counters are indexed by DPDK port id.
+    let nports = ports
+        .iter()
+        .map(|p| usize::from(p.id()) + 1)
+        .max()
+        .unwrap_or(0);
     let mut jobs = Vec::new();
     let mut shared = Vec::new();
     let mut worker_ctls = Vec::new();
@@ -524,9 +529,13 @@ fn fmt_mac(m: [u8; 6]) -> String {
 /// runtime summed over workers (like VPP's `show runtime`), and drops by reason.
 pub fn final_report(ports: &[Port], workers: &[WorkerStats]) -> String {
     let mut out = String::new();
+    // Summed over workers, per port in `ports` order (the workers index by port id).
     let mut sw = vec![SwPortCounters::default(); ports.len()];
-    for w in workers {
-        for (acc, c) in sw.iter_mut().zip(&w.xconnect_ports) {
+    for (acc, p) in sw.iter_mut().zip(ports) {
+        for c in workers
+            .iter()
+            .filter_map(|w| w.xconnect_ports.get(usize::from(p.id())))
+        {
             acc.rx_packets += c.rx_packets;
             acc.tx_packets += c.tx_packets;
             acc.tx_dropped += c.tx_dropped;

@@ -253,7 +253,7 @@ impl WorkerCtl {
 pub struct WorkerStats {
     pub lcore: u32,
     pub nodes: Vec<NodeReport>,
-    /// Indexed like the daemon's port list.
+    /// Indexed by DPDK port id.
     pub xconnect_ports: Vec<SwPortCounters>,
     /// Multi-segment packets dropped at rx.
     pub rx_multiseg_dropped: u64,
@@ -269,7 +269,8 @@ pub struct WorkerStats {
     pub capturing: bool,
 }
 
-/// Runs until `stop`; returns the final counters.
+/// Runs until `stop`; returns the final counters. `nports` is one more than the highest DPDK
+/// port id (it sizes the cross-connect counters, which are indexed by port id).
 pub fn run(
     mut plan: WorkerPlan,
     lcore: u32,

@@ -11,7 +11,8 @@ pub const BURST: usize = 32;
 pub struct Direction {
     pub rx: RxQueue,
     pub tx: TxQueue,
-    /// Index of the rx port in the caller's port list (for stats).
+    /// DPDK port ids of the two ports, which index the worker's per-port counters (a port
+    /// id stays with its port while ports before it in the list come and go).
     pub rx_port: usize,
     pub tx_port: usize,
 }
