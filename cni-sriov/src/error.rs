@@ -122,9 +122,32 @@ pub enum Error {
     /// Failure injected by the test hooks (only ever built with the `test-hooks` feature).
     #[error("injected failure at step {0}")]
     Injected(String),
+    /// An ADD failed and undoing it failed too: the runtime learns both (in `details`); the
+    /// code and `msg` are the ADD failure's.
+    #[error("{error}; rollback incomplete: {rollback}")]
+    RollbackIncomplete {
+        /// Why ADD failed.
+        error: Box<Error>,
+        /// Why undoing it failed.
+        rollback: Box<Error>,
+    },
 }
 
 impl Error {
+    /// The result of an ADD that failed with `self` and was rolled back with `rollback`.
+    pub fn rolled_back(self, rollback: Result<(), Error>) -> Error {
+        match rollback {
+            Ok(()) => self,
+            Err(e) => {
+                crate::log::error(&format!("rollback incomplete: {e}"));
+                Error::RollbackIncomplete {
+                    error: Box::new(self),
+                    rollback: Box::new(e),
+                }
+            }
+        }
+    }
+
     /// Shorthand for a netconf error naming `field`.
     pub fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Config {
@@ -174,6 +197,7 @@ impl Error {
             Error::Check(_) => CODE_CHECK,
             Error::Dataplane { .. } => CODE_DATAPLANE,
             Error::Internal(_) | Error::Injected(_) => CODE_INTERNAL,
+            Error::RollbackIncomplete { error, .. } => error.code(),
         }
     }
 
@@ -194,6 +218,7 @@ impl Error {
             Error::Check(_) => "check failed",
             Error::Dataplane { .. } => "dataplane API error",
             Error::Internal(_) | Error::Injected(_) => "internal error",
+            Error::RollbackIncomplete { error, .. } => error.msg(),
         }
     }
 

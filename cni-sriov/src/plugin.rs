@@ -215,10 +215,7 @@ pub fn add(ctx: &Ctx) -> Result<Value> {
         Ok(v) => Ok(v),
         Err(e) => {
             log::error(&format!("ADD failed: {e}; rolling back {progress:?}"));
-            if let Err(e2) = teardown(ctx, &att, progress, pod_ns.as_ref()) {
-                log::error(&format!("rollback incomplete: {e2}"));
-            }
-            Err(e)
+            Err(e.rolled_back(teardown(ctx, &att, progress, pod_ns.as_ref())))
         }
     }
 }

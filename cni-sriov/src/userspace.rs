@@ -214,10 +214,7 @@ pub fn add(ctx: &Ctx, us: Userspace) -> Result<Value> {
         Ok(v) => Ok(v),
         Err(e) => {
             log::error(&format!("ADD failed: {e}; rolling back {progress:?}"));
-            if let Err(e2) = teardown(ctx, &mut att, progress) {
-                log::error(&format!("rollback incomplete: {e2}"));
-            }
-            Err(e)
+            Err(e.rolled_back(teardown(ctx, &mut att, progress)))
         }
     }
 }
