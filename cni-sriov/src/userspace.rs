@@ -266,11 +266,16 @@ fn add_steps(ctx: &Ctx, att: &mut Attachment, progress: &mut Progress) -> Result
     let info = match call(format!("create port {}", us.port), c.create_port(&req)) {
         Ok(i) => i,
         Err(e) => {
-            // Not connected at all: the request never left, there is no port to delete.
+            // Not connected at all (the request never left), or refused (the dataplane changes
+            // nothing it refuses): there is no port of ours to delete. A clash (409) means
+            // the name or socket belongs to someone else, whose port, routes and socket the
+            // rollback must not touch. A timeout or a 5xx leaves it unknown: clean up.
             if matches!(
                 &e,
                 Error::Dataplane {
-                    source: ClientError::Unreachable { .. },
+                    source: ClientError::Unreachable { .. }
+                        | ClientError::Refused { .. }
+                        | ClientError::Invalid(_),
                     ..
                 }
             ) {

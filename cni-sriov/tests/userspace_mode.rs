@@ -362,6 +362,41 @@ fn failure_at_every_userspace_add_step_leaves_nothing_behind() {
         assert!(dp.backend.static_routes().is_empty());
         assert!(dp.w.ipam_files().is_empty() && dp.w.state_files().is_empty());
         dp_api::client::block_on(dp.client().delete_port("squatter")).unwrap();
+        // A name clash with a real port (409): the rollback leaves the owner's port and its
+        // route alone, since the refused request created nothing of ours.
+        let owner = cni_sriov::userspace::port_name("cidf", "net1");
+        let theirs = CreatePort {
+            name: owner.clone(),
+            device: DeviceSpec::Memif {
+                socket: dp.w.dir.join("elsewhere.sock"),
+                role: MemifRole::Server,
+                id: 0,
+            },
+            address: Some("10.9.8.1/24".parse::<Ipv4Cidr>().unwrap()),
+            mtu: None,
+            up: true,
+        };
+        dp_api::client::block_on(dp.client().create_port(&theirs)).unwrap();
+        let route = dp_api::Route {
+            prefix: "10.9.7.0/24".parse().unwrap(),
+            next_hops: vec![dp_api::NextHop {
+                via: None,
+                interface: Some(owner.clone()),
+            }],
+        };
+        dp_api::client::block_on(dp.client().add_route(&route)).unwrap();
+        rt.add_chain(chain, "cidf", &pod.path(), "net1")
+            .fails_with(106);
+        let left: Vec<String> = dp.backend.ports().into_iter().map(|p| p.name).collect();
+        assert_eq!(left, vec![owner.clone()], "the owner's port stays");
+        assert_eq!(
+            dp.backend.static_routes().len(),
+            1,
+            "the owner's route stays"
+        );
+        assert!(dp.w.ipam_files().is_empty() && dp.w.state_files().is_empty());
+        dp_api::client::block_on(dp.client().delete_route(route.prefix)).unwrap();
+        dp_api::client::block_on(dp.client().delete_port(&owner)).unwrap();
     }
     // The dataplane is down at ADD: a clear error, and nothing left (no pending record: the
     // request never left, so there is no port to clean up later).
