@@ -52,6 +52,21 @@ def vxlan(inner: bytes, flow: int, vni: int, src: str, dst: str) -> bytes:
     return eth + ip + udp + vx + inner
 
 
+def write_pcap(out: str, size: int = 64, flows: int = 256, dst_net: str = "10.2",
+               count: int = 0, imix: bool = False, vxlan_vni: int = 0,
+               outer_src: str = "10.0.1.9", outer_dst: str = "10.0.1.1") -> None:
+    """Writes the frames described in the module doc to `out` (benches/e2e calls it too)."""
+    n = count or (max(flows, len(IMIX)) if imix else flows)
+    with open(out, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i in range(n):
+            fr = frame(i % flows, IMIX[i % len(IMIX)] if imix else size, dst_net)
+            if vxlan_vni:
+                fr = vxlan(fr, i % flows, vxlan_vni, outer_src, outer_dst)
+            f.write(struct.pack("<IIII", i // 1000000, i % 1000000, len(fr), len(fr)))
+            f.write(fr)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("out")
@@ -64,16 +79,8 @@ def main() -> None:
     p.add_argument("--outer-src", default="10.0.1.9")
     p.add_argument("--outer-dst", default="10.0.1.1")
     a = p.parse_args()
-    n = a.count or (max(a.flows, len(IMIX)) if a.imix else a.flows)
-    with open(a.out, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for i in range(n):
-            size = IMIX[i % len(IMIX)] if a.imix else a.size
-            fr = frame(i % a.flows, size, a.dst_net)
-            if a.vxlan:
-                fr = vxlan(fr, i % a.flows, a.vxlan, a.outer_src, a.outer_dst)
-            f.write(struct.pack("<IIII", i // 1000000, i % 1000000, len(fr), len(fr)))
-            f.write(fr)
+    write_pcap(a.out, a.size, a.flows, a.dst_net, a.count, a.imix, a.vxlan, a.outer_src,
+               a.outer_dst)
 
 
 if __name__ == "__main__":

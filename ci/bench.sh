@@ -11,7 +11,7 @@ SECS=${SECS:-10}
 if [ "$SECS" -lt 8 ]; then SECS=8; fi
 
 bash ci/setup.sh >/dev/null
-cargo build --release -q -p dataplane
+bash ci/build-release.sh
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print 0; else print a[int((NR+1)/2)]}'; }
 

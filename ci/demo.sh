@@ -17,7 +17,7 @@ MODE=${1:-routed}
 
 bash ci/setup.sh
 echo "== building dataplane (release)"
-cargo build --release -q -p dataplane
+bash ci/build-release.sh
 BIN=target/release/dataplane
 
 NAMESPACES=(dpdemo-a dpdemo-b dpdemo-remote)

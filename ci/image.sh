@@ -92,8 +92,8 @@ if [ "$FRESH" = 1 ]; then
   podman rmi -f "$LOCAL_BASE" >/dev/null 2>&1 || true
 fi
 
-phase "release binaries (cargo build --release -p dataplane -p dpctl -p cni-sriov)"
-cargo build --release -q -p dataplane -p dpctl -p cni-sriov --bins
+phase "release binaries (ci/build-release.sh)"
+bash ci/build-release.sh
 
 # The base: an explicit BASE_IMAGE, else Debian's official slim image when present, else ours.
 if [ -n "${BASE_IMAGE:-}" ]; then
