@@ -9,7 +9,8 @@
 #     capabilities, dpctl probes); the 1Gi DaemonSet differs from the 2Mi one only in pages;
 #  3. the ConfigMap's dataplane.toml passes `dataplane --check` (the daemon's own validation);
 #  4. every NAD's CNI config passes cni-sriov's own config validation
-#     (cargo test -p cni-sriov --test conf_examples; with test.sh's features, so nothing rebuilds).
+#     (cargo test --workspace --test conf_examples: the package set and features of test.sh, so
+#     cargo unifies dependency features the same way and nothing rebuilds).
 # ci/setup.sh installs kubernetes-validate (pinned) into $DP_VENV (default /opt/dp-venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,7 +50,7 @@ if [ -s "$TOML" ]; then
 fi
 
 echo "== every NAD's config through cni-sriov's validation"
-if out=$(cargo test -q -p cni-sriov --features cni-sriov/test-hooks --test conf_examples 2>&1); then
+if out=$(cargo test -q --workspace --features cni-sriov/test-hooks --test conf_examples 2>&1); then
   grep 'test result' <<<"$out"
 else
   grep -v '^\s*Compiling\|^\s*Finished\|^\s*Running' <<<"$out"
