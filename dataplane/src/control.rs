@@ -24,10 +24,10 @@ use dp_api::{
 };
 
 use crate::worker::CaptureAsk;
-use dp_net::fwd::{Control, FwdError, IfaceKind, LearnQueue, RouteKind, TxCaps, VxlanTunnel};
+use dp_net::fwd::{Control, FwdError, IfaceKind, LearnQueue, RouteKind, VxlanTunnel};
 
 use crate::config::tunnel_mac;
-use crate::dpdk::{Port, PortConfig, offload};
+use crate::dpdk::{Port, PortConfig};
 use crate::worker::WorkerStats;
 use crate::worker::{RxCmd, TxCmd};
 
@@ -213,29 +213,16 @@ impl dp_api::server::Backend for DaemonBackend {
             })?;
         }
         let nw = s.worker_ctls.len() as u16;
-        let port =
-            Port::open(&s.eal, &req.name, &devargs).map_err(|e| ApiError::invalid("device", e))?;
         let pc = PortConfig {
             mtu: req.mtu,
             tx_queues: nw.max(1),
-            tx_offloads: offload::TX_IPV4_CKSUM | offload::TX_UDP_CKSUM | offload::TX_TCP_CKSUM,
-            rx_offloads: offload::RX_IPV4_CKSUM | offload::RX_UDP_CKSUM | offload::RX_TCP_CKSUM,
             ..PortConfig::default()
         };
-        let started = port
-            .configure(&pc, &s.pool)
-            .and_then(|(_, tx_on)| port.start().map(|()| tx_on));
-        let tx_on = started.map_err(|e| ApiError::invalid("device", e))?;
-        let mac = port.mac().map_err(|e| ApiError::internal(e.to_string()))?;
-        let mtu = port.mtu().unwrap_or(1500);
-        let caps = TxCaps {
-            ipv4_csum: tx_on & offload::TX_IPV4_CKSUM != 0,
-            udp_csum: tx_on & offload::TX_UDP_CKSUM != 0,
-            tcp_csum: tx_on & offload::TX_TCP_CKSUM != 0,
-        };
+        let (port, info) = crate::daemon::start_port(&s.eal, s.pool, &req.name, &devargs, pc)
+            .map_err(|e| ApiError::invalid("device", e))?;
         let index = s
             .control
-            .add_port(&req.name, port.id(), mac, mtu, caps)
+            .add_port(&req.name, info.port_id, info.mac, info.mtu, info.caps)
             .map_err(|e| refused(e, "name"))?;
         // From here a failure takes the interface out again; dropping `port` closes the device.
         let undo = |s: &mut Inner, e: ApiError| {

@@ -122,6 +122,41 @@ impl Node<PktMbuf> for PortRx {
     }
 }
 
+/// Opens, configures and starts a port the graph forwards on (at start or through the API):
+/// `pc` gives the queues, descriptors and MTU; the offloads are the graph's (checksums on
+/// transmit where the NIC can; on receive the NIC's checksum verdicts, which ip4-input trusts,
+/// and its flow hash). Returns the port and what the forwarding state needs to know of it.
+pub(crate) fn start_port(
+    eal: &Eal,
+    pool: Mempool,
+    name: &str,
+    devargs: &str,
+    pc: PortConfig,
+) -> Result<(Port, PortInfo), crate::dpdk::DpdkError> {
+    let port = Port::open(eal, name, devargs)?;
+    let pc = PortConfig {
+        tx_offloads: offload::TX_IPV4_CKSUM | offload::TX_UDP_CKSUM | offload::TX_TCP_CKSUM,
+        rx_offloads: offload::RX_IPV4_CKSUM
+            | offload::RX_UDP_CKSUM
+            | offload::RX_TCP_CKSUM
+            | offload::RX_RSS_HASH,
+        ..pc
+    };
+    let (_rx_on, tx_on) = port.configure(&pc, &pool)?;
+    port.start()?;
+    let info = PortInfo {
+        port_id: port.id(),
+        mac: port.mac()?,
+        mtu: port.mtu().unwrap_or(1500),
+        caps: TxCaps {
+            ipv4_csum: tx_on & offload::TX_IPV4_CKSUM != 0,
+            udp_csum: tx_on & offload::TX_UDP_CKSUM != 0,
+            tcp_csum: tx_on & offload::TX_TCP_CKSUM != 0,
+        },
+    };
+    Ok((port, info))
+}
+
 /// One worker's graph over the shared forwarding state.
 fn build_graph(
     control: &Control,
@@ -174,29 +209,15 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
             port: p.name.clone(),
             err,
         };
-        let port = Port::open(&eal, &p.name, &p.device).map_err(perr)?;
         let pc = PortConfig {
             mtu: p.mtu,
             rx_desc: p.rx_desc,
             tx_desc: p.tx_desc,
             tx_queues: nw as u16,
-            tx_offloads: offload::TX_IPV4_CKSUM | offload::TX_UDP_CKSUM | offload::TX_TCP_CKSUM,
-            // The NIC verifies checksums (ip4-input trusts its verdict) and hashes flows.
-            rx_offloads: offload::RX_IPV4_CKSUM
-                | offload::RX_UDP_CKSUM
-                | offload::RX_TCP_CKSUM
-                | offload::RX_RSS_HASH,
             ..PortConfig::default()
         };
-        let (_rx_on, tx_on) = port.configure(&pc, &pool).map_err(perr)?;
-        port.start().map_err(perr)?;
-        let mac = port.mac().map_err(perr)?;
-        let mtu = port.mtu().unwrap_or(1500);
-        let caps = TxCaps {
-            ipv4_csum: tx_on & offload::TX_IPV4_CKSUM != 0,
-            udp_csum: tx_on & offload::TX_UDP_CKSUM != 0,
-            tcp_csum: tx_on & offload::TX_TCP_CKSUM != 0,
-        };
+        let (port, info) = start_port(&eal, pool, &p.name, &p.device, pc).map_err(perr)?;
+        let (mac, mtu, caps) = (info.mac, info.mtu, info.caps);
         eprintln!(
             "dataplane: port {} up: device {} (port id {}, mac {}, mtu {mtu}, tx checksum offload: {})",
             p.name,
@@ -205,12 +226,7 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
             fmt_mac(mac),
             if caps.ipv4_csum { "ipv4" } else { "none" }
         );
-        infos.push(PortInfo {
-            port_id: port.id(),
-            mac,
-            mtu,
-            caps,
-        });
+        infos.push(info);
         ports.push(port);
     }
 
