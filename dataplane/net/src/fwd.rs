@@ -254,7 +254,10 @@ pub enum FwdError {
     IfaceInUse { iface: String, by: String },
     #[error("FIB: {0}")]
     Fib(#[from] FibError),
-    #[error("workers did not pass a quiescent point in time; the change was not applied")]
+    #[error(
+        "workers did not pass a quiescent point within 2 s: the new forwarding state is \
+         published, but the rest of this change was not applied"
+    )]
     WorkersStuck,
 }
 

@@ -44,6 +44,7 @@ crate::errors! {
         FragNeededSilent => "too big with DF set (no ICMP allowed)",
         TooBig => "too big without DF (fragmentation not supported)",
         NoIcmpSource => "no address to send an ICMP error from",
+        NoArpSource => "no address on the egress interface to send an ARP request from",
         Unresolved => "next hop not resolved (ARP request sent)",
         UnresolvedLimited => "next hop not resolved (ARP request rate-limited)",
         NoBuffer => "no buffer for an ARP request",
@@ -292,11 +293,17 @@ fn resolve<B: PacketBuf>(
     {
         return Verdict::Drop(Ip4RewriteError::UnresolvedLimited);
     }
+    // Checked before taking a buffer: an unnumbered interface would otherwise cost an
+    // allocation and a free per packet.
+    if iface.addrs.is_empty() {
+        return Verdict::Drop(Ip4RewriteError::NoArpSource);
+    }
     let Some(mut req) = ctx.alloc() else {
         return Verdict::Drop(Ip4RewriteError::NoBuffer);
     };
     if !arp::build_request(&mut req, iface, nh) {
-        return Verdict::Drop(Ip4RewriteError::NoIcmpSource);
+        // It has an address: only a buffer too small for the request fails it.
+        return Verdict::Drop(Ip4RewriteError::NoBuffer);
     }
     if arp_sent.len() >= ARP_LIMIT_ENTRIES {
         arp_sent.clear();

@@ -174,6 +174,26 @@ fn routes_between_ports_with_ttl_and_mac_rewrite() {
 }
 
 #[test]
+fn no_arp_request_from_an_interface_without_an_address() {
+    let mut h = harness(TxCaps::default(), 1500);
+    let p2 =
+        h.c.add_port("pod2", 2, [2, 0, 0, 0, 0, 0x22], 1500, TxCaps::default())
+            .unwrap();
+    h.c.add_route_hops(ip("10.9.0.0"), 16, &[(None, Some(p2))])
+        .unwrap();
+    h.g.quiescent();
+    let f = from_a("10.9.0.5", 64, &udp(1, 2, 10));
+    assert!(h.send(h.p0, &[f.clone(), f]).is_empty(), "nothing sent");
+    assert_eq!(
+        h.errors("ip4-rewrite"),
+        vec![(
+            "no address on the egress interface to send an ARP request from",
+            2
+        )]
+    );
+}
+
+#[test]
 fn unresolved_next_hop_sends_one_arp_request_then_rate_limits() {
     let mut h = harness(TxCaps::default(), 1500);
     let f = from_a("10.0.2.3", 64, &udp(1, 2, 10));
