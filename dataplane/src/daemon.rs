@@ -281,7 +281,7 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
             .iter()
             .map(|&i| ports[i].tx_queue(w as u16))
             .collect::<Result<Vec<_>, _>>()?;
-        let graph = Some(build_graph(&control, &learn, pool, tx, ctl.clone())?);
+        let graph = build_graph(&control, &learn, pool, tx, ctl.clone())?;
         let qsbr = domain
             .register()
             .map_err(|e| DaemonError::Runtime(format!("RCU: {e}")))?;

@@ -173,9 +173,9 @@ pub struct WorkerPlan {
     pub rx: Vec<(RxQueue, IfIndex)>,
     /// L2 cross-connect directions.
     pub xconnect: Vec<Direction>,
-    /// The graph (its port-tx node holds this worker's tx queues), or `None` without
-    /// routed ports.
-    pub graph: Option<Graph<PktMbuf>>,
+    /// The graph (its port-tx node holds this worker's tx queues). Every worker has one,
+    /// so routed ports added at runtime find it.
+    pub graph: Graph<PktMbuf>,
     /// This worker's RCU reader.
     pub qsbr: Reader,
     /// Requests from the control plane (trace, capture).
@@ -260,13 +260,10 @@ pub struct WorkerStats {
     pub loops: u64,
     pub idle_sleeps: u64,
     pub elapsed: std::time::Duration,
-    pub packets: u64,
     /// Packet traces not yet collected by the control plane.
     pub traces: Vec<dp_net::graph::trace::PacketTrace>,
     /// Captured packets not yet collected by the control plane.
     pub captured: Vec<dp_net::graph::capture::Captured>,
-    /// A capture is running and has not reached its bounds.
-    pub capturing: bool,
 }
 
 /// Runs until `stop`; returns the final counters. `nports` is one more than the highest DPDK
@@ -285,13 +282,11 @@ pub fn run(
         ..Default::default()
     };
     let mut idle = IdleBackoff::new(poll_mode);
-    let ids = plan.graph.as_ref().map(|g| {
-        (
-            g.node_id("port-rx").expect("graph has port-rx"),
-            g.node_id("ethernet-input")
-                .expect("graph has ethernet-input"),
-        )
-    });
+    let port_rx = plan.graph.node_id("port-rx").expect("graph has port-rx");
+    let eth = plan
+        .graph
+        .node_id("ethernet-input")
+        .expect("graph has ethernet-input");
     let mut xburst = crate::dpdk::MbufBurst::<{ xconnect::BURST }>::new();
     let start = std::time::Instant::now();
     let publish_every = (crate::dpdk::tsc_hz() / PUBLISH_HZ).max(1);
@@ -316,35 +311,32 @@ pub fn run(
         }
         if plan.ctl.trace_req.load(Ordering::Relaxed) != 0 {
             let n = plan.ctl.trace_req.swap(0, Ordering::AcqRel);
-            if let Some(g) = plan.graph.as_mut() {
-                g.trace(n as usize);
-            }
+            plan.graph.trace(n as usize);
         }
         if plan.ctl.capture_pending.load(Ordering::Relaxed)
             && plan.ctl.capture_pending.swap(false, Ordering::AcqRel)
         {
             let ask = plan.ctl.capture.lock().ok().and_then(|c| *c);
-            if let Some(g) = plan.graph.as_mut() {
-                match ask.and_then(|a| g.node_id(a.node).map(|n| (a, n))) {
-                    Some((a, node)) => g.start_capture(dp_net::graph::capture::CaptureSpec {
-                        node,
-                        iface: a.iface,
-                        by_tx: a.by_tx,
-                        count: a.count,
-                        max_bytes: a.max_bytes,
-                    }),
-                    None => {
-                        let rest = g.stop_capture();
-                        if let Ok(mut s) = shared.lock() {
-                            s.captured.extend(rest);
-                            s.capturing = false;
-                        }
+            let g = &mut plan.graph;
+            match ask.and_then(|a| g.node_id(a.node).map(|n| (a, n))) {
+                Some((a, node)) => g.start_capture(dp_net::graph::capture::CaptureSpec {
+                    node,
+                    iface: a.iface,
+                    by_tx: a.by_tx,
+                    count: a.count,
+                    max_bytes: a.max_bytes,
+                }),
+                None => {
+                    let rest = g.stop_capture();
+                    if let Ok(mut s) = shared.lock() {
+                        s.captured.extend(rest);
                     }
                 }
             }
         }
         let mut moved = 0usize;
-        if let (Some(g), Some((port_rx, eth))) = (plan.graph.as_mut(), ids) {
+        {
+            let g = &mut plan.graph;
             for (q, rx_if) in plan.rx.iter_mut() {
                 let t0 = rdtsc();
                 let mut v = g.take_vector();
@@ -370,13 +362,10 @@ pub fn run(
             }
         }
         moved += xconnect::poll(&mut plan.xconnect, &mut xburst, &mut stats.xconnect_ports);
-        stats.packets += moved as u64;
         stats.loops += 1;
 
         // Quiescent point: nothing from a table is held across it.
-        if let Some(g) = plan.graph.as_mut() {
-            g.quiescent();
-        }
+        plan.graph.quiescent();
         plan.qsbr.quiescent();
 
         if idle.will_sleep(moved) {
@@ -384,9 +373,7 @@ pub fn run(
             plan.qsbr.offline();
             idle.after_poll(moved);
             plan.qsbr.online();
-            if let Some(g) = plan.graph.as_mut() {
-                g.quiescent();
-            }
+            plan.graph.quiescent();
         } else {
             idle.after_poll(moved);
         }
@@ -396,11 +383,8 @@ pub fn run(
         {
             last_publish = now;
             fill(&mut s, &stats, &plan, &idle, start);
-            if let Some(g) = plan.graph.as_mut() {
-                s.traces.extend(g.drain_traces());
-                s.captured.extend(g.drain_capture());
-                s.capturing = g.capturing();
-            }
+            s.traces.extend(plan.graph.drain_traces());
+            s.captured.extend(plan.graph.drain_capture());
         }
     }
     let mut last = WorkerStats::default();
@@ -423,11 +407,10 @@ fn fill(
     start: std::time::Instant,
 ) {
     out.lcore = stats.lcore;
-    out.nodes = plan.graph.as_ref().map(|g| g.report()).unwrap_or_default();
+    out.nodes = plan.graph.report();
     out.xconnect_ports.clone_from(&stats.xconnect_ports);
     out.rx_multiseg_dropped = stats.rx_multiseg_dropped;
     out.loops = stats.loops;
     out.idle_sleeps = idle.sleeps;
     out.elapsed = start.elapsed();
-    out.packets = stats.packets;
 }
