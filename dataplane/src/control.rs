@@ -12,10 +12,9 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use dp_api::{
-    ApiError, CreatePort, DeviceSpec, ErrorCounter, Ipv4Cidr, Ipv4Prefix, MacAddr, Neighbor,
-    NeighborInfo, NeighborKind, NextHop, NodeStats as ApiNodeStats, PortInfo,
-    PortStats as ApiPortStats, Route, RouteInfo, RouteSource, SetAddress, SetAdminState, Tunnel,
-    WorkerErrors, WorkerRuntime,
+    ApiError, CreatePort, DeviceSpec, Ipv4Cidr, Ipv4Prefix, MacAddr, Neighbor, NeighborInfo,
+    NeighborKind, NextHop, PortInfo, PortStats as ApiPortStats, Route, RouteInfo, RouteSource,
+    SetAddress, SetAdminState, Tunnel, WorkerErrors, WorkerRuntime,
 };
 use std::sync::atomic::Ordering;
 
@@ -157,17 +156,6 @@ impl Inner {
                     address: i.addrs.first().and_then(|&(a, l)| cidr(a, l)),
                 }),
                 IfaceKind::Port { .. } => None,
-            })
-            .collect()
-    }
-
-    fn node_stats(w: &WorkerStats) -> Vec<ApiNodeStats> {
-        w.nodes
-            .iter()
-            // The dispatcher hands a node one vector per call.
-            .map(|n| {
-                let s = &n.stats;
-                ApiNodeStats::new(n.name, s.calls, s.calls, s.packets, s.clocks)
             })
             .collect()
     }
@@ -692,14 +680,7 @@ impl dp_api::server::Backend for DaemonBackend {
         Ok(s.workers
             .iter()
             .enumerate()
-            .filter_map(|(i, w)| {
-                let w = w.lock().ok()?;
-                Some(WorkerRuntime {
-                    worker: i as u32,
-                    lcore: w.lcore,
-                    nodes: Inner::node_stats(&w),
-                })
-            })
+            .filter_map(|(i, w)| Some(w.lock().ok()?.runtime(i as u32)))
             .collect())
     }
 
@@ -708,28 +689,7 @@ impl dp_api::server::Backend for DaemonBackend {
         Ok(s.workers
             .iter()
             .enumerate()
-            .filter_map(|(i, w)| {
-                let w = w.lock().ok()?;
-                let counters = w
-                    .nodes
-                    .iter()
-                    .flat_map(|n| {
-                        n.error_names
-                            .iter()
-                            .zip(&n.stats.errors)
-                            .filter(|(_, c)| **c > 0)
-                            .map(|(r, c)| ErrorCounter {
-                                node: n.name.to_string(),
-                                reason: (*r).to_string(),
-                                count: *c,
-                            })
-                    })
-                    .collect();
-                Some(WorkerErrors {
-                    worker: i as u32,
-                    counters,
-                })
-            })
+            .filter_map(|(i, w)| Some(w.lock().ok()?.errors(i as u32)))
             .collect())
     }
 }

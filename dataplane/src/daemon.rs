@@ -578,60 +578,32 @@ pub fn final_report(ports: &[Port], workers: &[WorkerStats]) -> String {
             c.tx_dropped
         );
     }
-    // Per-node runtime, summed over workers.
-    let mut nodes: Vec<(&'static str, u64, u64, u64)> = Vec::new();
-    let mut errors: Vec<(&'static str, &'static str, u64)> = Vec::new();
-    for w in workers {
-        for n in &w.nodes {
-            match nodes.iter_mut().find(|e| e.0 == n.name) {
-                Some(e) => {
-                    e.1 += n.stats.calls;
-                    e.2 += n.stats.packets;
-                    e.3 += n.stats.clocks;
-                }
-                None => nodes.push((n.name, n.stats.calls, n.stats.packets, n.stats.clocks)),
-            }
-            for (name, &count) in n.error_names.iter().zip(&n.stats.errors) {
-                if count == 0 {
-                    continue;
-                }
-                match errors.iter_mut().find(|e| e.0 == n.name && e.1 == *name) {
-                    Some(e) => e.2 += count,
-                    None => errors.push((n.name, name, count)),
-                }
-            }
-        }
-    }
-    if nodes.iter().any(|n| n.2 > 0) {
+    // Per-node runtime and drops, summed over workers as the API sums them.
+    let runtime = dp_api::RuntimeStats::from_workers(
+        workers.iter().zip(0..).map(|(w, i)| w.runtime(i)).collect(),
+    );
+    let errors = dp_api::ErrorStats::from_workers(
+        workers.iter().zip(0..).map(|(w, i)| w.errors(i)).collect(),
+    )
+    .total;
+    if runtime.total.iter().any(|n| n.packets > 0) {
         let _ = writeln!(
             out,
             "\n{:<16} {:>12} {:>14} {:>12} {:>12}",
             "node", "calls", "packets", "clocks/pkt", "pkts/call"
         );
-        for (name, calls, packets, clocks) in nodes.iter().filter(|n| n.1 > 0) {
+        for n in runtime.total.iter().filter(|n| n.calls > 0) {
             let _ = writeln!(
                 out,
                 "{:<16} {:>12} {:>14} {:>12.1} {:>12.1}",
-                name,
-                calls,
-                packets,
-                if *packets > 0 {
-                    *clocks as f64 / *packets as f64
-                } else {
-                    0.0
-                },
-                if *calls > 0 {
-                    *packets as f64 / *calls as f64
-                } else {
-                    0.0
-                }
+                n.name, n.calls, n.packets, n.clocks_per_packet, n.packets_per_vector
             );
         }
     }
     if !errors.is_empty() {
         let _ = writeln!(out, "\n{:<16} {:>12}  reason", "node", "count");
-        for (node, reason, count) in &errors {
-            let _ = writeln!(out, "{node:<16} {count:>12}  {reason}");
+        for e in &errors {
+            let _ = writeln!(out, "{:<16} {:>12}  {}", e.node, e.count, e.reason);
         }
     }
     let multiseg: u64 = workers.iter().map(|w| w.rx_multiseg_dropped).sum();

@@ -266,6 +266,47 @@ pub struct WorkerStats {
     pub captured: Vec<dp_net::graph::capture::Captured>,
 }
 
+impl WorkerStats {
+    /// The node counters as the API reports them, for worker number `worker` (the
+    /// dispatcher hands a node one vector per call).
+    pub fn runtime(&self, worker: u32) -> dp_api::WorkerRuntime {
+        dp_api::WorkerRuntime {
+            worker,
+            lcore: self.lcore,
+            nodes: self
+                .nodes
+                .iter()
+                .map(|n| {
+                    let s = &n.stats;
+                    dp_api::NodeStats::new(n.name, s.calls, s.calls, s.packets, s.clocks)
+                })
+                .collect(),
+        }
+    }
+
+    /// The nonzero drop counters as the API reports them, for worker number `worker`.
+    pub fn errors(&self, worker: u32) -> dp_api::WorkerErrors {
+        dp_api::WorkerErrors {
+            worker,
+            counters: self
+                .nodes
+                .iter()
+                .flat_map(|n| {
+                    n.error_names
+                        .iter()
+                        .zip(&n.stats.errors)
+                        .filter(|(_, c)| **c > 0)
+                        .map(|(r, c)| dp_api::ErrorCounter {
+                            node: n.name.to_string(),
+                            reason: (*r).to_string(),
+                            count: *c,
+                        })
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Runs until `stop`; returns the final counters. `nports` is one more than the highest DPDK
 /// port id (it sizes the cross-connect counters, which are indexed by port id).
 pub fn run(
