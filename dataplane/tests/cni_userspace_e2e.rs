@@ -15,24 +15,9 @@ use std::time::Duration;
 use common::net::*;
 use common::*;
 
-fn cni_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("cni-sriov"))
-        .expect("target dir");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p cni-sriov` first (ci/test.sh does)",
-        bin.display()
-    );
-    bin
-}
-
 /// Runs the plugin like a runtime: returns (exit code, stdout).
 fn cni(cmd: &str, container: &str, netns: &str, config: &str) -> (i32, String) {
-    let mut child = Command::new(cni_bin())
+    let mut child = Command::new(workspace_bin("cni-sriov"))
         .env("CNI_COMMAND", cmd)
         .env("CNI_CONTAINERID", container)
         .env("CNI_NETNS", format!("/var/run/netns/{netns}"))
@@ -222,15 +207,7 @@ address = "172.16.0.1/24"
     // Pod to pod: pod 0's process becomes a generator of UDP to pod 1's address, sent to its
     // port's MAC; the dataplane routes it out of pod 1's port.
     procs.remove(0);
-    let show = || -> serde_json::Value {
-        let o = Command::new(dpctl_bin())
-            .arg("--socket")
-            .arg(&api)
-            .args(["--json", "show", "interfaces"])
-            .output()
-            .unwrap();
-        serde_json::from_slice(&o.stdout).unwrap()
-    };
+    let show = || Dpctl::new(&api).json(&["show", "interfaces"]);
     let by_socket = |v: &serde_json::Value, sock: &Path| -> (String, String) {
         let p = v["ports"]
             .as_array()
@@ -302,13 +279,7 @@ address = "172.16.0.1/24"
             "IPAM released {ip}"
         );
     }
-    let ports = Command::new(dpctl_bin())
-        .arg("--socket")
-        .arg(&api)
-        .args(["--json", "show", "interfaces"])
-        .output()
-        .unwrap();
-    let ports: serde_json::Value = serde_json::from_slice(&ports.stdout).unwrap();
+    let ports = Dpctl::new(&api).json(&["show", "interfaces"]);
     let names: Vec<&str> = ports["ports"]
         .as_array()
         .unwrap()

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -22,48 +22,6 @@ fn http_get(addr: &str, path: &str) -> String {
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     out
-}
-
-struct Dpctl {
-    socket: PathBuf,
-}
-
-impl Dpctl {
-    /// Runs dpctl; returns (exit code, stdout, stderr).
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(dpctl_bin())
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run dpctl");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into(),
-            String::from_utf8_lossy(&out.stderr).into(),
-        )
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let (code, out, err) = self.run(args);
-        assert_eq!(code, 0, "dpctl {} failed: {err}{out}", args.join(" "));
-        out
-    }
-
-    /// Expects `code` and a stderr line containing `needle`.
-    fn fails(&self, args: &[&str], code: i32, needle: &str) {
-        let (c, out, err) = self.run(args);
-        assert_eq!(c, code, "dpctl {}: {err}{out}", args.join(" "));
-        assert!(
-            err.contains(needle),
-            "dpctl {}: expected `{needle}` in: {err}",
-            args.join(" ")
-        );
-        if code != 2 {
-            // Usage errors are clap's (error, blank line, --help hint); the rest is one line.
-            assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
-        }
-    }
 }
 
 #[test]

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::net::*;
@@ -67,64 +66,43 @@ address = "10.0.1.1/24"
         ),
         Kind::VhostUser => format!("net_virtio_user0,path={},queues=1", memif.display()),
     };
-    let add = Command::new(dpctl_bin())
-        .arg("--socket")
-        .arg(&api)
-        .args(["port", "add", "pod3", flag])
-        .arg(&memif)
-        // What the CNI plugin does for a pod: the pods' gateway as a /32 on the port...
-        .args(["--address", "10.56.0.1/32"])
-        .output()
-        .unwrap();
-    assert!(
-        add.status.success(),
-        "port add {flag}: {}",
-        String::from_utf8_lossy(&add.stderr)
-    );
+    let d = Dpctl::new(&api);
+    // What the CNI plugin does for a pod: the pods' gateway as a /32 on the port...
+    let sock = memif.to_str().expect("UTF-8 temp path");
+    d.ok(&[
+        "port",
+        "add",
+        "pod3",
+        flag,
+        sock,
+        "--address",
+        "10.56.0.1/32",
+    ]);
     assert!(
         memif.exists(),
         "the dataplane created the socket in the pod's directory"
     );
     // ... and a host route to the pod's address through the port.
-    let route = Command::new(dpctl_bin())
-        .arg("--socket")
-        .arg(&api)
-        .args(["route", "add", "10.56.0.5/32", "dev", "pod3"])
-        .output()
-        .unwrap();
-    assert!(
-        route.status.success(),
-        "route add dev: {}",
-        String::from_utf8_lossy(&route.stderr)
-    );
+    d.ok(&["route", "add", "10.56.0.5/32", "dev", "pod3"]);
     // Another pod port shares the same gateway (unnumbered).
     let other = dir.path().join("pods").join("pod4").join(file);
-    let add4 = Command::new(dpctl_bin())
-        .arg("--socket")
-        .arg(&api)
-        .args(["port", "add", "pod4", flag])
-        .arg(&other)
-        .args(["--address", "10.56.0.1/32"])
-        .output()
-        .unwrap();
-    assert!(
-        add4.status.success(),
-        "a second pod port with the same gateway: {}",
-        String::from_utf8_lossy(&add4.stderr)
-    );
+    let other = other.to_str().expect("UTF-8 temp path");
+    d.ok(&[
+        "port",
+        "add",
+        "pod4",
+        flag,
+        other,
+        "--address",
+        "10.56.0.1/32",
+    ]);
 
     {
         let _pod = PodDpdk::start(&pod_vdev, &format!("dpmp{tag}"));
         let ok = ping_until(&pa, "10.56.0.5", Duration::from_secs(15));
         if !ok {
             for what in ["errors", "interfaces"] {
-                let o = Command::new(dpctl_bin())
-                    .arg("--socket")
-                    .arg(&api)
-                    .args(["show", what])
-                    .output()
-                    .unwrap();
-                eprintln!("{}", String::from_utf8_lossy(&o.stdout));
+                eprintln!("{}", d.run(&["show", what]).1);
             }
         }
         assert!(ok, "ping over the pod port to the pod's DPDK process");
@@ -137,13 +115,7 @@ address = "10.0.1.1/24"
             "traffic resumes after the pod restarts"
         );
     }
-    let ifs = Command::new(dpctl_bin())
-        .arg("--socket")
-        .arg(&api)
-        .args(["--json", "show", "interfaces"])
-        .output()
-        .unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&ifs.stdout).unwrap();
+    let json = d.json(&["show", "interfaces"]);
     let pod3 = json["ports"]
         .as_array()
         .unwrap()
@@ -153,35 +125,13 @@ address = "10.0.1.1/24"
         .clone();
     assert_eq!(pod3["device"]["kind"], kind_name, "{pod3}");
 
-    let refused = Command::new(dpctl_bin())
-        .arg("--socket")
-        .arg(&api)
-        .args(["port", "del", "pod3"])
-        .output()
-        .unwrap();
     assert_eq!(
-        refused.status.code(),
-        Some(1),
+        d.run(&["port", "del", "pod3"]).0,
+        1,
         "a port a route goes through is not deleted"
     );
-    let rdel = Command::new(dpctl_bin())
-        .arg("--socket")
-        .arg(&api)
-        .args(["route", "del", "10.56.0.5/32"])
-        .output()
-        .unwrap();
-    assert!(rdel.status.success());
-    let del = Command::new(dpctl_bin())
-        .arg("--socket")
-        .arg(&api)
-        .args(["port", "del", "pod3"])
-        .output()
-        .unwrap();
-    assert!(
-        del.status.success(),
-        "port del: {}",
-        String::from_utf8_lossy(&del.stderr)
-    );
+    d.ok(&["route", "del", "10.56.0.5/32"]);
+    d.ok(&["port", "del", "pod3"]);
     assert!(!memif.exists(), "deleting the port removes its socket");
     drop(child);
 }
@@ -261,18 +211,7 @@ address = "10.0.1.1/24"
         "dataplane did not start"
     );
     let dpctl = |args: &[&str]| {
-        let o = Command::new(dpctl_bin())
-            .arg("--socket")
-            .arg(&api)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "dpctl {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&o.stderr)
-        );
+        Dpctl::new(&api).ok(args);
     };
     dpctl(&[
         "port",

@@ -208,25 +208,16 @@ print("udp ok")
         "ethtool -K eth0 tx off >/dev/null && ip route add default via 10.0.4.1",
     );
     let dev = format!("net_af_packet{tag}c,iface={hc}");
-    let add = Command::new(dpctl_bin())
-        .args([
-            "--socket",
-            &sock,
-            "port",
-            "add",
-            "pod2",
-            "--device",
-            &dev,
-            "--address",
-            "10.0.4.1/24",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        add.status.success(),
-        "port add: {}",
-        String::from_utf8_lossy(&add.stderr)
-    );
+    let d = Dpctl::new(&sock);
+    d.ok(&[
+        "port",
+        "add",
+        "pod2",
+        "--device",
+        &dev,
+        "--address",
+        "10.0.4.1/24",
+    ]);
     let _ = sh(&pa, "ping -c 2 -W 1 10.0.4.2");
     let out = sh_ok(&pa, "ping -c 3 -i 0.2 -W 2 10.0.4.2");
     assert!(
@@ -242,15 +233,7 @@ print("udp ok")
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let del = Command::new(dpctl_bin())
-        .args(["--socket", &sock, "port", "del", "pod2"])
-        .output()
-        .unwrap();
-    assert!(
-        del.status.success(),
-        "port del: {}",
-        String::from_utf8_lossy(&del.stderr)
-    );
+    d.ok(&["port", "del", "pod2"]);
     let steady = steady.wait_with_output().unwrap();
     let steady = String::from_utf8_lossy(&steady.stdout);
     assert!(
@@ -268,17 +251,7 @@ print("udp ok")
         .stdout(Stdio::null())
         .spawn()
         .unwrap());
-    let out = Command::new(dpctl_bin())
-        .args(["--socket", &sock, "--json", "trace", "3", "--wait", "5"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "dpctl trace: {}{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let trace: serde_json::Value = serde_json::from_str(&text).expect("trace JSON");
+    let trace = d.json(&["trace", "3", "--wait", "5"]);
     let packets = trace["packets"].as_array().expect("packets");
     assert_eq!(packets.len(), 3, "{trace}");
     for p in packets {
@@ -305,24 +278,12 @@ print("udp ok")
             .parent()
             .expect("config in a temp dir")
             .join(format!("{port}-{dir}.pcapng"));
-        let out = Command::new(dpctl_bin())
-            .args([
-                "--socket", &sock, "capture", "--port", port, "--dir", dir, "--count", "4",
-                "--wait", "5", "--out",
-            ])
-            .arg(&file)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "dpctl capture: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            String::from_utf8_lossy(&out.stdout).contains("captured 4 packets"),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        let file_arg = file.to_str().expect("UTF-8 temp path");
+        let out = d.ok(&[
+            "capture", "--port", port, "--dir", dir, "--count", "4", "--wait", "5", "--out",
+            file_arg,
+        ]);
+        assert!(out.contains("captured 4 packets"), "{out}");
         let t = Command::new("tshark")
             .arg("-r")
             .arg(&file)
@@ -363,19 +324,11 @@ print("udp ok")
         .parent()
         .expect("config in a temp dir")
         .join("uplink-tx.pcapng");
-    let out = Command::new(dpctl_bin())
-        .args([
-            "--socket", &sock, "capture", "--port", "uplink", "--dir", "tx", "--count", "3",
-            "--wait", "5", "--out",
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "dpctl capture: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let file_arg = file.to_str().expect("UTF-8 temp path");
+    d.ok(&[
+        "capture", "--port", "uplink", "--dir", "tx", "--count", "3", "--wait", "5", "--out",
+        file_arg,
+    ]);
     let t = Command::new("tshark")
         .arg("-r")
         .arg(&file)

@@ -173,22 +173,92 @@ pub fn signal(child: &DpProc, sig: &str) {
     assert!(ok, "kill -{sig}");
 }
 
-/// The workspace's `dpctl` binary (built by `cargo build --workspace --bins`, which
-/// `ci/test.sh` runs before the tests).
-pub fn dpctl_bin() -> std::path::PathBuf {
+/// A binary of another workspace package (`dpctl`, `cni-sriov`), built by
+/// `cargo build --workspace --bins`, which `ci/test.sh` runs before the tests.
+pub fn workspace_bin(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>/dpctl
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
     let bin = exe
         .parent()
         .and_then(Path::parent)
-        .map(|d| d.join("dpctl"))
+        .map(|d| d.join(name))
         .expect("target dir");
     assert!(
         bin.exists(),
-        "{} is missing: run `cargo build -p dpctl` first (ci/test.sh does)",
+        "{} is missing: run `cargo build -p {name}` first (ci/test.sh does)",
         bin.display()
     );
     bin
+}
+
+/// The workspace's `dpctl` binary.
+pub fn dpctl_bin() -> std::path::PathBuf {
+    workspace_bin("dpctl")
+}
+
+/// The real `dpctl` binary against one dataplane's API socket.
+pub struct Dpctl {
+    pub socket: std::path::PathBuf,
+}
+
+impl Dpctl {
+    pub fn new(socket: impl AsRef<Path>) -> Dpctl {
+        Dpctl {
+            socket: socket.as_ref().to_path_buf(),
+        }
+    }
+
+    /// Runs dpctl; returns (exit code, stdout, stderr).
+    pub fn run<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> (i32, String, String) {
+        let out = Command::new(dpctl_bin())
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run dpctl");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into(),
+            String::from_utf8_lossy(&out.stderr).into(),
+        )
+    }
+
+    /// Runs dpctl and expects success; returns its stdout.
+    pub fn ok<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 0, "dpctl {} failed: {err}{out}", Self::show(args));
+        out
+    }
+
+    /// Runs `dpctl --json ARGS`, expects success, and parses the answer.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.ok(&all);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("dpctl {}: {e}: {out}", all.join(" ")))
+    }
+
+    /// Expects exit `code` and a stderr line containing `needle`.
+    pub fn fails(&self, args: &[&str], code: i32, needle: &str) {
+        let (c, out, err) = self.run(args);
+        assert_eq!(c, code, "dpctl {}: {err}{out}", args.join(" "));
+        assert!(
+            err.contains(needle),
+            "dpctl {}: expected `{needle}` in: {err}",
+            args.join(" ")
+        );
+        if code != 2 {
+            // Usage errors are clap's (error, blank line, --help hint); the rest is one line.
+            assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        }
+    }
+
+    fn show<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
+        args.iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// A pod-side testpmd attached to a memif socket as the client, answering ARP and ping.
