@@ -303,16 +303,6 @@ impl Netlink {
         .map_err(|e| nl_err(&format!("add address {ip}/{prefix}"), e))
     }
 
-    /// Remove `ip/prefix` from `index`.
-    pub fn del_address(&mut self, index: u32, ip: IpAddr, prefix: u8) -> Result<()> {
-        self.request(
-            RouteNetlinkMessage::DelAddress(Self::addr_msg(index, ip, prefix)),
-            NLM_F_ACK,
-        )
-        .map(|_| ())
-        .map_err(|e| nl_err(&format!("delete address {ip}/{prefix}"), e))
-    }
-
     /// Main-table unicast routes leaving through `index`.
     pub fn routes(&mut self, index: u32) -> Result<Vec<RouteEntry>> {
         let mut out = Vec::new();

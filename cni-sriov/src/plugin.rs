@@ -808,7 +808,7 @@ pub fn gc(ctx: &Ctx) -> Result<()> {
             att.container_id, att.ifname, att.pci
         ));
         let r = if att.mode.is_userspace() {
-            crate::userspace::collect(ctx, &att)
+            crate::userspace::del(ctx, &att)
         } else {
             store
                 .lock_vf(&att.pci)

@@ -494,11 +494,6 @@ pub fn del(ctx: &Ctx, att: &Attachment) -> Result<()> {
     teardown(ctx, &mut att, Progress::all())
 }
 
-/// GC of one stale userspace attachment.
-pub fn collect(ctx: &Ctx, att: &Attachment) -> Result<()> {
-    del(ctx, att)
-}
-
 /// CHECK: the port exists, is up, is the device ADD asked for with the gateway address, and
 /// every pod address is routed to it.
 pub fn check(ctx: &Ctx, att: &Attachment) -> Result<()> {

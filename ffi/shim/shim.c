@@ -6,7 +6,6 @@
 
 int shim_rte_errno(void) { return rte_errno; }
 unsigned shim_rte_lcore_id(void) { return rte_lcore_id(); }
-uint64_t shim_rte_rdtsc(void) { return rte_rdtsc(); }
 
 uint16_t shim_rte_eth_rx_burst(uint16_t port_id, uint16_t queue_id,
                                struct rte_mbuf **rx_pkts, uint16_t nb_pkts)
@@ -20,27 +19,14 @@ uint16_t shim_rte_eth_tx_burst(uint16_t port_id, uint16_t queue_id,
 	return rte_eth_tx_burst(port_id, queue_id, tx_pkts, nb_pkts);
 }
 
-uint16_t shim_rte_eth_tx_prepare(uint16_t port_id, uint16_t queue_id,
-                                 struct rte_mbuf **tx_pkts, uint16_t nb_pkts)
-{
-	return rte_eth_tx_prepare(port_id, queue_id, tx_pkts, nb_pkts);
-}
-
 struct rte_mbuf *shim_rte_pktmbuf_alloc(struct rte_mempool *mp) { return rte_pktmbuf_alloc(mp); }
 
-int shim_rte_pktmbuf_alloc_bulk(struct rte_mempool *pool, struct rte_mbuf **mbufs, unsigned count)
-{
-	return rte_pktmbuf_alloc_bulk(pool, mbufs, count);
-}
-
 void shim_rte_pktmbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
-void shim_rte_pktmbuf_reset(struct rte_mbuf *m) { rte_pktmbuf_reset(m); }
 
 char *shim_rte_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_prepend(m, len); }
 char *shim_rte_pktmbuf_append(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_append(m, len); }
 char *shim_rte_pktmbuf_adj(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_adj(m, len); }
 int shim_rte_pktmbuf_trim(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_trim(m, len); }
-uint16_t shim_rte_pktmbuf_headroom(const struct rte_mbuf *m) { return rte_pktmbuf_headroom(m); }
 uint16_t shim_rte_pktmbuf_tailroom(const struct rte_mbuf *m) { return rte_pktmbuf_tailroom(m); }
 int shim_rte_pktmbuf_linearize(struct rte_mbuf *m) { return rte_pktmbuf_linearize(m); }
 

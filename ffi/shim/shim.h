@@ -32,29 +32,22 @@
 int shim_rte_errno(void);
 
 unsigned shim_rte_lcore_id(void);
-uint64_t shim_rte_rdtsc(void);
 
 /* Ethernet device bursts (rte_ethdev.h, static inline). */
 uint16_t shim_rte_eth_rx_burst(uint16_t port_id, uint16_t queue_id,
                                struct rte_mbuf **rx_pkts, uint16_t nb_pkts);
 uint16_t shim_rte_eth_tx_burst(uint16_t port_id, uint16_t queue_id,
                                struct rte_mbuf **tx_pkts, uint16_t nb_pkts);
-uint16_t shim_rte_eth_tx_prepare(uint16_t port_id, uint16_t queue_id,
-                                 struct rte_mbuf **tx_pkts, uint16_t nb_pkts);
 
 /* Mbuf life cycle (rte_mbuf.h, static inline). */
 struct rte_mbuf *shim_rte_pktmbuf_alloc(struct rte_mempool *mp);
-int shim_rte_pktmbuf_alloc_bulk(struct rte_mempool *pool, struct rte_mbuf **mbufs,
-                                unsigned count);
 void shim_rte_pktmbuf_free(struct rte_mbuf *m);
-void shim_rte_pktmbuf_reset(struct rte_mbuf *m);
 
 /* Data room edits (rte_mbuf.h, static inline). Return NULL / -1 when out of room. */
 char *shim_rte_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len);
 char *shim_rte_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
 char *shim_rte_pktmbuf_adj(struct rte_mbuf *m, uint16_t len);
 int shim_rte_pktmbuf_trim(struct rte_mbuf *m, uint16_t len);
-uint16_t shim_rte_pktmbuf_headroom(const struct rte_mbuf *m);
 uint16_t shim_rte_pktmbuf_tailroom(const struct rte_mbuf *m);
 int shim_rte_pktmbuf_linearize(struct rte_mbuf *m);
 

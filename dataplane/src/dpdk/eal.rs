@@ -48,12 +48,6 @@ impl Eal {
         Ok(Eal { _private: () })
     }
 
-    /// Number of lcores the EAL enabled (main + workers).
-    pub fn lcore_count(&self) -> u32 {
-        // SAFETY: valid after EAL init, which `self` proves.
-        unsafe { dpdk_sys::rte_lcore_count() }
-    }
-
     /// The main lcore's id.
     pub fn main_lcore(&self) -> u32 {
         // SAFETY: valid after EAL init, which `self` proves.

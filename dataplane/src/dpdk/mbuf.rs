@@ -246,11 +246,6 @@ impl Mbuf {
         unsafe { self.m().__bindgen_anon_1.packet_type }
     }
 
-    #[inline(always)]
-    pub fn set_packet_type(&mut self, ptype: u32) {
-        self.m_mut().__bindgen_anon_1.packet_type = ptype;
-    }
-
     /// The NIC's RSS hash when `RX_RSS_HASH` is set in `ol_flags`.
     #[inline(always)]
     pub fn rss_hash(&self) -> Option<u32> {

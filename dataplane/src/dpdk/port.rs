@@ -45,17 +45,7 @@ pub struct DevCaps {
     pub max_rx_pktlen: u32,
 }
 
-impl DevCaps {
-    /// Whether every bit of `tx_offload` (`RTE_ETH_TX_OFFLOAD_*`) is supported.
-    pub fn has_tx(&self, tx_offload: u64) -> bool {
-        self.tx_offload_capa & tx_offload == tx_offload
-    }
-
-    /// Whether every bit of `rx_offload` (`RTE_ETH_RX_OFFLOAD_*`) is supported.
-    pub fn has_rx(&self, rx_offload: u64) -> bool {
-        self.rx_offload_capa & rx_offload == rx_offload
-    }
-}
+impl DevCaps {}
 
 /// Offload capability bits, re-exported with short names.
 pub mod offload {
@@ -461,10 +451,6 @@ impl Port {
         Ok(())
     }
 
-    pub fn is_started(&self) -> bool {
-        self.inner.state.lock().map(|s| s.started).unwrap_or(false)
-    }
-
     /// Sets the L3 MTU.
     pub fn set_mtu(&self, mtu: u16) -> Result<()> {
         // SAFETY: valid port id.
@@ -495,17 +481,6 @@ impl Port {
             return Err(self.err("rte_eth_macaddr_get", rc));
         }
         Ok(addr.addr_bytes)
-    }
-
-    /// Sets the port's MAC address.
-    pub fn set_mac(&self, mac: [u8; 6]) -> Result<()> {
-        let mut addr = dpdk_sys::rte_ether_addr { addr_bytes: mac };
-        // SAFETY: valid port id and pointer to an initialised address.
-        let rc = unsafe { dpdk_sys::rte_eth_dev_default_mac_addr_set(self.inner.id, &mut addr) };
-        if rc != 0 {
-            return Err(self.err("rte_eth_dev_default_mac_addr_set", rc));
-        }
-        Ok(())
     }
 
     /// Link state without waiting.
@@ -541,16 +516,6 @@ impl Port {
             oerrors: s.oerrors,
             rx_nombuf: s.rx_nombuf,
         })
-    }
-
-    /// Resets the basic counters.
-    pub fn reset_stats(&self) -> Result<()> {
-        // SAFETY: valid port id.
-        let rc = unsafe { dpdk_sys::rte_eth_stats_reset(self.inner.id) };
-        if rc != 0 {
-            return Err(self.err("rte_eth_stats_reset", rc));
-        }
-        Ok(())
     }
 
     /// Extended counters (driver-specific names).
@@ -732,16 +697,6 @@ impl TxQueue {
         let n = unsafe { dpdk_sys::shim_rte_eth_tx_burst(self.id, self.queue, ptrs, len) };
         burst.consume_front(n as usize);
         n
-    }
-
-    /// Lets the driver check and fix up offload metadata (`rte_eth_tx_prepare`). Returns how
-    /// many leading mbufs are ready; the first one after them is invalid for this device.
-    #[inline]
-    pub fn tx_prepare<const N: usize>(&mut self, burst: &mut MbufBurst<N>) -> u16 {
-        let len = burst.len() as u16;
-        // SAFETY: exclusive use of the queue; the first len pointers are owned mbufs, which
-        // prepare may modify but never frees.
-        unsafe { dpdk_sys::shim_rte_eth_tx_prepare(self.id, self.queue, burst.ptrs_mut(), len) }
     }
 
     /// Raw burst of `len` mbufs at `ptr`; the driver owns the first n returned.

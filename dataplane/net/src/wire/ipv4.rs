@@ -125,18 +125,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
         self.buffer.as_ref()[field::DSCP_ECN]
     }
 
-    /// Differentiated services code point.
-    #[inline]
-    pub fn dscp(&self) -> u8 {
-        self.tos() >> 2
-    }
-
-    /// Explicit congestion notification bits.
-    #[inline]
-    pub fn ecn(&self) -> u8 {
-        self.tos() & 0x03
-    }
-
     /// Total length: header plus payload.
     #[inline]
     pub fn total_len(&self) -> u16 {
@@ -259,13 +247,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn set_version(&mut self, version: u8) {
         let b = &mut self.buffer.as_mut()[field::VER_IHL];
         *b = (*b & 0x0f) | (version << 4);
-    }
-
-    /// Sets the header length in bytes (a multiple of 4, at most 60).
-    #[inline]
-    pub fn set_header_len(&mut self, len: usize) {
-        let b = &mut self.buffer.as_mut()[field::VER_IHL];
-        *b = (*b & 0xf0) | ((len / 4) as u8 & 0x0f);
     }
 
     /// Sets the DSCP/ECN byte.

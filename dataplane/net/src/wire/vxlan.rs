@@ -273,12 +273,6 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
-    /// Sets the flags byte.
-    #[inline]
-    pub fn set_flags(&mut self, flags: u8) {
-        self.buffer.as_mut()[field::FLAGS] = flags;
-    }
-
     /// Sets the VNI, leaving the reserved byte after it alone.
     #[inline]
     pub fn set_vni(&mut self, vni: Vni) {
