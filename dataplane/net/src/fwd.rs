@@ -96,6 +96,16 @@ pub struct Neighbor {
     pub is_static: bool,
 }
 
+impl Neighbor {
+    /// Whether setting this entry to `mac` (static or learned) would change it: a learned
+    /// entry never overrides a static one, and an identical one changes nothing. The one
+    /// rule for the API, the control plane's learning and the workers' ARP.
+    #[inline]
+    pub fn would_change(&self, mac: [u8; 6], is_static: bool) -> bool {
+        (!self.is_static || is_static) && (self.mac != mac || self.is_static != is_static)
+    }
+}
+
 /// What workers read, published as one RCU snapshot.
 #[derive(Debug, Clone, Default)]
 pub struct FwdState {
@@ -818,11 +828,11 @@ impl Control {
         if state.iface(iface).is_none() {
             return Err(FwdError::NoIface(format!("#{iface}")));
         }
-        match state.neighbor(iface, ip) {
-            // A learned entry never overrides a static one; an unchanged one costs nothing.
-            Some(n) if n.is_static && !is_static => return Ok(()),
-            Some(n) if n.mac == mac && n.is_static == is_static => return Ok(()),
-            _ => {}
+        if state
+            .neighbor(iface, ip)
+            .is_some_and(|n| !n.would_change(mac, is_static))
+        {
+            return Ok(());
         }
         let mut next = (*state).clone();
         next.neighbors
@@ -841,7 +851,7 @@ impl Control {
                 |n| n.neighbor(ev.iface, ev.ip).copied(),
             );
             if state.iface(ev.iface).is_none()
-                || cur.is_some_and(|n| n.is_static || n.mac == ev.mac)
+                || cur.is_some_and(|n| !n.would_change(ev.mac, false))
             {
                 continue;
             }

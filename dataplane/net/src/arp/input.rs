@@ -243,7 +243,7 @@ fn learn_sender<B: PacketBuf>(
     let ip = arp.sender_protocol_addr;
     if state
         .neighbor(iface, ip)
-        .is_some_and(|n| n.is_static || n.mac == mac)
+        .is_some_and(|n| !n.would_change(mac, false))
     {
         return;
     }
