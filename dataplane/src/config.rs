@@ -367,7 +367,7 @@ impl Config {
                     format!("`{}` is already the name of port[{j}]", p.name),
                 ));
             }
-            let dev = p.device.split(',').next().unwrap_or("").trim().to_string();
+            let dev = crate::dpdk::device_name(&p.device).to_string();
             if let Some(j) = devices.insert(dev.clone(), i) {
                 return Err((
                     format!("{at}.device"),
@@ -385,7 +385,7 @@ impl Config {
                 ));
             }
             if let Some(mtu) = p.mtu
-                && !(68..=9216).contains(&mtu)
+                && !dp_api::MTU_RANGE.contains(&mtu)
             {
                 return Err((format!("{at}.mtu"), format!("{mtu} is outside 68..=9216")));
             }

@@ -181,10 +181,10 @@ impl dp_api::server::Backend for DaemonBackend {
             );
         }
         let devargs = req.device.devargs(&req.name);
-        let dev_name = devargs.split(',').next().unwrap_or_default().to_string();
+        let dev_name = crate::dpdk::device_name(&devargs).to_string();
         if s.ports
             .iter()
-            .any(|p| p.device().split(',').next() == Some(dev_name.as_str()))
+            .any(|p| crate::dpdk::device_name(p.device()) == dev_name)
         {
             return Err(
                 ApiError::conflict(format!("device `{dev_name}` is in use")).with_field("device")

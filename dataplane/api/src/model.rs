@@ -269,18 +269,21 @@ pub struct CreatePort {
     pub up: bool,
 }
 
+/// The L3 MTUs a port may be given, through the API or the config file: 68 is the IPv4
+/// minimum (RFC 791); above 9216 no NIC we target goes.
+pub const MTU_RANGE: std::ops::RangeInclusive<u16> = 68..=9216;
+
 impl Validate for CreatePort {
     fn validate(&self) -> Result<(), ApiError> {
         validate_name("name", &self.name)?;
         self.device.validate("device")?;
-        if let Some(mtu) = self.mtu {
-            // 68 is the IPv4 minimum (RFC 791); above 9000 no NIC we target goes.
-            if !(68..=9216).contains(&mtu) {
-                return Err(ApiError::invalid(
-                    "mtu",
-                    format!("{mtu} is outside 68..=9216"),
-                ));
-            }
+        if let Some(mtu) = self.mtu
+            && !MTU_RANGE.contains(&mtu)
+        {
+            return Err(ApiError::invalid(
+                "mtu",
+                format!("{mtu} is outside 68..=9216"),
+            ));
         }
         Ok(())
     }

@@ -167,8 +167,9 @@ impl Drop for PortInner {
     }
 }
 
-/// The device name DPDK knows: the devargs string up to its first comma.
-fn device_name(device: &str) -> &str {
+/// The device name DPDK knows: the devargs string up to its first comma (two ports on one
+/// device name are one device).
+pub fn device_name(device: &str) -> &str {
     device.split(',').next().unwrap_or(device).trim()
 }
 
