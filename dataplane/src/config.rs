@@ -344,19 +344,10 @@ impl Config {
         let mut devices = HashMap::new();
         for (i, p) in self.ports.iter().enumerate() {
             let at = format!("port[{i}]");
-            if p.name.is_empty()
-                || !p
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            {
-                return Err((
-                    format!("{at}.name"),
-                    format!(
-                        "`{}`: a port name is 1+ characters of [A-Za-z0-9-_.]",
-                        p.name
-                    ),
-                ));
+            // The API's rule, so dpctl can name every port the file makes.
+            if let Err(e) = dp_api::validate_name("name", &p.name) {
+                let reason = e.message.strip_prefix("name: ").unwrap_or(&e.message);
+                return Err((format!("{at}.name"), reason.to_string()));
             }
             if p.device.trim().is_empty() {
                 return Err((format!("{at}.device"), "missing device".into()));
