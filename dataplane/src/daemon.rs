@@ -170,7 +170,7 @@ fn build_graph(
     b.add(PortRx);
     b.add(EthernetInput::new(st.clone()));
     b.add(ArpInput::new(st.clone(), learn.clone()));
-    b.add(Ip4Input);
+    b.add(Ip4Input::new(st.clone()));
     b.add(Ip4Lookup::new(fib, st.clone()));
     b.add(Ip4Local::new(st.clone()));
     b.add(VxlanDecap::new(st.clone()));

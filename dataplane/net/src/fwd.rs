@@ -128,6 +128,11 @@ pub struct FwdState {
     /// skipping a second ip4-lookup and ip4-rewrite. Recomputed at every publish and after
     /// every FIB change; `None` sends encapsulated packets through ip4-lookup.
     pub tunnel_underlay: Vec<Option<Rewrite>>,
+    /// The local VXLAN endpoints, as (address bits, UDP port), whose address the FIB delivers
+    /// locally: ip4-input hands packets to them straight to vxlan-decap, skipping ip4-lookup
+    /// and ip4-local (VPP's "vxlan-bypass"). Recomputed with `tunnel_underlay`, so an
+    /// endpoint whose address went away stops being bypassed and takes the routed path.
+    pub vtep_bypass: Vec<(u32, u16)>,
 }
 
 /// A resolved adjacency, ready to be written in front of a packet.
@@ -362,6 +367,7 @@ impl Control {
             })
             .collect();
         next.tunnel_underlay = self.underlays(&next);
+        next.vtep_bypass = self.bypass(&next);
         self.state.publish(next);
         self.domain
             .synchronize(SYNC_TIMEOUT)
@@ -393,10 +399,23 @@ impl Control {
             .collect()
     }
 
-    /// Publishes the state again when a FIB change moved a tunnel's underlay.
+    /// [`FwdState::vtep_bypass`] for `st` and the FIB as it is now.
+    fn bypass(&self, st: &FwdState) -> Vec<(u32, u16)> {
+        st.vteps
+            .iter()
+            .filter(|(a, _)| {
+                let adj = self.fib.lookup(*a).and_then(|id| st.adjs.get(id as usize));
+                matches!(adj, Some(Adj::Local))
+            })
+            .map(|&(a, port)| (a.to_bits(), port))
+            .collect()
+    }
+
+    /// Publishes the state again when a FIB change moved a tunnel's underlay or a VTEP
+    /// address's route.
     fn restack(&mut self) -> Result<(), FwdError> {
         let st = self.state.load();
-        if self.underlays(&st) != st.tunnel_underlay {
+        if self.underlays(&st) != st.tunnel_underlay || self.bypass(&st) != st.vtep_bypass {
             self.publish((*st).clone())?;
         }
         Ok(())

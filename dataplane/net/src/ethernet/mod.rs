@@ -1,5 +1,5 @@
-//! ethernet-input: the first node every received frame (and every decapsulated inner frame)
-//! goes through.
+//! ethernet-input: the first node every received frame goes through, and decapsulated inner
+//! frames that vxlan-decap does not take straight to ip4-input (ARP, drops by reason).
 //!
 //! Reads: the Ethernet header at the start of the data, `meta.rx_if`.
 //! Sets: strips the header (`adj`), `meta.l2_len`, `F_L2_MCAST` for broadcast/multicast.
@@ -92,22 +92,45 @@ fn classify<B: PacketBuf>(p: &mut B, iface: Option<&Iface>, ctx: &mut NodeCtx<'_
     let Some(h) = p.data().first_chunk::<ETH_HLEN>() else {
         return drop(ctx, EthernetError::Runt);
     };
+    match accept(h, &iface.mac) {
+        Ok((next, mcast)) => {
+            strip(p, mcast);
+            next.arc()
+        }
+        Err(e) => drop(ctx, e),
+    }
+}
+
+/// Where a frame with Ethernet header `h` goes when it arrives on an interface whose MAC is
+/// `mac`, and whether it was sent to a group address. The one rule for "is this frame ours",
+/// shared with vxlan-decap, which classifies inner frames itself to skip a second pass
+/// through this node.
+#[inline(always)]
+pub(crate) fn accept(
+    h: &[u8; ETH_HLEN],
+    mac: &[u8; 6],
+) -> Result<(EthernetNext, bool), EthernetError> {
     let mcast = h[0] & 1 != 0;
-    if !mcast && h.first_chunk::<6>() != Some(&iface.mac) {
-        return drop(ctx, EthernetError::NotForUs);
+    if !mcast && h.first_chunk::<6>() != Some(mac) {
+        return Err(EthernetError::NotForUs);
     }
     let next = match u16::from_be_bytes([h[12], h[13]]) {
         0x0800 => EthernetNext::Ip4,
         0x0806 => EthernetNext::Arp,
-        0x86dd => return drop(ctx, EthernetError::Ipv6),
-        0x8100 | 0x88a8 | 0x9100 => return drop(ctx, EthernetError::Vlan),
-        _ => return drop(ctx, EthernetError::UnknownEthertype),
+        0x86dd => return Err(EthernetError::Ipv6),
+        0x8100 | 0x88a8 | 0x9100 => return Err(EthernetError::Vlan),
+        _ => return Err(EthernetError::UnknownEthertype),
     };
+    Ok((next, mcast))
+}
+
+/// Takes the Ethernet header off an accepted frame and records what it said.
+#[inline(always)]
+pub(crate) fn strip<B: PacketBuf>(p: &mut B, mcast: bool) {
     p.adj(ETH_HLEN);
     let m = p.meta_mut();
     m.l2_len = ETH_HLEN as u8;
     if mcast {
         m.flags |= PacketMeta::F_L2_MCAST;
     }
-    next.arc()
 }

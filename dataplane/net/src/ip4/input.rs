@@ -5,14 +5,20 @@
 //! already verified it). Trims Ethernet padding past the total length.
 //! Sets: `F_IP4_CSUM_OK`. (The flow hash is computed later, only by the nodes that need one:
 //! [`packet_flow_hash`].)
-//! Next: `ip4-lookup`, or `drop` by reason.
+//! Next: `vxlan-decap` for an unfragmented UDP datagram to a local VXLAN endpoint
+//! ([`FwdState::vtep_bypass`]; a header without options, so the check is a few compares on a
+//! line already loaded); `ip4-lookup` for everything else, or `drop` by reason. The bypass
+//! is what ip4-lookup (our address) and ip4-local (a VTEP's port) would decide, two nodes
+//! sooner; packets it does not take (options, fragments) still get there that way.
 
 use crate::buffer::{CsumStatus, PacketBuf, PacketMeta};
+use crate::fwd::FwdState;
 use crate::graph::{Nexts, Node, NodeCtx, Vector};
+use crate::rcu::RcuReader;
 use crate::wire::checksum;
 
 crate::arcs! {
-    pub enum Ip4InputNext { Drop => "drop", Lookup => "ip4-lookup" }
+    pub enum Ip4InputNext { Drop => "drop", Lookup => "ip4-lookup", VxlanDecap => "vxlan-decap" }
 }
 
 crate::errors! {
@@ -26,8 +32,15 @@ crate::errors! {
 }
 
 /// The ip4-input node.
-#[derive(Debug, Default)]
-pub struct Ip4Input;
+pub struct Ip4Input {
+    state: RcuReader<FwdState>,
+}
+
+impl Ip4Input {
+    pub fn new(state: RcuReader<FwdState>) -> Self {
+        Ip4Input { state }
+    }
+}
 
 /// A flow hash of an IPv4 packet (`ip` starts at its header, at least 20 bytes): addresses,
 /// protocol, and the TCP/UDP/SCTP ports of unfragmented packets. Fragments (MF set or an
@@ -67,9 +80,17 @@ impl<B: PacketBuf> Node<B> for Ip4Input {
         Ip4InputError::NAMES
     }
 
+    fn quiescent(&mut self) {
+        self.state.refresh();
+    }
+
     fn process(&mut self, pkts: &mut Vector<B>, next: &mut Nexts, ctx: &mut NodeCtx<'_, B>) {
+        let vteps = &self.state.get().vtep_bypass[..];
         for (p, nx) in pkts.iter_mut().zip(next.iter_mut()) {
             *nx = match check(p) {
+                Ok(()) if !vteps.is_empty() && to_vtep(p.data(), vteps) => {
+                    Ip4InputNext::VxlanDecap.arc()
+                }
                 Ok(()) => Ip4InputNext::Lookup.arc(),
                 Err(e) => {
                     ctx.count(e.idx());
@@ -78,6 +99,24 @@ impl<B: PacketBuf> Node<B> for Ip4Input {
             };
         }
     }
+}
+
+/// Whether `ip`, a packet [`check`] passed, is an unfragmented UDP datagram without IPv4
+/// options to one of `vteps` (address bits, UDP port).
+#[inline(always)]
+fn to_vtep(ip: &[u8], vteps: &[(u32, u16)]) -> bool {
+    // `check` cut the data to the total length: 28 bytes hold the UDP header.
+    let Some(h) = ip.first_chunk::<28>() else {
+        return false;
+    };
+    if h[0] != 0x45 || h[9] != 17 || u16::from_be_bytes([h[6], h[7]]) & 0x3fff != 0 {
+        return false;
+    }
+    let to = (
+        u32::from_be_bytes([h[16], h[17], h[18], h[19]]),
+        u16::from_be_bytes([h[22], h[23]]),
+    );
+    vteps.contains(&to)
 }
 
 #[inline(always)]

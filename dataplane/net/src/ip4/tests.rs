@@ -56,7 +56,7 @@ fn harness(caps1: TxCaps, mtu1: u16) -> H {
     let mut b = GraphBuilder::new();
     b.add(EthernetInput::new(st.clone()));
     b.add(Sink("arp-input", out.clone()));
-    b.add(Ip4Input);
+    b.add(Ip4Input::new(st.clone()));
     b.add(Ip4Lookup::new(fib, st.clone()));
     b.add(Ip4Local::new(st.clone()));
     b.add(Sink("vxlan-decap", out.clone()));
@@ -77,6 +77,10 @@ impl H {
         self.g.enqueue_vector(eth, v);
         self.g.run();
         std::mem::take(&mut *self.out.lock().unwrap())
+    }
+
+    fn packets(&self, node: &str) -> u64 {
+        self.g.stats(self.g.node_id(node).unwrap()).packets
     }
 
     fn errors(&self, node: &str) -> Vec<(&'static str, u64)> {
@@ -442,7 +446,7 @@ fn udp_to_a_vtep_goes_to_decap_and_other_udp_is_counted() {
         0x0800,
         &ipv4("10.0.1.2", "10.0.1.1", 64, 17, false, &udp(5555, 53, 50)),
     );
-    let out = h.send(h.p0, &[to_vtep, other]);
+    let out = h.send(h.p0, &[to_vtep.clone(), other]);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].0, "vxlan-decap");
     assert_eq!(out[0].1.data()[0], 0x45, "data at the outer IPv4 header");
@@ -450,6 +454,31 @@ fn udp_to_a_vtep_goes_to_decap_and_other_udp_is_counted() {
         h.errors("ip4-local"),
         vec![("UDP to a port nothing listens on", 1)]
     );
+    // ip4-input took the VTEP's packet straight to decap: only the other one was looked up.
+    assert_eq!(h.packets("ip4-lookup"), 1);
+
+    // With IPv4 options the bypass does not look: the packet gets there through ip4-lookup
+    // and ip4-local.
+    let mut opts = ipv4("10.0.1.2", "10.0.1.1", 64, 17, false, &[1, 1, 1, 0]);
+    opts[0] = 0x46;
+    opts.extend_from_slice(&udp(5555, 4789, 50));
+    let total = opts.len() as u16;
+    opts[2..4].copy_from_slice(&total.to_be_bytes());
+    opts[10..12].fill(0);
+    let c = !checksum::sum(&opts[..24]);
+    opts[10..12].copy_from_slice(&c.to_be_bytes());
+    let out = h.send(h.p0, &[eth(MAC0, POD_A, 0x0800, &opts)]);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, "vxlan-decap");
+    assert_eq!((h.packets("ip4-lookup"), h.packets("ip4-local")), (2, 2));
+
+    // The VTEP's address goes away: its packets are no longer ours, not even through the
+    // bypass (there is no route left for them).
+    h.c.del_address("pod0", ip("10.0.1.1"), 24).unwrap();
+    h.g.quiescent();
+    assert!(h.send(h.p0, &[to_vtep]).is_empty());
+    assert_eq!(h.packets("ip4-lookup"), 3);
+    assert_eq!(h.errors("ip4-lookup"), vec![("no route to destination", 1)]);
 }
 
 #[test]

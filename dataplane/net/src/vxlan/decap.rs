@@ -1,9 +1,9 @@
 //! Node `vxlan-decap`: takes the outer IPv4 + UDP + VXLAN headers off a packet addressed to
-//! one of our VTEPs and hands the inner Ethernet frame back to `ethernet-input` on the tunnel
-//! interface.
+//! one of our VTEPs and hands the inner frame on, as received on the tunnel interface.
 //!
 //! - Reads: the packet's data, starting at the outer IPv4 header (ip4-input validated it;
-//!   ip4-local saw a UDP packet to a local VTEP address and port); `meta.decap_depth`;
+//!   ip4-local, or ip4-input's VTEP bypass, saw a UDP packet to a local VTEP address and
+//!   port); `meta.decap_depth`;
 //!   `rx_offload().l4` for the outer UDP checksum.
 //! - Checks: outer not a fragment and UDP; UDP header and length (the inner frame ends where
 //!   the UDP length says, so Ethernet padding and trailing bytes are cut); a non-zero outer
@@ -19,13 +19,19 @@
 //!   own them). `trace` is kept, so a traced packet stays traced through the tunnel.
 //!   `rx_offload()` still describes the outer packet (the buffer trait has no way to change
 //!   it): ip4-input must not trust the NIC's IPv4 verdict when `decap_depth > 0`.
-//! - Next: `ethernet-input`, or `drop` counted under [`VxlanDecapError`]. A packet already
+//! - Next: `ip4-input` for an inner IPv4 frame that ethernet-input would accept on the
+//!   tunnel (its rule, [`crate::ethernet::accept`]: our MAC or a group address): decap strips
+//!   the inner Ethernet header too and sets what ethernet-input sets, which saves the inner
+//!   packet a node. Every other inner frame (ARP, frames for another MAC, other EtherTypes)
+//!   goes to `ethernet-input`, which handles or counts it. Else `drop`, counted under
+//!   [`VxlanDecapError`]. A packet already
 //!   decapsulated [`MAX_DECAP_DEPTH`] times is dropped, so nothing loops forever through
 //!   decap -> ethernet-input -> ... -> decap.
 
 use std::net::Ipv4Addr;
 
 use crate::buffer::{CsumStatus, PacketBuf, PacketMeta};
+use crate::ethernet::EthernetNext;
 use crate::fwd::{FwdState, IfIndex, Iface, IfaceKind};
 use crate::graph::{Nexts, Node, NodeCtx, Vector};
 use crate::rcu::RcuReader;
@@ -44,6 +50,7 @@ crate::arcs! {
     pub enum VxlanDecapNext {
         Drop => "drop",
         EthernetInput => "ethernet-input",
+        Ip4Input => "ip4-input",
     }
 }
 
@@ -85,6 +92,8 @@ struct LastTunnel {
     local: Ipv4Addr,
     port: u16,
     iface: IfIndex,
+    /// The tunnel interface's MAC, for the inner frame's destination.
+    mac: [u8; 6],
     up: bool,
 }
 
@@ -93,6 +102,7 @@ const EMPTY: LastTunnel = LastTunnel {
     local: Ipv4Addr::UNSPECIFIED,
     port: 0,
     iface: 0,
+    mac: [0; 6],
     up: false,
 };
 
@@ -137,7 +147,7 @@ impl VxlanDecap {
         remote: Ipv4Addr,
         local: Ipv4Addr,
         port: u16,
-    ) -> Result<IfIndex, VxlanDecapError> {
+    ) -> Result<&LastTunnel, VxlanDecapError> {
         let key = u64::from(vni) << 32 | u64::from(remote.to_bits());
         if self.last.key != key {
             self.last = self.lookup(vni, remote, key)?;
@@ -149,7 +159,7 @@ impl VxlanDecap {
         if !t.up {
             return Err(VxlanDecapError::Down);
         }
-        Ok(t.iface)
+        Ok(t)
     }
 
     #[inline(never)]
@@ -168,27 +178,30 @@ impl VxlanDecap {
             Some(Iface {
                 kind: IfaceKind::Vxlan(t),
                 up,
+                mac,
                 ..
             }) if t.vni == vni && t.remote == remote => Ok(LastTunnel {
                 key,
                 local: t.local,
                 port: t.udp_port,
                 iface: index,
+                mac: *mac,
                 up: *up,
             }),
             _ => Err(VxlanDecapError::UnknownVni),
         }
     }
 
-    /// Decapsulates one packet in place; on `Err` the packet may be left as it came.
+    /// Decapsulates one packet in place and says where it goes; on `Err` the packet may be
+    /// left as it came.
     #[inline(always)]
-    fn decap<B: PacketBuf>(&mut self, p: &mut B) -> Result<(), VxlanDecapError> {
+    fn decap<B: PacketBuf>(&mut self, p: &mut B) -> Result<VxlanDecapNext, VxlanDecapError> {
         use VxlanDecapError as E;
         if p.meta().decap_depth >= MAX_DECAP_DEPTH {
             return Err(E::TooDeep);
         }
         let l4_status = p.rx_offload().l4;
-        let (iface, end, strip) = {
+        let (iface, mac, end, strip) = {
             let data = p.data();
             let ip = Ipv4Packet::new_checked(data).map_err(|_| E::BadOuterIp)?;
             if ip.more_frags() || ip.frag_offset() != 0 {
@@ -224,9 +237,10 @@ impl VxlanDecap {
             if vxlan.payload().len() < ETHERNET_HEADER_LEN {
                 return Err(E::InnerRunt);
             }
-            let iface = self.tunnel(vxlan.vni().get(), src, dst, udp.dst_port())?;
+            let t = self.tunnel(vxlan.vni().get(), src, dst, udp.dst_port())?;
             (
-                iface,
+                t.iface,
+                t.mac,
                 ihl + usize::from(udp.len()),
                 ihl + UDP_HEADER_LEN + VXLAN_HEADER_LEN,
             )
@@ -244,7 +258,15 @@ impl VxlanDecap {
         m.tx_if = 0;
         m.adj = 0;
         m.l2_len = 0;
-        Ok(())
+        // `strip < end` left at least an Ethernet header (InnerRunt above).
+        let inner = p.data().first_chunk::<ETHERNET_HEADER_LEN>();
+        match inner.map(|h| crate::ethernet::accept(h, &mac)) {
+            Some(Ok((EthernetNext::Ip4, mcast))) => {
+                crate::ethernet::strip(p, mcast);
+                Ok(VxlanDecapNext::Ip4Input)
+            }
+            _ => Ok(VxlanDecapNext::EthernetInput),
+        }
     }
 }
 
@@ -268,7 +290,7 @@ impl<B: PacketBuf> Node<B> for VxlanDecap {
                 ahead.prefetch();
             }
             next[i] = match self.decap(&mut pkts[i]) {
-                Ok(()) => VxlanDecapNext::EthernetInput.arc(),
+                Ok(to) => to.arc(),
                 Err(e) => {
                     ctx.count(e.idx());
                     VxlanDecapNext::Drop.arc()
