@@ -196,55 +196,15 @@ impl VxlanDecap {
     /// left as it came.
     #[inline(always)]
     fn decap<B: PacketBuf>(&mut self, p: &mut B) -> Result<VxlanDecapNext, VxlanDecapError> {
-        use VxlanDecapError as E;
         if p.meta().decap_depth >= MAX_DECAP_DEPTH {
-            return Err(E::TooDeep);
+            return Err(VxlanDecapError::TooDeep);
         }
-        let l4_status = p.rx_offload().l4;
-        let (iface, mac, end, strip) = {
-            let data = p.data();
-            let ip = Ipv4Packet::new_checked(data).map_err(|_| E::BadOuterIp)?;
-            if ip.more_frags() || ip.frag_offset() != 0 {
-                return Err(E::Fragment);
-            }
-            if ip.protocol() != IpProtocol::Udp {
-                return Err(E::NotUdp);
-            }
-            let ihl = ip.header_len();
-            // check_len proved ihl <= total_len <= data.len().
-            let l4 = data
-                .get(ihl..usize::from(ip.total_len()))
-                .ok_or(E::BadOuterIp)?;
-            let udp = UdpPacket::new_checked(l4).map_err(|e| match e {
-                WireError::Truncated => E::UdpTruncated,
-                _ => E::UdpBadLength,
-            })?;
-            let (src, dst) = (ip.src_addr(), ip.dst_addr());
-            if udp.checksum() != 0 {
-                let good = match l4_status {
-                    CsumStatus::Good => true,
-                    CsumStatus::Bad => false,
-                    CsumStatus::Unknown => udp.verify_checksum(&PseudoHeader::V4 { src, dst }),
-                };
-                if !good {
-                    return Err(E::UdpBadChecksum);
-                }
-            }
-            let vxlan = VxlanPacket::new_checked(udp.payload()).map_err(|_| E::VxlanTruncated)?;
-            if !vxlan.has_vni() {
-                return Err(E::BadFlags);
-            }
-            if vxlan.payload().len() < ETHERNET_HEADER_LEN {
-                return Err(E::InnerRunt);
-            }
-            let t = self.tunnel(vxlan.vni().get(), src, dst, udp.dst_port())?;
-            (
-                t.iface,
-                t.mac,
-                ihl + usize::from(udp.len()),
-                ihl + UDP_HEADER_LEN + VXLAN_HEADER_LEN,
-            )
+        let o = match Outer::common(p.data()) {
+            Some(o) => o,
+            None => Outer::parse(p.data(), p.rx_offload().l4)?,
         };
+        let t = self.tunnel(o.vni, o.src, o.dst, o.dport)?;
+        let (iface, mac, end, strip) = (t.iface, t.mac, o.end, o.strip);
         // Both succeed: `strip < end <= len` was proven above. Bytes past the UDP length
         // (padding) are not part of the inner frame.
         let cut = p.truncate(end);
@@ -267,6 +227,99 @@ impl VxlanDecap {
             }
             _ => Ok(VxlanDecapNext::EthernetInput),
         }
+    }
+}
+
+/// What decap needs from the outer headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Outer {
+    vni: u32,
+    /// The outer source (the remote VTEP) and destination (ours).
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    dport: u16,
+    /// Where the UDP datagram ends (the inner frame with it).
+    end: usize,
+    /// Bytes of outer headers before the inner frame.
+    strip: usize,
+}
+
+impl Outer {
+    /// The common case in one look at the first 50 bytes: IPv4 without options whose total
+    /// length is the data's (as ip4-input leaves it), unfragmented UDP with a zero checksum
+    /// (RFC 7348's default for IPv4) and a length that fits, the VXLAN I flag, room for an
+    /// inner Ethernet header. `None` for anything else, right or wrong: [`Outer::parse`]
+    /// decides those, so both agree on every packet this one takes.
+    #[inline(always)]
+    fn common(d: &[u8]) -> Option<Outer> {
+        const LEN: usize = 20 + UDP_HEADER_LEN + VXLAN_HEADER_LEN + ETHERNET_HEADER_LEN;
+        let h = d.first_chunk::<LEN>()?;
+        let be16 = |i: usize| usize::from(u16::from_be_bytes([h[i], h[i + 1]]));
+        let udp_len = be16(24);
+        let ok = h[0] == 0x45
+            && be16(2) == d.len()
+            && be16(6) & 0x3fff == 0
+            && h[9] == 17
+            && be16(26) == 0
+            && h[28] & 0x08 != 0
+            && (LEN - 20..=d.len() - 20).contains(&udp_len);
+        ok.then(|| Outer {
+            vni: u32::from_be_bytes([0, h[32], h[33], h[34]]),
+            src: Ipv4Addr::new(h[12], h[13], h[14], h[15]),
+            dst: Ipv4Addr::new(h[16], h[17], h[18], h[19]),
+            dport: u16::from_be_bytes([h[22], h[23]]),
+            end: 20 + udp_len,
+            strip: 20 + UDP_HEADER_LEN + VXLAN_HEADER_LEN,
+        })
+    }
+
+    /// Every case, with the reason for refusing: options, a UDP checksum (verified unless
+    /// the NIC did), and everything malformed.
+    #[inline(never)]
+    fn parse(data: &[u8], l4_status: CsumStatus) -> Result<Outer, VxlanDecapError> {
+        use VxlanDecapError as E;
+        let ip = Ipv4Packet::new_checked(data).map_err(|_| E::BadOuterIp)?;
+        if ip.more_frags() || ip.frag_offset() != 0 {
+            return Err(E::Fragment);
+        }
+        if ip.protocol() != IpProtocol::Udp {
+            return Err(E::NotUdp);
+        }
+        let ihl = ip.header_len();
+        // check_len proved ihl <= total_len <= data.len().
+        let l4 = data
+            .get(ihl..usize::from(ip.total_len()))
+            .ok_or(E::BadOuterIp)?;
+        let udp = UdpPacket::new_checked(l4).map_err(|e| match e {
+            WireError::Truncated => E::UdpTruncated,
+            _ => E::UdpBadLength,
+        })?;
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        if udp.checksum() != 0 {
+            let good = match l4_status {
+                CsumStatus::Good => true,
+                CsumStatus::Bad => false,
+                CsumStatus::Unknown => udp.verify_checksum(&PseudoHeader::V4 { src, dst }),
+            };
+            if !good {
+                return Err(E::UdpBadChecksum);
+            }
+        }
+        let vxlan = VxlanPacket::new_checked(udp.payload()).map_err(|_| E::VxlanTruncated)?;
+        if !vxlan.has_vni() {
+            return Err(E::BadFlags);
+        }
+        if vxlan.payload().len() < ETHERNET_HEADER_LEN {
+            return Err(E::InnerRunt);
+        }
+        Ok(Outer {
+            vni: vxlan.vni().get(),
+            src,
+            dst,
+            dport: udp.dst_port(),
+            end: ihl + usize::from(udp.len()),
+            strip: ihl + UDP_HEADER_LEN + VXLAN_HEADER_LEN,
+        })
     }
 }
 
@@ -302,6 +355,58 @@ impl<B: PacketBuf> Node<B> for VxlanDecap {
     fn quiescent(&mut self) {
         if self.state.refresh() {
             self.rebuild();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{CsumStatus, Outer};
+    use crate::wire::fixtures::VXLAN_ECHO_FRAME;
+
+    /// The kernel's packet from its IPv4 header, with a zero UDP checksum (the common case).
+    fn outer() -> Vec<u8> {
+        let mut d = VXLAN_ECHO_FRAME[14..].to_vec();
+        d[26..28].fill(0);
+        d
+    }
+
+    #[test]
+    fn the_common_case_is_recognised() {
+        let d = outer();
+        let o = Outer::common(&d).expect("plain VXLAN packet");
+        assert_eq!(Ok(o), Outer::parse(&d, CsumStatus::Unknown));
+        assert_eq!((o.vni, o.dport, o.end, o.strip), (100, 4789, d.len(), 36));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+        /// Whatever the one-look path takes, the full parser takes the same way: any header
+        /// byte changed, the packet cut or padded, with its lengths made to agree or not.
+        #[test]
+        fn common_agrees_with_parse(
+            edits in prop::collection::vec((0usize..50, any::<u8>()), 1..3),
+            len in prop::option::of(0usize..140),
+            fix_lengths in any::<bool>(),
+        ) {
+            let mut d = outer();
+            if let Some(len) = len {
+                d.resize(len, 0);
+                if fix_lengths && len >= 26 {
+                    d[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+                    d[24..26].copy_from_slice(&(len as u16 - 20).to_be_bytes());
+                }
+            }
+            for (i, b) in edits {
+                if let Some(x) = d.get_mut(i) {
+                    *x = b;
+                }
+            }
+            if let Some(o) = Outer::common(&d) {
+                prop_assert_eq!(Ok(o), Outer::parse(&d, CsumStatus::Unknown));
+            }
         }
     }
 }
