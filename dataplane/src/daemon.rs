@@ -14,7 +14,7 @@ use dp_net::ip4::{Ip4Input, Ip4Local, Ip4Lookup, Ip4Rewrite};
 use dp_net::rcu::Domain;
 use dp_net::vxlan::{VxlanDecap, VxlanEncap};
 
-use crate::config::{Config, PortInfo, allowed_cpus, apply};
+use crate::config::{Config, PortInfo, allowed_cpus, apply, shared_cpus};
 use crate::control::{DaemonBackend, Inner};
 use crate::dpdk::{
     Eal, EalPreflight, MbufAlloc, Mempool, PktMbuf, Port, PortConfig, PortStats, launch_on_lcore,
@@ -41,20 +41,26 @@ pub enum DaemonError {
     Runtime(String),
 }
 
-/// The EAL arguments for `cfg`: cores, main lcore, a default file prefix, then the user's.
+/// The EAL arguments for `cfg`: cores (`-l`, or `--lcores` when an lcore runs on another
+/// CPU than its number), main lcore, a default file prefix, then the user's.
 pub fn eal_args(cfg: &Config) -> Vec<String> {
-    let cores = cfg.cores();
-    let list = cores
-        .iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut args = vec![
-        "-l".to_string(),
-        list,
-        "--main-lcore".to_string(),
-        cores[0].to_string(),
-    ];
+    let lcores = cfg.lcores();
+    let mut args = if lcores.iter().all(|l| l.id == l.cpu) {
+        let list = lcores
+            .iter()
+            .map(|l| l.id.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        vec!["-l".to_string(), list]
+    } else {
+        let map = lcores
+            .iter()
+            .map(|l| format!("{}@{}", l.id, l.cpu))
+            .collect::<Vec<_>>()
+            .join(",");
+        vec![format!("--lcores={map}")]
+    };
+    args.extend(["--main-lcore".to_string(), lcores[0].id.to_string()]);
     if !cfg.eal.args.iter().any(|a| a.starts_with("--file-prefix")) {
         args.push("--file-prefix=dataplane".to_string());
     }
@@ -64,11 +70,20 @@ pub fn eal_args(cfg: &Config) -> Vec<String> {
 
 /// Checks that need no DPDK: cores present, hugepages available.
 pub fn preflight(cfg: &Config) -> Result<(), DaemonError> {
+    preflight_cpus(cfg)?;
+    EalPreflight::hugepages(&cfg.eal.args).map_err(DaemonError::Preflight)
+}
+
+/// The CPUs the lcores run on are ones this process may use.
+fn preflight_cpus(cfg: &Config) -> Result<(), DaemonError> {
     let allowed = allowed_cpus();
     let missing: Vec<String> = cfg
-        .cores()
+        .lcores()
         .into_iter()
-        .filter(|c| !allowed.contains(c))
+        .filter(|l| !allowed.contains(&l.cpu))
+        .map(|l| l.cpu)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .map(|c| c.to_string())
         .collect();
     if !missing.is_empty() {
@@ -83,7 +98,7 @@ pub fn preflight(cfg: &Config) -> Result<(), DaemonError> {
             missing.join(",")
         )));
     }
-    EalPreflight::hugepages(&cfg.eal.args).map_err(DaemonError::Preflight)
+    Ok(())
 }
 
 fn pool_size(cfg: &Config, workers: usize) -> u32 {
@@ -201,6 +216,15 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
         2176,
         None,
     )?;
+
+    let lcores = cfg.lcores();
+    for (cpu, on) in shared_cpus(&lcores) {
+        eprintln!(
+            "dataplane: WARNING: lcores {} share CPU {cpu}: oversubscribed, the workers \
+             time-share it; no figure from this run is a per-core figure",
+            on.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+        );
+    }
 
     let mut ports = Vec::new();
     let mut infos = Vec::new();
@@ -622,4 +646,40 @@ pub fn final_report(ports: &[Port], workers: &[WorkerStats]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lcores_on_shared_cpus_use_the_lcores_form() {
+        let text =
+            |cores: &str| format!("[eal]\ncores = \"{cores}\"\nargs = [\"--file-prefix=x\"]\n");
+        let c = Config::parse(&text("0-1"), "t.toml").unwrap();
+        assert_eq!(
+            eal_args(&c),
+            ["-l", "0,1", "--main-lcore", "0", "--file-prefix=x"]
+        );
+        let c = Config::parse(&text("0@0,1@1,2@1"), "t.toml").unwrap();
+        assert_eq!(
+            eal_args(&c),
+            [
+                "--lcores=0@0,1@1,2@1",
+                "--main-lcore",
+                "0",
+                "--file-prefix=x"
+            ]
+        );
+        assert_eq!(shared_cpus(&c.lcores()), vec![(1, vec![1, 2])]);
+        // The check is on CPUs, not lcore ids: lcore 2 runs on CPU 1.
+        let cpus = allowed_cpus();
+        assert_eq!(
+            preflight_cpus(&c).is_ok(),
+            cpus.contains(&0) && cpus.contains(&1)
+        );
+        let c = Config::parse(&text("0@0,1@1,2@1023"), "t.toml").unwrap();
+        let e = preflight_cpus(&c).unwrap_err().to_string();
+        assert!(e.contains("core(s) 1023 are not available"), "{e}");
+    }
 }
