@@ -224,6 +224,9 @@ pub struct PortEntry {
     pub rx_desc: u16,
     #[serde(default = "default_desc")]
     pub tx_desc: u16,
+    /// Rx queues of a routed port; default: one per worker, capped by what the device has.
+    #[serde(default)]
+    pub rx_queues: Option<u16>,
     /// `a.b.c.d/len`: makes the port a routed interface.
     #[serde(default)]
     pub address: Option<String>,
@@ -382,6 +385,26 @@ impl Config {
             {
                 return Err((format!("{at}.mtu"), format!("{mtu} is outside 68..=9216")));
             }
+            if let Some(n) = p.rx_queues {
+                if !(1..=MAX_RX_QUEUES).contains(&n) {
+                    return Err((
+                        format!("{at}.rx-queues"),
+                        format!(
+                            "port `{}`: {n} rx queues is outside 1..={MAX_RX_QUEUES}",
+                            p.name
+                        ),
+                    ));
+                }
+                if n > 1 && self.is_xconnected(&p.name) {
+                    return Err((
+                        format!("{at}.rx-queues"),
+                        format!(
+                            "port `{}` is cross-connected: a cross-connect polls one rx queue",
+                            p.name
+                        ),
+                    ));
+                }
+            }
         }
         let mut used = HashMap::new();
         for (i, x) in self.xconnects.iter().enumerate() {
@@ -459,6 +482,9 @@ impl Config {
         self.lcores().into_iter().map(|l| l.id).collect()
     }
 }
+
+/// The most rx queues a port may have (the queue handles are tracked in a 64-bit mask).
+pub const MAX_RX_QUEUES: u16 = 64;
 
 /// An EAL lcore and the CPU it runs on (the same number unless `eal.cores` says `L@C`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -909,6 +935,44 @@ mac = "02:00:00:00:50:02"
             shared_cpus(&[l(0, 0), l(1, 1), l(2, 1), l(3, 0)]),
             vec![(0, vec![0, 3]), (1, vec![1, 2])]
         );
+    }
+
+    #[test]
+    fn rx_queues_are_checked_with_the_port_named() {
+        let e = err(&ROUTED.replace(
+            "device = \"net_null0\"",
+            "device = \"net_null0\"\nrx-queues = 0",
+        ));
+        assert_eq!(
+            e,
+            "t.toml: port[0].rx-queues: port `pod0`: 0 rx queues is outside 1..=64"
+        );
+        let e = err(&ROUTED.replace(
+            "device = \"net_null0\"",
+            "device = \"net_null0\"\nrx-queues = 65",
+        ));
+        assert!(
+            e.contains("port[0].rx-queues: port `pod0`: 65 rx queues"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace(
+            "device = \"net_null0\"",
+            "device = \"net_null0\"\nrx-queues = 2",
+        ));
+        assert_eq!(
+            e,
+            "t.toml: port[0].rx-queues: port `a` is cross-connected: a cross-connect polls one rx queue"
+        );
+        let c = Config::parse(
+            &ROUTED.replace(
+                "device = \"net_null0\"",
+                "device = \"net_null0\"\nrx-queues = 4",
+            ),
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.ports[0].rx_queues, Some(4));
+        assert_eq!(c.ports[1].rx_queues, None);
     }
 
     #[test]
