@@ -203,23 +203,14 @@ impl dp_api::server::Backend for DaemonBackend {
         let nw = s.worker_ctls.len();
         let (port, caps) = crate::daemon::open_port(&s.eal, &req.name, &devargs)
             .map_err(|e| ApiError::invalid("device", e))?;
-        // The daemon's rule: one rx queue per worker as far as the device has them, and a tx
-        // queue for each worker.
+        // The daemon's rule: an rx and a tx queue per worker as far as the device has them
+        // (the workers share the tx queues when it has fewer).
         let rx_queues = crate::daemon::rx_queue_count(&caps, nw, None)
             .map_err(|e| ApiError::invalid("device", e))?;
-        if usize::from(caps.max_tx_queues) < nw {
-            return Err(ApiError::invalid(
-                "device",
-                format!(
-                    "the device ({}) has {} tx queue(s); each of the {nw} workers needs its own",
-                    caps.driver, caps.max_tx_queues
-                ),
-            ));
-        }
         let pc = PortConfig {
             mtu: req.mtu,
             rx_queues,
-            tx_queues: nw.max(1) as u16,
+            tx_queues: crate::daemon::tx_queue_count(&caps, nw),
             ..PortConfig::default()
         };
         let info = crate::daemon::start_port(&port, s.pool, pc)
@@ -245,9 +236,7 @@ impl dp_api::server::Backend for DaemonBackend {
         }
         // Hand the queues to the workers: each rx queue to the least loaded, a tx queue to
         // each. Nothing else changes for the workers: they take these at their next loop.
-        let tx = (0..nw as u16)
-            .map(|w| port.tx_queue(w))
-            .collect::<Result<Vec<_>, _>>();
+        let tx = crate::daemon::worker_tx_queues(&port, nw);
         let rx = (0..rx_queues)
             .map(|q| port.rx_queue(q))
             .collect::<Result<Vec<_>, _>>();

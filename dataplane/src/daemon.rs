@@ -20,7 +20,7 @@ use crate::dpdk::{
     DevCaps, Eal, EalPreflight, MbufAlloc, Mempool, PktMbuf, Port, PortConfig, PortStats,
     launch_on_lcore, offload, rdtsc, tsc_hz, worker_lcores,
 };
-use crate::worker::{self, PortTx, WorkerCtl, WorkerPlan, WorkerStats};
+use crate::worker::{self, PortTx, PortTxQueue, WorkerCtl, WorkerPlan, WorkerStats};
 use crate::xconnect::{Direction, SwPortCounters};
 
 /// A startup or runtime failure, printed as one line.
@@ -158,6 +158,36 @@ pub(crate) fn rx_queue_count(
     }
 }
 
+/// How many tx queues a routed port gets: one per worker, capped by what the device has (a
+/// memif: one, for the same reason as its rx queues). With fewer than workers, the workers
+/// share them ([`worker_tx_queues`]).
+pub(crate) fn tx_queue_count(caps: &DevCaps, workers: usize) -> u16 {
+    if caps.driver == "net_memif" {
+        return 1;
+    }
+    (workers.min(64) as u16).clamp(1, caps.max_tx_queues.clamp(1, 64))
+}
+
+/// Each worker's tx queue of `port`, in worker order: queue w of its own while the port has
+/// a queue per worker, else queue w % (tx queues), shared under a lock.
+pub(crate) fn worker_tx_queues(
+    port: &Port,
+    workers: usize,
+) -> Result<Vec<PortTxQueue>, crate::dpdk::DpdkError> {
+    let (_, ntx) = port.queue_counts();
+    if usize::from(ntx) >= workers {
+        return (0..workers)
+            .map(|w| port.tx_queue(w as u16).map(PortTxQueue::Own))
+            .collect();
+    }
+    let shared = (0..ntx)
+        .map(|q| port.tx_queue(q).map(|t| Arc::new(Mutex::new(t))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((0..workers)
+        .map(|w| PortTxQueue::Shared(shared[w % shared.len()].clone()))
+        .collect())
+}
+
 /// Opens a port's device (probing it when needed) and reads what it can do.
 pub(crate) fn open_port(
     eal: &Eal,
@@ -226,7 +256,7 @@ fn build_graph(
     control: &Control,
     learn: &LearnQueue,
     pool: Mempool,
-    tx: Vec<crate::dpdk::TxQueue>,
+    tx: Vec<PortTxQueue>,
     ctl: Arc<WorkerCtl>,
 ) -> Result<Graph<PktMbuf>, DaemonError> {
     let (fib, st) = control.readers();
@@ -296,27 +326,24 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
                 })
             })?
         };
-        if usize::from(caps.max_tx_queues) < nw {
-            return Err(perr(crate::dpdk::DpdkError::PortConfig {
-                port: p.name.clone(),
-                what: format!(
-                    "the device ({}) has {} tx queue(s); each of the {nw} workers needs its own",
-                    caps.driver, caps.max_tx_queues
-                ),
-            }));
-        }
+        // Only the cross-connect's worker sends on a cross-connected port.
+        let tx_queues = if cfg.is_xconnected(&p.name) {
+            1
+        } else {
+            tx_queue_count(&caps, nw)
+        };
         let pc = PortConfig {
             mtu: p.mtu,
             rx_desc: p.rx_desc,
             tx_desc: p.tx_desc,
             rx_queues,
-            tx_queues: nw as u16,
+            tx_queues,
             ..PortConfig::default()
         };
         let info = start_port(&port, pool, pc).map_err(perr)?;
         let (mac, mtu, caps) = (info.mac, info.mtu, info.caps);
         eprintln!(
-            "dataplane: port {} up: device {} (port id {}, mac {}, mtu {mtu}, rx queues {rx_queues}{}, tx checksum offload: {})",
+            "dataplane: port {} up: device {} (port id {}, mac {}, mtu {mtu}, rx queues {rx_queues}{}, tx queues {tx_queues}{}, tx checksum offload: {})",
             p.name,
             p.device,
             port.id(),
@@ -325,6 +352,11 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
                 (1, _) => "",
                 (_, true) => " spread by RSS",
                 (_, false) => " (no RSS: the device spreads them)",
+            },
+            if usize::from(tx_queues) < nw && !cfg.is_xconnected(&p.name) {
+                " shared by the workers"
+            } else {
+                ""
             },
             if caps.ipv4_csum { "ipv4" } else { "none" }
         );
@@ -367,7 +399,7 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
         for (from, to) in [(a, b), (b, a)] {
             xconnect[w].push(Direction {
                 rx: ports[from].rx_queue(0)?,
-                tx: ports[to].tx_queue(w as u16)?,
+                tx: ports[to].tx_queue(0)?,
                 rx_port: usize::from(ports[from].id()),
                 tx_port: usize::from(ports[to].id()),
             });
@@ -383,14 +415,17 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
         }
         rx_worker.insert(ports[i].name().to_string(), dealt);
     }
+    // Each worker's tx queue of every routed port.
+    let mut tx: Vec<Vec<PortTxQueue>> = (0..nw).map(|_| Vec::new()).collect();
+    for &i in &routed {
+        for (w, q) in worker_tx_queues(&ports[i], nw)?.into_iter().enumerate() {
+            tx[w].push(q);
+        }
+    }
     let mut plans = Vec::new();
-    for (w, (rx, xconnect)) in rx.into_iter().zip(xconnect).enumerate() {
+    for ((rx, xconnect), tx) in rx.into_iter().zip(xconnect).zip(tx) {
         // Every worker has a graph, so routed ports added at runtime find one.
         let ctl = Arc::new(WorkerCtl::default());
-        let tx = routed
-            .iter()
-            .map(|&i| ports[i].tx_queue(w as u16))
-            .collect::<Result<Vec<_>, _>>()?;
         let graph = build_graph(&control, &learn, pool, tx, ctl.clone())?;
         let qsbr = domain
             .register()
@@ -779,6 +814,20 @@ mod tests {
         assert_eq!(rx_queue_count(&caps("net_ixgbe", 128), 4, Some(1)), Ok(1));
         let e = rx_queue_count(&caps("net_pcap", 2), 4, Some(3)).unwrap_err();
         assert_eq!(e, "3 rx queues asked; the device (net_pcap) has 1..=2");
+    }
+
+    #[test]
+    fn tx_queue_count_is_one_per_worker_or_what_the_device_has() {
+        let caps = |driver: &str, txq: u16| DevCaps {
+            driver: driver.into(),
+            max_tx_queues: txq,
+            ..DevCaps::default()
+        };
+        assert_eq!(tx_queue_count(&caps("net_ixgbe", 128), 4), 4);
+        assert_eq!(tx_queue_count(&caps("net_af_packet", 1), 4), 1);
+        assert_eq!(tx_queue_count(&caps("net_vhost", 2), 4), 2);
+        assert_eq!(tx_queue_count(&caps("net_memif", 255), 4), 1);
+        assert_eq!(tx_queue_count(&caps("net_ixgbe", 128), 100), 64);
     }
 
     #[test]

@@ -205,9 +205,15 @@ impl Setup {
         }
     }
 
-    fn config(&self, tag: u32, in_port: bool) -> std::path::PathBuf {
+    /// The config: `in` when `in_port`, and `out` with `tx_files` tx_pcap files (its tx
+    /// queues).
+    fn config(&self, tag: u32, in_port: bool, tx_files: usize) -> std::path::PathBuf {
         let d = self.dir.path();
         let prefix = &self.prefix;
+        let tx = (0..tx_files)
+            .map(|k| format!("tx_pcap={}", d.join(format!("o{k}.pcap")).display()))
+            .collect::<Vec<_>>()
+            .join(",");
         let in_port = if in_port {
             format!(
                 "[[port]]\nname = \"in\"\ndevice = \"{}\"\naddress = \"10.0.1.1/24\"\n",
@@ -224,7 +230,7 @@ args = ["--no-pci", "--file-prefix={prefix}", "--in-memory", "--log-level=*:warn
 socket = "{}"
 {in_port}[[port]]
 name = "out"
-device = "net_pcap{tag}o,tx_pcap={},tx_pcap={}"
+device = "net_pcap{tag}o,{tx}"
 address = "10.0.2.1/24"
 [[route]]
 prefix = "10.2.0.0/16"
@@ -235,8 +241,6 @@ ip = "10.0.2.2"
 mac = "02:00:00:00:02:02"
 "#,
             d.join("api.sock").display(),
-            d.join("o0.pcap").display(),
-            d.join("o1.pcap").display(),
         );
         let cfg = d.join("workers.toml");
         std::fs::write(&cfg, text).unwrap();
@@ -283,7 +287,7 @@ fn two_workers_each_forward_their_own_rx_queue_of_a_config_port() {
     }
     let tag = std::process::id() % 100000;
     let s = Setup::new(tag);
-    let (dp, lines) = start(&s.config(tag, true));
+    let (dp, lines) = start(&s.config(tag, true, 2));
     let up = wait_line_text(&lines, "port in up", Duration::from_secs(30))
         .expect("dataplane did not bring `in` up");
     assert!(up.contains("rx queues 2"), "{up}");
@@ -306,7 +310,7 @@ fn two_workers_each_forward_their_own_rx_queue_of_an_api_port_until_it_is_delete
     }
     let tag = std::process::id() % 100000;
     let s = Setup::new(tag);
-    let (dp, lines) = start(&s.config(tag, false));
+    let (dp, lines) = start(&s.config(tag, false, 2));
     assert!(
         wait_line(&lines, "control API on", Duration::from_secs(30)),
         "dataplane did not start"
@@ -332,4 +336,129 @@ fn two_workers_each_forward_their_own_rx_queue_of_an_api_port_until_it_is_delete
     assert_eq!(port_rx_per_worker(&d, 1000), vec![600, 400]);
     stop(dp);
     s.check_outputs(mac, 2);
+}
+
+/// The egress port has one tx queue for two workers: they share it, and every frame still
+/// leaves, forwarded right, each flow in order.
+#[test]
+fn two_workers_share_the_one_tx_queue_of_a_port() {
+    if !preconditions() {
+        return;
+    }
+    let tag = std::process::id() % 100000;
+    let s = Setup::new(tag);
+    let (dp, lines) = start(&s.config(tag, true, 1));
+    let up = wait_line_text(&lines, "port out up", Duration::from_secs(30))
+        .expect("dataplane did not bring `out` up");
+    assert!(up.contains("tx queues 1 shared by the workers"), "{up}");
+    assert!(
+        wait_line(&lines, "control API on", Duration::from_secs(30)),
+        "dataplane did not start"
+    );
+    let d = Dpctl::new(s.dir.path().join("api.sock"));
+    let mac = wait_tx(&d, 500);
+    assert_eq!(port_rx_per_worker(&d, 500), vec![300, 200]);
+    stop(dp);
+    let got = read_pcap(&s.dir.path().join("o0.pcap"));
+    assert_eq!(got.len(), 500, "frames out");
+    // Per flow (its destination address), the frames forwarded in the order sent.
+    let flow = |f: &[u8]| f[14 + 19];
+    for fl in 1..=16u8 {
+        let want: Vec<Vec<u8>> =
+            s.q0.iter()
+                .chain(&s.q1)
+                .filter(|f| flow(f) == fl)
+                .map(|f| forwarded(f, mac))
+                .collect();
+        let out: Vec<&Vec<u8>> = got.iter().filter(|f| flow(f) == fl).collect();
+        assert_eq!(out.len(), want.len(), "flow {fl}: frames out");
+        for (i, (g, w)) in out.iter().zip(&want).enumerate() {
+            assert_eq!(
+                *g, w,
+                "flow {fl} frame {i}: forwarded wrong or out of order"
+            );
+        }
+    }
+}
+
+/// A memif pod port made through the API while two workers run: the memif gets one rx and one
+/// tx queue (its peer, a one-queue testpmd, decides the rings), which the workers share. A
+/// kernel pod on an af_packet port (one queue too) pings the pod's DPDK process through it:
+/// the request is polled by one worker and the reply by the other, each sending on the other
+/// port's shared tx queue.
+#[test]
+fn a_memif_pod_port_works_with_two_workers() {
+    if !preconditions() {
+        return;
+    }
+    let tag = std::process::id() % 100000;
+    let pa = Netns::new(&format!("dpwa{tag}"));
+    let ha = format!("wa{tag}");
+    let _va = plug(&pa, &ha, "10.0.1.2/24");
+    assert!(ip(&[
+        "netns", "exec", &pa.0, "ip", "route", "add", "default", "via", "10.0.1.1"
+    ]));
+    let s = Setup::new(tag);
+    let dir = s.dir.path();
+    let cfg = dir.join("memif.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[eal]
+cores = "0@0,1@1,2@1"
+args = ["--no-pci", "--file-prefix={}", "--in-memory", "--log-level=*:warning"]
+[control]
+socket = "{}"
+[[port]]
+name = "pod0"
+device = "net_af_packet{tag}w,iface={ha}"
+address = "10.0.1.1/24"
+"#,
+            s.prefix,
+            dir.join("api.sock").display()
+        ),
+    )
+    .unwrap();
+    let (dp, lines) = start(&cfg);
+    let up = wait_line_text(&lines, "port pod0 up", Duration::from_secs(30))
+        .expect("dataplane did not bring pod0 up");
+    assert!(up.contains("tx queues 1 shared by the workers"), "{up}");
+    assert!(
+        wait_line(&lines, "control API on", Duration::from_secs(30)),
+        "dataplane did not start"
+    );
+    let d = Dpctl::new(dir.join("api.sock"));
+    let sock = dir.join("pods").join("pod3").join("memif.sock");
+    let sock = sock.to_str().expect("UTF-8 temp path");
+    d.ok(&[
+        "port",
+        "add",
+        "pod3",
+        "--memif",
+        sock,
+        "--address",
+        "10.56.0.1/32",
+    ]);
+    d.ok(&["route", "add", "10.56.0.5/32", "dev", "pod3"]);
+    let _pod = PodDpdk::start(
+        &format!("net_memif0,role=client,socket={sock},socket-abstract=no"),
+        &format!("dpwp{tag}"),
+    );
+    let ok = ping_until(&pa, "10.56.0.5", Duration::from_secs(20));
+    if !ok {
+        for what in ["errors", "interfaces"] {
+            eprintln!("{}", d.run(&["show", what]).1);
+        }
+    }
+    assert!(ok, "ping over the memif pod port with two workers");
+    // One worker polled the kernel pod's port, the other the memif.
+    let rx = port_rx_per_worker(&d, 0);
+    assert!(
+        rx.iter().all(|&n| n > 0),
+        "both workers polled packets: {rx:?}"
+    );
+    drop(_pod);
+    d.ok(&["route", "del", "10.56.0.5/32"]);
+    d.ok(&["port", "del", "pod3"]);
+    stop(dp);
 }
