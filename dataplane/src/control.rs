@@ -130,6 +130,11 @@ impl Inner {
             admin_up: iface.up,
             link_up: p.link().map(|l| l.up).unwrap_or(false),
             persistent: self.state_file.is_some() && self.specs.contains_key(p.name()),
+            rx_workers: self
+                .rx_worker
+                .get(p.name())
+                .map(|w| w.iter().map(|&w| w as u32).collect())
+                .unwrap_or_default(),
         })
     }
 

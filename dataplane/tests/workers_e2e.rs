@@ -125,6 +125,21 @@ fn port_rx_now(d: &Dpctl) -> Vec<u64> {
         .collect()
 }
 
+/// The worker polling each rx queue of port `name`, from `dpctl show interfaces`.
+fn rx_workers(d: &Dpctl, name: &str) -> Vec<u64> {
+    let j = d.json(&["show", "interfaces"]);
+    j["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .and_then(|p| p["rx_workers"].as_array())
+        .unwrap_or_else(|| panic!("{name} has rx_workers: {j}"))
+        .iter()
+        .map(|w| w.as_u64().expect("a worker number"))
+        .collect()
+}
+
 /// (`out` port's MAC, its tx packets), from `dpctl show interfaces`.
 fn out_port(d: &Dpctl) -> ([u8; 6], u64) {
     let j = d.json(&["show", "interfaces"]);
@@ -296,6 +311,13 @@ fn two_workers_each_forward_their_own_rx_queue_of_a_config_port() {
         "dataplane did not start"
     );
     let d = Dpctl::new(s.dir.path().join("api.sock"));
+    // The API says which worker polls each rx queue (and dpctl shows the count).
+    assert_eq!(rx_workers(&d, "in"), vec![0, 1]);
+    let table = d.ok(&["show", "interfaces"]);
+    assert!(
+        table.lines().next().unwrap_or("").contains("RxQ"),
+        "{table}"
+    );
     let mac = wait_tx(&d, 500);
     // Queue w to worker w: each worker took exactly its queue's frames.
     assert_eq!(port_rx_per_worker(&d, 500), vec![300, 200]);
@@ -326,6 +348,7 @@ fn two_workers_each_forward_their_own_rx_queue_of_an_api_port_until_it_is_delete
         "10.0.1.1/24",
     ];
     d.ok(&add);
+    assert_eq!(rx_workers(&d, "in"), vec![0, 1]);
     let mac = wait_tx(&d, 500);
     assert_eq!(port_rx_per_worker(&d, 500), vec![300, 200]);
     // Deleting takes both queues from both workers (or it would time out and fail); adding
