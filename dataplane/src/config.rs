@@ -4,6 +4,7 @@
 //! ```toml
 //! [eal]
 //! cores = "0-1"                 # first core = main/control, the rest = workers
+//!                               # ("0@0,1@1,2@1": lcore@cpu, several lcores on one CPU)
 //! args = ["--no-pci", "--file-prefix=dp0"]
 //! [[port]]
 //! name = "left"
@@ -168,7 +169,8 @@ pub struct NeighborEntry {
 #[serde(deny_unknown_fields)]
 pub struct EalConfig {
     /// Core list (`"0-1"`, `"0,2-3"`): the first is the main (control) core, the rest run
-    /// workers.
+    /// workers. An entry `L@C` runs lcore L on CPU C (`"0@0,1@1,2@1"`: two workers time-share
+    /// CPU 1), to try several workers on a small machine; such a run is oversubscribed.
     pub cores: String,
     /// Extra EAL arguments, passed as given (`--no-pci`, `--vdev=...`, `--file-prefix=...`).
     #[serde(default)]
@@ -222,6 +224,9 @@ pub struct PortEntry {
     pub rx_desc: u16,
     #[serde(default = "default_desc")]
     pub tx_desc: u16,
+    /// Rx queues of a routed port; default: one per worker, capped by what the device has.
+    #[serde(default)]
+    pub rx_queues: Option<u16>,
     /// `a.b.c.d/len`: makes the port a routed interface.
     #[serde(default)]
     pub address: Option<String>,
@@ -305,7 +310,7 @@ impl Config {
 
     /// Cross-field checks. Errors are (config path, message).
     fn validate(&self) -> Result<(), (String, String)> {
-        let cores = resolve_cores(&self.eal.cores, &allowed_cpus())
+        let cores = resolve_lcores(&self.eal.cores, &allowed_cpus())
             .map_err(|m| ("eal.cores".to_string(), m))?;
         if cores.len() < 2 {
             let what = if self.eal.cores.trim() == "auto" {
@@ -314,7 +319,7 @@ impl Config {
                     cores.len(),
                     cores
                         .iter()
-                        .map(u32::to_string)
+                        .map(|l| l.cpu.to_string())
                         .collect::<Vec<_>>()
                         .join(",")
                 )
@@ -379,6 +384,26 @@ impl Config {
                 && !dp_api::MTU_RANGE.contains(&mtu)
             {
                 return Err((format!("{at}.mtu"), format!("{mtu} is outside 68..=9216")));
+            }
+            if let Some(n) = p.rx_queues {
+                if !(1..=MAX_RX_QUEUES).contains(&n) {
+                    return Err((
+                        format!("{at}.rx-queues"),
+                        format!(
+                            "port `{}`: {n} rx queues is outside 1..={MAX_RX_QUEUES}",
+                            p.name
+                        ),
+                    ));
+                }
+                if n > 1 && self.is_xconnected(&p.name) {
+                    return Err((
+                        format!("{at}.rx-queues"),
+                        format!(
+                            "port `{}` is cross-connected: a cross-connect polls one rx queue",
+                            p.name
+                        ),
+                    ));
+                }
             }
         }
         let mut used = HashMap::new();
@@ -446,10 +471,36 @@ impl Config {
             .any(|x| x.ports.iter().any(|p| p == name))
     }
 
-    /// The core list, parsed (valid after `validate`).
-    pub fn cores(&self) -> Vec<u32> {
-        resolve_cores(&self.eal.cores, &allowed_cpus()).unwrap_or_default()
+    /// The lcores and their CPUs, in lcore order (valid after `validate`); the first is the
+    /// main lcore.
+    pub fn lcores(&self) -> Vec<Lcore> {
+        resolve_lcores(&self.eal.cores, &allowed_cpus()).unwrap_or_default()
     }
+
+    /// The lcore ids (valid after `validate`).
+    pub fn cores(&self) -> Vec<u32> {
+        self.lcores().into_iter().map(|l| l.id).collect()
+    }
+}
+
+/// The most rx queues a port may have (the queue handles are tracked in a 64-bit mask).
+pub const MAX_RX_QUEUES: u16 = 64;
+
+/// An EAL lcore and the CPU it runs on (the same number unless `eal.cores` says `L@C`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Lcore {
+    pub id: u32,
+    pub cpu: u32,
+}
+
+/// CPUs that run more than one lcore, each with its lcores: an oversubscribed run, whose
+/// figures are not per-core.
+pub fn shared_cpus(lcores: &[Lcore]) -> Vec<(u32, Vec<u32>)> {
+    let mut by_cpu: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
+    for l in lcores {
+        by_cpu.entry(l.cpu).or_default().push(l.id);
+    }
+    by_cpu.into_iter().filter(|(_, v)| v.len() > 1).collect()
 }
 
 /// What the forwarding state needs to know about a started port.
@@ -588,10 +639,47 @@ pub fn apply(
 /// The cores `eal.cores` means: a core list, or `auto` for the CPUs this process may run on
 /// (what the kubelet's static CPU manager gives a Guaranteed pod), in ascending order.
 pub fn resolve_cores(spec: &str, allowed: &BTreeSet<u32>) -> Result<Vec<u32>, String> {
+    Ok(resolve_lcores(spec, allowed)?
+        .into_iter()
+        .map(|l| l.id)
+        .collect())
+}
+
+/// The lcores `eal.cores` means, in ascending lcore order: `auto`, or a core list whose
+/// entries may be `L@C` (lcore L on CPU C, DPDK's `--lcores` form).
+pub fn resolve_lcores(spec: &str, allowed: &BTreeSet<u32>) -> Result<Vec<Lcore>, String> {
     if spec.trim() == "auto" {
-        return Ok(allowed.iter().copied().collect());
+        return Ok(allowed.iter().map(|&c| Lcore { id: c, cpu: c }).collect());
     }
-    Ok(parse_core_list(spec)?.into_iter().collect())
+    let mut out = std::collections::BTreeMap::new();
+    for part in spec.split(',').map(str::trim) {
+        let bad = || {
+            format!(
+                "`{spec}` is not a core list (expected e.g. \"0-1\", \"0,2-3\" or \"0@0,1@1,2@1\")"
+            )
+        };
+        let items: Vec<Lcore> = match part.split_once('@') {
+            Some((l, c)) => {
+                let id = l.trim().parse::<u32>().map_err(|_| bad())?;
+                let cpu = c.trim().parse::<u32>().map_err(|_| bad())?;
+                if id >= 1024 || cpu >= 1024 {
+                    return Err(bad());
+                }
+                vec![Lcore { id, cpu }]
+            }
+            None => parse_core_list(part)
+                .map_err(|_| bad())?
+                .into_iter()
+                .map(|c| Lcore { id: c, cpu: c })
+                .collect(),
+        };
+        for l in items {
+            if out.insert(l.id, l).is_some() {
+                return Err(format!("`{spec}`: lcore {} is listed twice", l.id));
+            }
+        }
+    }
+    Ok(out.into_values().collect())
 }
 
 /// Parses a DPDK-style core list: `"0-3"`, `"0,2,4-5"`.
@@ -820,6 +908,71 @@ mac = "02:00:00:00:50:02"
                     .contains("`auto`: this process may run on 1 CPU(s)")
             );
         }
+    }
+
+    #[test]
+    fn lcore_maps_put_several_lcores_on_one_cpu() {
+        let set = |v: &[u32]| v.iter().copied().collect::<BTreeSet<u32>>();
+        let l = |id, cpu| Lcore { id, cpu };
+        assert_eq!(
+            resolve_lcores("0@0,1@1,2@1", &set(&[])).unwrap(),
+            vec![l(0, 0), l(1, 1), l(2, 1)]
+        );
+        assert_eq!(
+            resolve_lcores("2@1, 0-1", &set(&[])).unwrap(),
+            vec![l(0, 0), l(1, 1), l(2, 1)],
+            "lcore order, plain entries run on their own CPU"
+        );
+        assert_eq!(
+            resolve_lcores("0@0,1@1,1@0", &set(&[])).unwrap_err(),
+            "`0@0,1@1,1@0`: lcore 1 is listed twice"
+        );
+        assert!(resolve_lcores("0@x", &set(&[])).is_err());
+        assert!(resolve_lcores("0@", &set(&[])).is_err());
+        assert!(resolve_lcores("0@0@1", &set(&[])).is_err());
+        assert_eq!(shared_cpus(&[l(0, 0), l(1, 1)]), vec![]);
+        assert_eq!(
+            shared_cpus(&[l(0, 0), l(1, 1), l(2, 1), l(3, 0)]),
+            vec![(0, vec![0, 3]), (1, vec![1, 2])]
+        );
+    }
+
+    #[test]
+    fn rx_queues_are_checked_with_the_port_named() {
+        let e = err(&ROUTED.replace(
+            "device = \"net_null0\"",
+            "device = \"net_null0\"\nrx-queues = 0",
+        ));
+        assert_eq!(
+            e,
+            "t.toml: port[0].rx-queues: port `pod0`: 0 rx queues is outside 1..=64"
+        );
+        let e = err(&ROUTED.replace(
+            "device = \"net_null0\"",
+            "device = \"net_null0\"\nrx-queues = 65",
+        ));
+        assert!(
+            e.contains("port[0].rx-queues: port `pod0`: 65 rx queues"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace(
+            "device = \"net_null0\"",
+            "device = \"net_null0\"\nrx-queues = 2",
+        ));
+        assert_eq!(
+            e,
+            "t.toml: port[0].rx-queues: port `a` is cross-connected: a cross-connect polls one rx queue"
+        );
+        let c = Config::parse(
+            &ROUTED.replace(
+                "device = \"net_null0\"",
+                "device = \"net_null0\"\nrx-queues = 4",
+            ),
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.ports[0].rx_queues, Some(4));
+        assert_eq!(c.ports[1].rx_queues, None);
     }
 
     #[test]

@@ -40,8 +40,8 @@ pub struct Inner {
     /// Kept for probing ports at runtime; dropped after the ports at shutdown.
     pub eal: Arc<crate::dpdk::Eal>,
     pub pool: crate::dpdk::Mempool,
-    /// Routed port name -> the worker polling its rx queue.
-    pub rx_worker: HashMap<String, usize>,
+    /// Port name -> the worker polling each of its rx queues (index = queue).
+    pub rx_worker: HashMap<String, Vec<usize>>,
     /// Ports created through the API, with what they were created from.
     pub specs: HashMap<String, DeviceSpec>,
     /// Cross-connected ports (L2 only; not deletable at runtime).
@@ -130,6 +130,11 @@ impl Inner {
             admin_up: iface.up,
             link_up: p.link().map(|l| l.up).unwrap_or(false),
             persistent: self.state_file.is_some() && self.specs.contains_key(p.name()),
+            rx_workers: self
+                .rx_worker
+                .get(p.name())
+                .map(|w| w.iter().map(|&w| w as u32).collect())
+                .unwrap_or_default(),
         })
     }
 
@@ -200,13 +205,20 @@ impl dp_api::server::Backend for DaemonBackend {
                 )
             })?;
         }
-        let nw = s.worker_ctls.len() as u16;
+        let nw = s.worker_ctls.len();
+        let (port, caps) = crate::daemon::open_port(&s.eal, &req.name, &devargs)
+            .map_err(|e| ApiError::invalid("device", e))?;
+        // The daemon's rule: an rx and a tx queue per worker as far as the device has them
+        // (the workers share the tx queues when it has fewer).
+        let rx_queues = crate::daemon::rx_queue_count(&caps, nw, None)
+            .map_err(|e| ApiError::invalid("device", e))?;
         let pc = PortConfig {
             mtu: req.mtu,
-            tx_queues: nw.max(1),
+            rx_queues,
+            tx_queues: crate::daemon::tx_queue_count(&caps, nw),
             ..PortConfig::default()
         };
-        let (port, info) = crate::daemon::start_port(&s.eal, s.pool, &req.name, &devargs, pc)
+        let info = crate::daemon::start_port(&port, s.pool, pc)
             .map_err(|e| ApiError::invalid("device", e))?;
         let index = s
             .control
@@ -227,33 +239,32 @@ impl dp_api::server::Backend for DaemonBackend {
         {
             return Err(undo(&mut s, refused(e, "up")));
         }
-        // Hand the queues to the workers: rx to the least loaded, a tx queue to each.
-        let queues = (0..nw)
-            .map(|w| port.tx_queue(w))
+        // Hand the queues to the workers: each rx queue to the least loaded, a tx queue to
+        // each. Nothing else changes for the workers: they take these at their next loop.
+        let tx = crate::daemon::worker_tx_queues(&port, nw);
+        let rx = (0..rx_queues)
+            .map(|q| port.rx_queue(q))
             .collect::<Result<Vec<_>, _>>();
-        let (queues, rx) = match (queues, port.rx_queue(0)) {
-            (Ok(q), Ok(r)) => (q, r),
+        let (tx, rx) = match (tx, rx) {
+            (Ok(t), Ok(r)) => (t, r),
             (Err(e), _) | (_, Err(e)) => {
                 return Err(undo(&mut s, ApiError::internal(e.to_string())));
             }
         };
-        let mut load = vec![0usize; nw as usize];
-        for &w in s.rx_worker.values() {
+        let mut load = vec![0usize; nw];
+        for &w in s.rx_worker.values().flatten() {
             if let Some(l) = load.get_mut(w) {
                 *l += 1;
             }
         }
-        let w = load
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, l)| **l)
-            .map(|(i, _)| i)
-            .unwrap_or(0);
-        for (ctl, q) in s.worker_ctls.iter().zip(queues) {
+        let dealt = crate::daemon::deal_rx_queues(&mut load, rx_queues);
+        for (ctl, q) in s.worker_ctls.iter().zip(tx) {
             ctl.tx(TxCmd::Add(q));
         }
-        s.worker_ctls[w].rx(RxCmd::Add(rx, index));
-        s.rx_worker.insert(req.name.clone(), w);
+        for (q, &w) in rx.into_iter().zip(&dealt) {
+            s.worker_ctls[w].rx(RxCmd::Add(q, index));
+        }
+        s.rx_worker.insert(req.name.clone(), dealt);
         s.specs.insert(req.name.clone(), req.device.clone());
         s.api_state.ports.retain(|p| p.name != req.name);
         s.api_state.ports.push(req.clone());

@@ -14,13 +14,13 @@ use dp_net::ip4::{Ip4Input, Ip4Local, Ip4Lookup, Ip4Rewrite};
 use dp_net::rcu::Domain;
 use dp_net::vxlan::{VxlanDecap, VxlanEncap};
 
-use crate::config::{Config, PortInfo, allowed_cpus, apply};
+use crate::config::{Config, MAX_RX_QUEUES, PortInfo, allowed_cpus, apply, shared_cpus};
 use crate::control::{DaemonBackend, Inner};
 use crate::dpdk::{
-    Eal, EalPreflight, MbufAlloc, Mempool, PktMbuf, Port, PortConfig, PortStats, launch_on_lcore,
-    offload, rdtsc, tsc_hz, worker_lcores,
+    DevCaps, Eal, EalPreflight, MbufAlloc, Mempool, PktMbuf, Port, PortConfig, PortStats,
+    launch_on_lcore, offload, rdtsc, tsc_hz, worker_lcores,
 };
-use crate::worker::{self, PortTx, WorkerCtl, WorkerPlan, WorkerStats};
+use crate::worker::{self, PortTx, PortTxQueue, WorkerCtl, WorkerPlan, WorkerStats};
 use crate::xconnect::{Direction, SwPortCounters};
 
 /// A startup or runtime failure, printed as one line.
@@ -41,20 +41,26 @@ pub enum DaemonError {
     Runtime(String),
 }
 
-/// The EAL arguments for `cfg`: cores, main lcore, a default file prefix, then the user's.
+/// The EAL arguments for `cfg`: cores (`-l`, or `--lcores` when an lcore runs on another
+/// CPU than its number), main lcore, a default file prefix, then the user's.
 pub fn eal_args(cfg: &Config) -> Vec<String> {
-    let cores = cfg.cores();
-    let list = cores
-        .iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut args = vec![
-        "-l".to_string(),
-        list,
-        "--main-lcore".to_string(),
-        cores[0].to_string(),
-    ];
+    let lcores = cfg.lcores();
+    let mut args = if lcores.iter().all(|l| l.id == l.cpu) {
+        let list = lcores
+            .iter()
+            .map(|l| l.id.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        vec!["-l".to_string(), list]
+    } else {
+        let map = lcores
+            .iter()
+            .map(|l| format!("{}@{}", l.id, l.cpu))
+            .collect::<Vec<_>>()
+            .join(",");
+        vec![format!("--lcores={map}")]
+    };
+    args.extend(["--main-lcore".to_string(), lcores[0].id.to_string()]);
     if !cfg.eal.args.iter().any(|a| a.starts_with("--file-prefix")) {
         args.push("--file-prefix=dataplane".to_string());
     }
@@ -64,11 +70,20 @@ pub fn eal_args(cfg: &Config) -> Vec<String> {
 
 /// Checks that need no DPDK: cores present, hugepages available.
 pub fn preflight(cfg: &Config) -> Result<(), DaemonError> {
+    preflight_cpus(cfg)?;
+    EalPreflight::hugepages(&cfg.eal.args).map_err(DaemonError::Preflight)
+}
+
+/// The CPUs the lcores run on are ones this process may use.
+fn preflight_cpus(cfg: &Config) -> Result<(), DaemonError> {
     let allowed = allowed_cpus();
     let missing: Vec<String> = cfg
-        .cores()
+        .lcores()
         .into_iter()
-        .filter(|c| !allowed.contains(c))
+        .filter(|l| !allowed.contains(&l.cpu))
+        .map(|l| l.cpu)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .map(|c| c.to_string())
         .collect();
     if !missing.is_empty() {
@@ -83,7 +98,7 @@ pub fn preflight(cfg: &Config) -> Result<(), DaemonError> {
             missing.join(",")
         )));
     }
-    EalPreflight::hugepages(&cfg.eal.args).map_err(DaemonError::Preflight)
+    Ok(())
 }
 
 fn pool_size(cfg: &Config, workers: usize) -> u32 {
@@ -122,18 +137,78 @@ impl Node<PktMbuf> for PortRx {
     }
 }
 
-/// Opens, configures and starts a port the graph forwards on (at start or through the API):
-/// `pc` gives the queues, descriptors and MTU; the offloads are the graph's (checksums on
-/// transmit where the NIC can; on receive the NIC's checksum verdicts, which ip4-input trusts,
-/// and its flow hash). Returns the port and what the forwarding state needs to know of it.
-pub(crate) fn start_port(
+/// How many rx queues a routed port gets: `asked` (a port's `rx-queues`), or else one per
+/// worker, capped by what the device has. A memif device gets one unless asked: its rings are
+/// the peer's choice, and in DPDK 22.11 a queue the peer did not set up reads ring 0, which
+/// would put two workers on one ring. Errors say why `asked` cannot be had.
+pub(crate) fn rx_queue_count(
+    caps: &DevCaps,
+    workers: usize,
+    asked: Option<u16>,
+) -> Result<u16, String> {
+    let max = caps.max_rx_queues.min(MAX_RX_QUEUES);
+    match asked {
+        Some(n) if n == 0 || n > max => Err(format!(
+            "{n} rx queues asked; the device ({}) has 1..={max}",
+            caps.driver
+        )),
+        Some(n) => Ok(n),
+        None if caps.driver == "net_memif" => Ok(1),
+        None => Ok((workers.min(usize::from(u16::MAX)) as u16).clamp(1, max.max(1))),
+    }
+}
+
+/// How many tx queues a routed port gets: one per worker, capped by what the device has (a
+/// memif: one, for the same reason as its rx queues). With fewer than workers, the workers
+/// share them ([`worker_tx_queues`]).
+pub(crate) fn tx_queue_count(caps: &DevCaps, workers: usize) -> u16 {
+    if caps.driver == "net_memif" {
+        return 1;
+    }
+    (workers.min(64) as u16).clamp(1, caps.max_tx_queues.clamp(1, 64))
+}
+
+/// Each worker's tx queue of `port`, in worker order: queue w of its own while the port has
+/// a queue per worker, else queue w % (tx queues), shared under a lock.
+pub(crate) fn worker_tx_queues(
+    port: &Port,
+    workers: usize,
+) -> Result<Vec<PortTxQueue>, crate::dpdk::DpdkError> {
+    let (_, ntx) = port.queue_counts();
+    if usize::from(ntx) >= workers {
+        return (0..workers)
+            .map(|w| port.tx_queue(w as u16).map(PortTxQueue::Own))
+            .collect();
+    }
+    let shared = (0..ntx)
+        .map(|q| port.tx_queue(q).map(|t| Arc::new(Mutex::new(t))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((0..workers)
+        .map(|w| PortTxQueue::Shared(shared[w % shared.len()].clone()))
+        .collect())
+}
+
+/// Opens a port's device (probing it when needed) and reads what it can do.
+pub(crate) fn open_port(
     eal: &Eal,
-    pool: Mempool,
     name: &str,
     devargs: &str,
-    pc: PortConfig,
-) -> Result<(Port, PortInfo), crate::dpdk::DpdkError> {
+) -> Result<(Port, DevCaps), crate::dpdk::DpdkError> {
     let port = Port::open(eal, name, devargs)?;
+    let caps = port.caps()?;
+    Ok((port, caps))
+}
+
+/// Configures and starts a port the graph forwards on (at start or through the API): `pc`
+/// gives the queues, descriptors and MTU (and RSS, used when there are several rx queues and
+/// the device hashes); the offloads are the graph's (checksums on transmit where the NIC can;
+/// on receive the NIC's checksum verdicts, which ip4-input trusts, and its flow hash). Returns
+/// what the forwarding state needs to know of it.
+pub(crate) fn start_port(
+    port: &Port,
+    pool: Mempool,
+    pc: PortConfig,
+) -> Result<PortInfo, crate::dpdk::DpdkError> {
     let pc = PortConfig {
         tx_offloads: offload::TX_IPV4_CKSUM | offload::TX_UDP_CKSUM | offload::TX_TCP_CKSUM,
         rx_offloads: offload::RX_IPV4_CKSUM
@@ -144,7 +219,7 @@ pub(crate) fn start_port(
     };
     let (_rx_on, tx_on) = port.configure(&pc, &pool)?;
     port.start()?;
-    let info = PortInfo {
+    Ok(PortInfo {
         port_id: port.id(),
         mac: port.mac()?,
         mtu: port.mtu().unwrap_or(1500),
@@ -153,8 +228,27 @@ pub(crate) fn start_port(
             udp_csum: tx_on & offload::TX_UDP_CKSUM != 0,
             tcp_csum: tx_on & offload::TX_TCP_CKSUM != 0,
         },
-    };
-    Ok((port, info))
+    })
+}
+
+/// Deals `queues` rx queues of one port to workers, given each worker's current number of rx
+/// queues (`load`, updated): each queue goes to the least loaded worker that has none of this
+/// port's queues yet (all of them once every worker has one), ties to the lowest index. With
+/// N workers and N queues on every port, worker w polls queue w of every port.
+pub fn deal_rx_queues(load: &mut [usize], queues: u16) -> Vec<usize> {
+    let mut got = Vec::with_capacity(usize::from(queues));
+    for _ in 0..queues {
+        let fresh = got.len() < load.len();
+        let w = (0..load.len())
+            .filter(|w| !fresh || !got.contains(w))
+            .min_by_key(|&w| (load[w], w))
+            .unwrap_or(0);
+        if let Some(l) = load.get_mut(w) {
+            *l += 1;
+        }
+        got.push(w);
+    }
+    got
 }
 
 /// One worker's graph over the shared forwarding state.
@@ -162,7 +256,7 @@ fn build_graph(
     control: &Control,
     learn: &LearnQueue,
     pool: Mempool,
-    tx: Vec<crate::dpdk::TxQueue>,
+    tx: Vec<PortTxQueue>,
     ctl: Arc<WorkerCtl>,
 ) -> Result<Graph<PktMbuf>, DaemonError> {
     let (fib, st) = control.readers();
@@ -202,28 +296,68 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
         None,
     )?;
 
+    let lcores = cfg.lcores();
+    for (cpu, on) in shared_cpus(&lcores) {
+        eprintln!(
+            "dataplane: WARNING: lcores {} share CPU {cpu}: oversubscribed, the workers \
+             time-share it; no figure from this run is a per-core figure",
+            on.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+        );
+    }
+
     let mut ports = Vec::new();
     let mut infos = Vec::new();
-    for p in &cfg.ports {
+    for (i, p) in cfg.ports.iter().enumerate() {
         let perr = |err| DaemonError::Port {
             port: p.name.clone(),
             err,
+        };
+        let (port, caps) = open_port(&eal, &p.name, &p.device).map_err(perr)?;
+        // A cross-connect polls one rx queue (one worker runs both directions of it; several
+        // cross-connects spread over the workers). A routed port gets one per worker.
+        let rx_queues = if cfg.is_xconnected(&p.name) {
+            1
+        } else {
+            rx_queue_count(&caps, nw, p.rx_queues).map_err(|message| {
+                DaemonError::Config(crate::config::ConfigError {
+                    file: path.display().to_string(),
+                    location: Some(format!("port[{i}].rx-queues")),
+                    message: format!("port `{}`: {message}", p.name),
+                })
+            })?
+        };
+        // Only the cross-connect's worker sends on a cross-connected port.
+        let tx_queues = if cfg.is_xconnected(&p.name) {
+            1
+        } else {
+            tx_queue_count(&caps, nw)
         };
         let pc = PortConfig {
             mtu: p.mtu,
             rx_desc: p.rx_desc,
             tx_desc: p.tx_desc,
-            tx_queues: nw as u16,
+            rx_queues,
+            tx_queues,
             ..PortConfig::default()
         };
-        let (port, info) = start_port(&eal, pool, &p.name, &p.device, pc).map_err(perr)?;
+        let info = start_port(&port, pool, pc).map_err(perr)?;
         let (mac, mtu, caps) = (info.mac, info.mtu, info.caps);
         eprintln!(
-            "dataplane: port {} up: device {} (port id {}, mac {}, mtu {mtu}, tx checksum offload: {})",
+            "dataplane: port {} up: device {} (port id {}, mac {}, mtu {mtu}, rx queues {rx_queues}{}, tx queues {tx_queues}{}, tx checksum offload: {})",
             p.name,
             p.device,
             port.id(),
             fmt_mac(mac),
+            match (rx_queues, port.rss()) {
+                (1, _) => "",
+                (_, true) => " spread by RSS",
+                (_, false) => " (no RSS: the device spreads them)",
+            },
+            if usize::from(tx_queues) < nw && !cfg.is_xconnected(&p.name) {
+                " shared by the workers"
+            } else {
+                ""
+            },
             if caps.ipv4_csum { "ipv4" } else { "none" }
         );
         infos.push(info);
@@ -252,35 +386,46 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
             .position(|p| p.name() == name)
             .expect("validated port name")
     };
+    // Cross-connects round-robin, then every (routed port, rx queue) to the least loaded
+    // worker: with N queues per port and N workers, worker w polls queue w of every port.
+    let mut load = vec![0usize; nw];
+    let mut rx_worker = std::collections::HashMap::new();
+    let mut rx: Vec<Vec<(crate::dpdk::RxQueue, dp_net::fwd::IfIndex)>> =
+        (0..nw).map(|_| Vec::new()).collect();
+    let mut xconnect: Vec<Vec<Direction>> = (0..nw).map(|_| Vec::new()).collect();
+    for (k, x) in cfg.xconnects.iter().enumerate() {
+        let w = k % nw;
+        let (a, b) = (index(&x.ports[0]), index(&x.ports[1]));
+        for (from, to) in [(a, b), (b, a)] {
+            xconnect[w].push(Direction {
+                rx: ports[from].rx_queue(0)?,
+                tx: ports[to].tx_queue(0)?,
+                rx_port: usize::from(ports[from].id()),
+                tx_port: usize::from(ports[to].id()),
+            });
+            load[w] += 1;
+            rx_worker.insert(ports[from].name().to_string(), vec![w]);
+        }
+    }
+    for &i in &routed {
+        let (nrx, _) = ports[i].queue_counts();
+        let dealt = deal_rx_queues(&mut load, nrx);
+        for (q, &w) in dealt.iter().enumerate() {
+            rx[w].push((ports[i].rx_queue(q as u16)?, if_idx[i]));
+        }
+        rx_worker.insert(ports[i].name().to_string(), dealt);
+    }
+    // Each worker's tx queue of every routed port.
+    let mut tx: Vec<Vec<PortTxQueue>> = (0..nw).map(|_| Vec::new()).collect();
+    for &i in &routed {
+        for (w, q) in worker_tx_queues(&ports[i], nw)?.into_iter().enumerate() {
+            tx[w].push(q);
+        }
+    }
     let mut plans = Vec::new();
-    for w in 0..nw {
-        let mut rx = Vec::new();
-        for (k, &i) in routed.iter().enumerate() {
-            if k % nw == w {
-                rx.push((ports[i].rx_queue(0)?, if_idx[i]));
-            }
-        }
-        let mut xconnect = Vec::new();
-        for (k, x) in cfg.xconnects.iter().enumerate() {
-            if k % nw != w {
-                continue;
-            }
-            let (a, b) = (index(&x.ports[0]), index(&x.ports[1]));
-            for (from, to) in [(a, b), (b, a)] {
-                xconnect.push(Direction {
-                    rx: ports[from].rx_queue(0)?,
-                    tx: ports[to].tx_queue(w as u16)?,
-                    rx_port: usize::from(ports[from].id()),
-                    tx_port: usize::from(ports[to].id()),
-                });
-            }
-        }
+    for ((rx, xconnect), tx) in rx.into_iter().zip(xconnect).zip(tx) {
         // Every worker has a graph, so routed ports added at runtime find one.
         let ctl = Arc::new(WorkerCtl::default());
-        let tx = routed
-            .iter()
-            .map(|&i| ports[i].tx_queue(w as u16))
-            .collect::<Result<Vec<_>, _>>()?;
         let graph = build_graph(&control, &learn, pool, tx, ctl.clone())?;
         let qsbr = domain
             .register()
@@ -334,11 +479,6 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
         cfg.xconnects.len()
     );
 
-    // Which worker polls each routed port (the API adds new ports to the least loaded).
-    let mut rx_worker = std::collections::HashMap::new();
-    for (k, &i) in routed.iter().enumerate() {
-        rx_worker.insert(ports[i].name().to_string(), k % nw);
-    }
     let backend = Arc::new(DaemonBackend::new(Inner {
         control,
         ports,
@@ -622,4 +762,102 @@ pub fn final_report(ports: &[Port], workers: &[WorkerStats]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caps(driver: &str, rxq: u16) -> DevCaps {
+        DevCaps {
+            driver: driver.into(),
+            max_rx_queues: rxq,
+            max_tx_queues: 64,
+            ..DevCaps::default()
+        }
+    }
+
+    #[test]
+    fn n_queues_on_n_workers_give_worker_w_queue_w_of_every_port() {
+        let mut load = vec![0; 4];
+        for _ in 0..3 {
+            assert_eq!(deal_rx_queues(&mut load, 4), vec![0, 1, 2, 3]);
+        }
+        assert_eq!(load, vec![3, 3, 3, 3]);
+    }
+
+    #[test]
+    fn single_queue_ports_go_round_robin_and_mixed_ports_stay_fair() {
+        let mut load = vec![0; 3];
+        let got: Vec<_> = (0..4).map(|_| deal_rx_queues(&mut load, 1)).collect();
+        assert_eq!(got, vec![vec![0], vec![1], vec![2], vec![0]]);
+        // Worker 0 has 2 queues, 1 and 2 have one: a 2-queue port goes to 1 and 2.
+        assert_eq!(deal_rx_queues(&mut load, 2), vec![1, 2]);
+        assert_eq!(load, vec![2, 2, 2]);
+        // More queues than workers: each worker first gets one, then the least loaded.
+        let mut load = vec![0; 2];
+        assert_eq!(deal_rx_queues(&mut load, 3), vec![0, 1, 0]);
+        // Uneven loads: this port's queues still land on distinct workers first.
+        let mut load = vec![0, 5];
+        assert_eq!(deal_rx_queues(&mut load, 2), vec![0, 1]);
+    }
+
+    #[test]
+    fn rx_queue_count_is_one_per_worker_capped_by_the_device() {
+        assert_eq!(rx_queue_count(&caps("net_ixgbe", 128), 4, None), Ok(4));
+        assert_eq!(rx_queue_count(&caps("net_pcap", 2), 4, None), Ok(2));
+        assert_eq!(rx_queue_count(&caps("net_ring", 1), 1, None), Ok(1));
+        assert_eq!(rx_queue_count(&caps("net_ixgbe", 128), 100, None), Ok(64));
+        // memif: the peer decides the rings; one unless asked.
+        assert_eq!(rx_queue_count(&caps("net_memif", 255), 4, None), Ok(1));
+        assert_eq!(rx_queue_count(&caps("net_memif", 255), 4, Some(2)), Ok(2));
+        assert_eq!(rx_queue_count(&caps("net_ixgbe", 128), 4, Some(1)), Ok(1));
+        let e = rx_queue_count(&caps("net_pcap", 2), 4, Some(3)).unwrap_err();
+        assert_eq!(e, "3 rx queues asked; the device (net_pcap) has 1..=2");
+    }
+
+    #[test]
+    fn tx_queue_count_is_one_per_worker_or_what_the_device_has() {
+        let caps = |driver: &str, txq: u16| DevCaps {
+            driver: driver.into(),
+            max_tx_queues: txq,
+            ..DevCaps::default()
+        };
+        assert_eq!(tx_queue_count(&caps("net_ixgbe", 128), 4), 4);
+        assert_eq!(tx_queue_count(&caps("net_af_packet", 1), 4), 1);
+        assert_eq!(tx_queue_count(&caps("net_vhost", 2), 4), 2);
+        assert_eq!(tx_queue_count(&caps("net_memif", 255), 4), 1);
+        assert_eq!(tx_queue_count(&caps("net_ixgbe", 128), 100), 64);
+    }
+
+    #[test]
+    fn lcores_on_shared_cpus_use_the_lcores_form() {
+        let text =
+            |cores: &str| format!("[eal]\ncores = \"{cores}\"\nargs = [\"--file-prefix=x\"]\n");
+        let c = Config::parse(&text("0-1"), "t.toml").unwrap();
+        assert_eq!(
+            eal_args(&c),
+            ["-l", "0,1", "--main-lcore", "0", "--file-prefix=x"]
+        );
+        let c = Config::parse(&text("0@0,1@1,2@1"), "t.toml").unwrap();
+        assert_eq!(
+            eal_args(&c),
+            [
+                "--lcores=0@0,1@1,2@1",
+                "--main-lcore",
+                "0",
+                "--file-prefix=x"
+            ]
+        );
+        assert_eq!(shared_cpus(&c.lcores()), vec![(1, vec![1, 2])]);
+        // The check is on CPUs, not lcore ids: lcore 2 runs on CPU 1.
+        let cpus = allowed_cpus();
+        assert_eq!(
+            preflight_cpus(&c).is_ok(),
+            cpus.contains(&0) && cpus.contains(&1)
+        );
+        let c = Config::parse(&text("0@0,1@1,2@1023"), "t.toml").unwrap();
+        let e = preflight_cpus(&c).unwrap_err().to_string();
+        assert!(e.contains("core(s) 1023 are not available"), "{e}");
+    }
 }

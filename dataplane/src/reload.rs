@@ -90,12 +90,13 @@ fn restart_needed(old: &Config, new: &Config) -> Option<String> {
                     p.mtu,
                     p.rx_desc,
                     p.tx_desc,
+                    p.rx_queues,
                 )
             })
             .collect::<Vec<_>>()
     };
     if key(old) != key(new) {
-        return Some("ports added, removed or with another device/mtu/descriptors: restart the dataplane (or use dpctl port add/del)".into());
+        return Some("ports added, removed or with another device/mtu/descriptors/rx-queues: restart the dataplane (or use dpctl port add/del)".into());
     }
     for t in &old.tunnels {
         match new.tunnels.iter().find(|n| n.name == t.name) {
@@ -243,4 +244,19 @@ fn apply_steps(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_with_other_rx_queues_needs_a_restart() {
+        let text = "[eal]\ncores = \"0-1\"\n[[port]]\nname = \"a\"\ndevice = \"net_null0\"\n";
+        let old = Config::parse(text, "t.toml").unwrap();
+        assert_eq!(restart_needed(&old, &old), None);
+        let new = Config::parse(&format!("{text}rx-queues = 2\n"), "t.toml").unwrap();
+        let why = restart_needed(&old, &new).expect("a restart is needed");
+        assert!(why.contains("rx-queues"), "{why}");
+    }
 }

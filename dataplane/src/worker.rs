@@ -37,18 +37,50 @@ dp_net::errors! {
     }
 }
 
+/// A worker's way out through one port.
+#[derive(Debug)]
+pub enum PortTxQueue {
+    /// A tx queue of its own: the normal case, one per worker per port.
+    Own(TxQueue),
+    /// A tx queue shared with other workers, sent on under its lock: a device with fewer tx
+    /// queues than there are workers (a memif's rings are its peer's choice: one).
+    Shared(Arc<Mutex<TxQueue>>),
+}
+
+impl PortTxQueue {
+    pub fn port_id(&self) -> u16 {
+        match self {
+            PortTxQueue::Own(q) => q.port_id(),
+            PortTxQueue::Shared(q) => q.lock().unwrap_or_else(|p| p.into_inner()).port_id(),
+        }
+    }
+
+    /// Sends from the front of `v` (see [`tx_from`]); returns how many the driver took.
+    #[inline]
+    fn send<const N: usize>(&mut self, v: &mut ArrayVec<PktMbuf, N>) -> usize {
+        match self {
+            PortTxQueue::Own(q) => tx_from(q, v),
+            PortTxQueue::Shared(q) => tx_from(&mut q.lock().unwrap_or_else(|p| p.into_inner()), v),
+        }
+    }
+}
+
 /// port-tx: the graph's last node. Batches packets per egress port and transmits them; what
 /// the driver does not take is freed and counted.
 pub struct PortTx {
     state: RcuReader<FwdState>,
     ctl: Arc<WorkerCtl>,
     /// This worker's tx queue per DPDK port id.
-    queues: Vec<Option<TxQueue>>,
+    queues: Vec<Option<PortTxQueue>>,
     batches: Vec<ArrayVec<PktMbuf, VECTOR_SIZE>>,
 }
 
 impl PortTx {
-    pub fn new(state: RcuReader<FwdState>, queues: Vec<TxQueue>, ctl: Arc<WorkerCtl>) -> PortTx {
+    pub fn new(
+        state: RcuReader<FwdState>,
+        queues: Vec<PortTxQueue>,
+        ctl: Arc<WorkerCtl>,
+    ) -> PortTx {
         let mut p = PortTx {
             state,
             ctl,
@@ -61,7 +93,7 @@ impl PortTx {
         p
     }
 
-    fn add(&mut self, q: TxQueue) {
+    fn add(&mut self, q: PortTxQueue) {
         let id = q.port_id() as usize;
         if self.queues.len() <= id {
             self.queues.resize_with(id + 1, || None);
@@ -113,27 +145,28 @@ impl Node<PktMbuf> for PortTx {
     ) {
         let state = self.state.get();
         // The DPDK port (and this worker's tx queue) behind interface `tx_if`.
-        let queue_of = |queues: &[Option<TxQueue>], tx_if: IfIndex| -> Result<usize, PortTxError> {
-            match state.iface(tx_if).map(|f| f.kind) {
-                None => Err(PortTxError::NoIface),
-                Some(IfaceKind::Vxlan(_)) => Err(PortTxError::NotAPort),
-                Some(IfaceKind::Port { port_id }) => {
-                    let id = usize::from(port_id);
-                    if queues.get(id).is_some_and(Option::is_some) {
-                        Ok(id)
-                    } else {
-                        Err(PortTxError::NoQueue)
+        let queue_of =
+            |queues: &[Option<PortTxQueue>], tx_if: IfIndex| -> Result<usize, PortTxError> {
+                match state.iface(tx_if).map(|f| f.kind) {
+                    None => Err(PortTxError::NoIface),
+                    Some(IfaceKind::Vxlan(_)) => Err(PortTxError::NotAPort),
+                    Some(IfaceKind::Port { port_id }) => {
+                        let id = usize::from(port_id);
+                        if queues.get(id).is_some_and(Option::is_some) {
+                            Ok(id)
+                        } else {
+                            Err(PortTxError::NoQueue)
+                        }
                     }
                 }
-            }
-        };
+            };
         // The common case: the whole vector leaves through one port. Send it as it is.
         if let Some(first) = pkts.first().map(|p| p.meta().tx_if)
             && pkts.iter().all(|p| p.meta().tx_if == first)
             && let Ok(id) = queue_of(&self.queues, first)
             && let Some(Some(q)) = self.queues.get_mut(id)
         {
-            tx_from(q, pkts);
+            q.send(pkts);
             ctx.count_n(PortTxError::TxFull.idx(), pkts.len() as u64);
             pkts.clear();
             return;
@@ -159,7 +192,7 @@ impl Node<PktMbuf> for PortTx {
                 continue;
             }
             if let Some(Some(q)) = self.queues.get_mut(id) {
-                tx_from(q, batch);
+                q.send(batch);
             }
             ctx.count_n(PortTxError::TxFull.idx(), batch.len() as u64);
             batch.clear();
@@ -204,7 +237,7 @@ pub enum RxCmd {
 /// A port change for a worker's port-tx node.
 #[derive(Debug)]
 pub enum TxCmd {
-    Add(TxQueue),
+    Add(PortTxQueue),
     Remove(u16),
 }
 

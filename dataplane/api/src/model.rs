@@ -312,6 +312,10 @@ pub struct PortInfo {
     /// Created through the API and kept in the state file (recreated after a restart).
     #[serde(default)]
     pub persistent: bool,
+    /// The worker polling each of its rx queues (index = queue); its length is the number
+    /// of rx queues. Empty when not known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rx_workers: Vec<u32>,
 }
 
 /// `PUT /v1/ports/{name}/address`: set (`"10.0.1.1/24"`) or clear (`null`) the address.

@@ -216,6 +216,7 @@ impl Backend for FakeBackend {
             address: req.address,
             admin_up: req.up,
             link_up: req.up,
+            rx_workers: vec![0],
         };
         s.ports.insert(req.name, info.clone());
         Ok(info)

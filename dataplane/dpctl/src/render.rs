@@ -66,6 +66,7 @@ impl Output {
             ("Address", Align::Left),
             ("MAC", Align::Left),
             ("MTU", Align::Right),
+            ("RxQ", Align::Right),
             ("RX packets", Align::Right),
             ("TX packets", Align::Right),
             ("Missed", Align::Right),
@@ -91,6 +92,10 @@ impl Output {
                 p.address.map_or("-".into(), |a| a.to_string()),
                 p.mac.map_or("-".into(), |m| m.to_string()),
                 p.mtu.map_or("-".into(), |m| m.to_string()),
+                match p.rx_workers.len() {
+                    0 => "-".to_string(),
+                    q => q.to_string(),
+                },
                 n(|s| s.rx_packets),
                 n(|s| s.tx_packets),
                 n(|s| s.rx_missed),

@@ -144,6 +144,8 @@ struct PortInner {
 #[derive(Debug, Default)]
 struct PortState {
     configured: Option<PortConfig>,
+    /// The RSS hash functions enabled (0: no RSS).
+    rss_hf: u64,
     started: bool,
 }
 
@@ -364,12 +366,13 @@ impl Port {
         let mut conf = dpdk_sys::rte_eth_conf::default();
         conf.rxmode.offloads = cfg.rx_offloads & caps.rx_offload_capa;
         conf.txmode.offloads = cfg.tx_offloads & caps.tx_offload_capa;
-        let rss_hf = (dpdk_sys::SHIM_RSS_IP | dpdk_sys::SHIM_RSS_UDP | dpdk_sys::SHIM_RSS_TCP)
+        let mut rss_hf = (dpdk_sys::SHIM_RSS_IP | dpdk_sys::SHIM_RSS_UDP | dpdk_sys::SHIM_RSS_TCP)
             & caps.flow_type_rss_offloads;
         if cfg.rss && cfg.rx_queues > 1 && rss_hf != 0 {
             conf.rxmode.mq_mode = dpdk_sys::RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
         } else {
+            rss_hf = 0;
             // The ethdev layer refuses the RSS hash offload without RSS.
             conf.rxmode.offloads &= !offload::RX_RSS_HASH;
         }
@@ -416,7 +419,24 @@ impl Port {
             unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
         }
         state.configured = Some(cfg.clone());
+        state.rss_hf = rss_hf;
         Ok((conf.rxmode.offloads, conf.txmode.offloads))
+    }
+
+    /// Rx and tx queues configured (0, 0 before `configure`).
+    pub fn queue_counts(&self) -> (u16, u16) {
+        let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        state
+            .configured
+            .as_ref()
+            .map_or((0, 0), |c| (c.rx_queues, c.tx_queues))
+    }
+
+    /// Whether rx is spread over the queues by RSS (IP/UDP/TCP hash, as far as the device
+    /// hashes them), as configured.
+    pub fn rss(&self) -> bool {
+        let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.rss_hf != 0
     }
 
     /// Starts the port (after `configure`).

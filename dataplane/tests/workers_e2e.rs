@@ -1,0 +1,487 @@
+//! Several workers end to end: a routed port with two rx queues (net_pcap, one pcap file per
+//! queue, each carrying its own flows) and two worker lcores. Each worker must poll its own
+//! queue (queue w to worker w) and forward every frame correctly through its own tx queue of
+//! the egress port (net_pcap, one tx_pcap file per queue), in order within its queue. Once
+//! through a port in the config file, once through a port added with `dpctl port add`, which is
+//! then deleted (every queue released from every worker) and added again.
+//!
+//! The two workers run on lcores 1 and 2, both on CPU 1 (`cores = "0@0,1@1,2@1"`): on a 2-CPU
+//! machine the run is oversubscribed, which is fine for correctness.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::net::*;
+use common::*;
+
+const NH_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x02, 0x02];
+
+/// The Internet checksum of `b`.
+fn csum(b: &[u8]) -> u16 {
+    let mut s: u32 = b
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while s >> 16 != 0 {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+/// A broadcast Ethernet/IPv4/UDP frame of flow `flow` (destination 10.2.0.<flow+1>), packet
+/// number `seq` of it (in the IP id and payload).
+fn udp_frame(flow: u8, seq: u16) -> Vec<u8> {
+    let payload: Vec<u8> = (0..22u8).map(|i| i ^ flow ^ seq as u8).collect();
+    let udp_len = 8 + payload.len() as u16;
+    let mut f = vec![0xff; 6];
+    f.extend([0x02, 0, 0, 0, 0x01, 0x02, 0x08, 0x00]);
+    let mut ip = vec![0x45, 0];
+    ip.extend((20 + udp_len).to_be_bytes());
+    ip.extend(seq.to_be_bytes());
+    ip.extend([0, 0, 64, 17, 0, 0, 10, 0, 1, 2, 10, 2, 0, flow + 1]);
+    let c = csum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend(ip);
+    f.extend((1024 + u16::from(flow)).to_be_bytes());
+    f.extend(5000u16.to_be_bytes());
+    f.extend(udp_len.to_be_bytes());
+    f.extend([0, 0]);
+    f.extend(payload);
+    f
+}
+
+/// `sent` as the dataplane must forward it out of a port with MAC `out_mac`: next hop's MAC,
+/// our MAC, TTL one less, IPv4 checksum right, the rest unchanged.
+fn forwarded(sent: &[u8], out_mac: [u8; 6]) -> Vec<u8> {
+    let mut f = sent.to_vec();
+    f[0..6].copy_from_slice(&NH_MAC);
+    f[6..12].copy_from_slice(&out_mac);
+    f[14 + 8] -= 1;
+    f[24..26].fill(0);
+    let c = csum(&f[14..34]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
+    use pcap_file::pcap::{PcapPacket, PcapWriter};
+    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        w.write_packet(&PcapPacket::new(
+            Duration::from_micros(i as u64),
+            f.len() as u32,
+            f,
+        ))
+        .unwrap();
+    }
+}
+
+fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
+    let mut r = pcap_file::pcap::PcapReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut out = Vec::new();
+    while let Some(p) = r.next_packet() {
+        out.push(p.unwrap().data.into_owned());
+    }
+    out
+}
+
+/// `n` frames of flows `flows`, taken in turn.
+fn frames(flows: std::ops::Range<u8>, n: usize) -> Vec<Vec<u8>> {
+    let k = flows.len();
+    (0..n)
+        .map(|i| udp_frame(flows.start + (i % k) as u8, (i / k) as u16))
+        .collect()
+}
+
+/// The packets each worker's port-rx node took, by worker number, once they add up to `total`
+/// (workers publish their counters ten times a second).
+fn port_rx_per_worker(d: &Dpctl, total: u64) -> Vec<u64> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = port_rx_now(d);
+        if got.iter().sum::<u64>() >= total || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn port_rx_now(d: &Dpctl) -> Vec<u64> {
+    let rt = d.json(&["show", "runtime"]);
+    rt["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .map(|w| {
+            w["nodes"]
+                .as_array()
+                .expect("nodes")
+                .iter()
+                .find(|n| n["name"] == "port-rx")
+                .map_or(0, |n| n["packets"].as_u64().unwrap_or(0))
+        })
+        .collect()
+}
+
+/// The worker polling each rx queue of port `name`, from `dpctl show interfaces`.
+fn rx_workers(d: &Dpctl, name: &str) -> Vec<u64> {
+    let j = d.json(&["show", "interfaces"]);
+    j["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .and_then(|p| p["rx_workers"].as_array())
+        .unwrap_or_else(|| panic!("{name} has rx_workers: {j}"))
+        .iter()
+        .map(|w| w.as_u64().expect("a worker number"))
+        .collect()
+}
+
+/// (`out` port's MAC, its tx packets), from `dpctl show interfaces`.
+fn out_port(d: &Dpctl) -> ([u8; 6], u64) {
+    let j = d.json(&["show", "interfaces"]);
+    let mac = j["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "out")
+        .and_then(|p| p["mac"].as_str())
+        .expect("out has a MAC")
+        .split(':')
+        .map(|x| u8::from_str_radix(x, 16).unwrap())
+        .collect::<Vec<_>>();
+    let tx = j["stats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "out")
+        .and_then(|s| s["tx_packets"].as_u64())
+        .expect("out's counters");
+    (mac.try_into().expect("6-byte MAC"), tx)
+}
+
+fn wait_tx(d: &Dpctl, want: u64) -> [u8; 6] {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (mac, tx) = out_port(d);
+        if tx >= want {
+            return mac;
+        }
+        if Instant::now() > deadline {
+            eprintln!("{}", d.run(&["show", "errors"]).1);
+            panic!("out sent {tx} frames of {want} in 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Root, hugepages, and CPUs 0 and 1 (the lcores run on them).
+fn preconditions() -> bool {
+    let cpus = dataplane::config::allowed_cpus();
+    require_dpdk()
+        && require(
+            cpus.contains(&0) && cpus.contains(&1),
+            "needs CPUs 0 and 1 (lcores 0, 1 and 2 run on them)",
+        )
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    /// The EAL file prefix (its runtime directory is removed on drop).
+    prefix: String,
+    /// Frames into queue 0 and queue 1 (distinct flows, distinct counts).
+    q0: Vec<Vec<u8>>,
+    q1: Vec<Vec<u8>>,
+    in_dev: String,
+}
+
+impl Setup {
+    fn new(tag: u32) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let q0 = frames(0..8, 300);
+        let q1 = frames(8..16, 200);
+        let (a, b) = (dir.path().join("q0.pcap"), dir.path().join("q1.pcap"));
+        write_pcap(&a, &q0);
+        write_pcap(&b, &q1);
+        let in_dev = format!(
+            "net_pcap{tag}i,rx_pcap={},rx_pcap={}",
+            a.display(),
+            b.display()
+        );
+        Setup {
+            dir,
+            prefix: format!("dpw{tag}"),
+            q0,
+            q1,
+            in_dev,
+        }
+    }
+
+    /// The config: `in` when `in_port`, and `out` with `tx_files` tx_pcap files (its tx
+    /// queues).
+    fn config(&self, tag: u32, in_port: bool, tx_files: usize) -> std::path::PathBuf {
+        let d = self.dir.path();
+        let prefix = &self.prefix;
+        let tx = (0..tx_files)
+            .map(|k| format!("tx_pcap={}", d.join(format!("o{k}.pcap")).display()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let in_port = if in_port {
+            format!(
+                "[[port]]\nname = \"in\"\ndevice = \"{}\"\naddress = \"10.0.1.1/24\"\n",
+                self.in_dev
+            )
+        } else {
+            String::new()
+        };
+        let text = format!(
+            r#"[eal]
+cores = "0@0,1@1,2@1"
+args = ["--no-pci", "--file-prefix={prefix}", "--in-memory", "--log-level=*:warning"]
+[control]
+socket = "{}"
+{in_port}[[port]]
+name = "out"
+device = "net_pcap{tag}o,{tx}"
+address = "10.0.2.1/24"
+[[route]]
+prefix = "10.2.0.0/16"
+via = "10.0.2.2"
+[[neighbor]]
+interface = "out"
+ip = "10.0.2.2"
+mac = "02:00:00:00:02:02"
+"#,
+            d.join("api.sock").display(),
+        );
+        let cfg = d.join("workers.toml");
+        std::fs::write(&cfg, text).unwrap();
+        cfg
+    }
+
+    /// Each tx_pcap file holds its queue's frames, forwarded, `rounds` times, in order.
+    fn check_outputs(&self, out_mac: [u8; 6], rounds: usize) {
+        for (w, sent) in [&self.q0, &self.q1].into_iter().enumerate() {
+            let got = read_pcap(&self.dir.path().join(format!("o{w}.pcap")));
+            let want: Vec<Vec<u8>> = (0..rounds)
+                .flat_map(|_| sent.iter().map(|f| forwarded(f, out_mac)))
+                .collect();
+            assert_eq!(
+                got.len(),
+                want.len(),
+                "worker {w}'s tx queue (o{w}.pcap): frames out"
+            );
+            for (i, (g, x)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(g, x, "o{w}.pcap frame {i}: forwarded wrong");
+            }
+        }
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        // --in-memory leaves only the runtime directory (the telemetry socket's).
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.prefix));
+    }
+}
+
+/// Stops the dataplane (SIGINT) and waits for it, so the tx_pcap files are complete.
+fn stop(dp: DpProc) {
+    signal(&dp, "INT");
+    let out = dp.wait_with_output();
+    assert!(out.status.success(), "dataplane exit: {:?}", out.status);
+}
+
+#[test]
+fn two_workers_each_forward_their_own_rx_queue_of_a_config_port() {
+    if !preconditions() {
+        return;
+    }
+    let tag = std::process::id() % 100000;
+    let s = Setup::new(tag);
+    let (dp, lines) = start(&s.config(tag, true, 2));
+    let up = wait_line_text(&lines, "port in up", Duration::from_secs(30))
+        .expect("dataplane did not bring `in` up");
+    assert!(up.contains("rx queues 2"), "{up}");
+    assert!(
+        wait_line(&lines, "control API on", Duration::from_secs(30)),
+        "dataplane did not start"
+    );
+    let d = Dpctl::new(s.dir.path().join("api.sock"));
+    // The API says which worker polls each rx queue (and dpctl shows the count).
+    assert_eq!(rx_workers(&d, "in"), vec![0, 1]);
+    let table = d.ok(&["show", "interfaces"]);
+    assert!(
+        table.lines().next().unwrap_or("").contains("RxQ"),
+        "{table}"
+    );
+    let mac = wait_tx(&d, 500);
+    // Queue w to worker w: each worker took exactly its queue's frames.
+    assert_eq!(port_rx_per_worker(&d, 500), vec![300, 200]);
+    stop(dp);
+    s.check_outputs(mac, 1);
+}
+
+#[test]
+fn two_workers_each_forward_their_own_rx_queue_of_an_api_port_until_it_is_deleted() {
+    if !preconditions() {
+        return;
+    }
+    let tag = std::process::id() % 100000;
+    let s = Setup::new(tag);
+    let (dp, lines) = start(&s.config(tag, false, 2));
+    assert!(
+        wait_line(&lines, "control API on", Duration::from_secs(30)),
+        "dataplane did not start"
+    );
+    let d = Dpctl::new(s.dir.path().join("api.sock"));
+    let add = [
+        "port",
+        "add",
+        "in",
+        "--device",
+        &s.in_dev,
+        "--address",
+        "10.0.1.1/24",
+    ];
+    d.ok(&add);
+    assert_eq!(rx_workers(&d, "in"), vec![0, 1]);
+    let mac = wait_tx(&d, 500);
+    assert_eq!(port_rx_per_worker(&d, 500), vec![300, 200]);
+    // Deleting takes both queues from both workers (or it would time out and fail); adding
+    // the port again probes the device again, which replays both files once more.
+    d.ok(&["port", "del", "in"]);
+    d.ok(&add);
+    wait_tx(&d, 1000);
+    assert_eq!(port_rx_per_worker(&d, 1000), vec![600, 400]);
+    stop(dp);
+    s.check_outputs(mac, 2);
+}
+
+/// The egress port has one tx queue for two workers: they share it, and every frame still
+/// leaves, forwarded right, each flow in order.
+#[test]
+fn two_workers_share_the_one_tx_queue_of_a_port() {
+    if !preconditions() {
+        return;
+    }
+    let tag = std::process::id() % 100000;
+    let s = Setup::new(tag);
+    let (dp, lines) = start(&s.config(tag, true, 1));
+    let up = wait_line_text(&lines, "port out up", Duration::from_secs(30))
+        .expect("dataplane did not bring `out` up");
+    assert!(up.contains("tx queues 1 shared by the workers"), "{up}");
+    assert!(
+        wait_line(&lines, "control API on", Duration::from_secs(30)),
+        "dataplane did not start"
+    );
+    let d = Dpctl::new(s.dir.path().join("api.sock"));
+    let mac = wait_tx(&d, 500);
+    assert_eq!(port_rx_per_worker(&d, 500), vec![300, 200]);
+    stop(dp);
+    let got = read_pcap(&s.dir.path().join("o0.pcap"));
+    assert_eq!(got.len(), 500, "frames out");
+    // Per flow (its destination address), the frames forwarded in the order sent.
+    let flow = |f: &[u8]| f[14 + 19];
+    for fl in 1..=16u8 {
+        let want: Vec<Vec<u8>> =
+            s.q0.iter()
+                .chain(&s.q1)
+                .filter(|f| flow(f) == fl)
+                .map(|f| forwarded(f, mac))
+                .collect();
+        let out: Vec<&Vec<u8>> = got.iter().filter(|f| flow(f) == fl).collect();
+        assert_eq!(out.len(), want.len(), "flow {fl}: frames out");
+        for (i, (g, w)) in out.iter().zip(&want).enumerate() {
+            assert_eq!(
+                *g, w,
+                "flow {fl} frame {i}: forwarded wrong or out of order"
+            );
+        }
+    }
+}
+
+/// A memif pod port made through the API while two workers run: the memif gets one rx and one
+/// tx queue (its peer, a one-queue testpmd, decides the rings), which the workers share. A
+/// kernel pod on an af_packet port (one queue too) pings the pod's DPDK process through it:
+/// the request is polled by one worker and the reply by the other, each sending on the other
+/// port's shared tx queue.
+#[test]
+fn a_memif_pod_port_works_with_two_workers() {
+    if !preconditions() {
+        return;
+    }
+    let tag = std::process::id() % 100000;
+    let pa = Netns::new(&format!("dpwa{tag}"));
+    let ha = format!("wa{tag}");
+    let _va = plug(&pa, &ha, "10.0.1.2/24");
+    assert!(ip(&[
+        "netns", "exec", &pa.0, "ip", "route", "add", "default", "via", "10.0.1.1"
+    ]));
+    let s = Setup::new(tag);
+    let dir = s.dir.path();
+    let cfg = dir.join("memif.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[eal]
+cores = "0@0,1@1,2@1"
+args = ["--no-pci", "--file-prefix={}", "--in-memory", "--log-level=*:warning"]
+[control]
+socket = "{}"
+[[port]]
+name = "pod0"
+device = "net_af_packet{tag}w,iface={ha}"
+address = "10.0.1.1/24"
+"#,
+            s.prefix,
+            dir.join("api.sock").display()
+        ),
+    )
+    .unwrap();
+    let (dp, lines) = start(&cfg);
+    let up = wait_line_text(&lines, "port pod0 up", Duration::from_secs(30))
+        .expect("dataplane did not bring pod0 up");
+    assert!(up.contains("tx queues 1 shared by the workers"), "{up}");
+    assert!(
+        wait_line(&lines, "control API on", Duration::from_secs(30)),
+        "dataplane did not start"
+    );
+    let d = Dpctl::new(dir.join("api.sock"));
+    let sock = dir.join("pods").join("pod3").join("memif.sock");
+    let sock = sock.to_str().expect("UTF-8 temp path");
+    d.ok(&[
+        "port",
+        "add",
+        "pod3",
+        "--memif",
+        sock,
+        "--address",
+        "10.56.0.1/32",
+    ]);
+    d.ok(&["route", "add", "10.56.0.5/32", "dev", "pod3"]);
+    let _pod = PodDpdk::start(
+        &format!("net_memif0,role=client,socket={sock},socket-abstract=no"),
+        &format!("dpwp{tag}"),
+    );
+    let ok = ping_until(&pa, "10.56.0.5", Duration::from_secs(20));
+    if !ok {
+        for what in ["errors", "interfaces"] {
+            eprintln!("{}", d.run(&["show", what]).1);
+        }
+    }
+    assert!(ok, "ping over the memif pod port with two workers");
+    // One worker polled the kernel pod's port, the other the memif.
+    let rx = port_rx_per_worker(&d, 0);
+    assert!(
+        rx.iter().all(|&n| n > 0),
+        "both workers polled packets: {rx:?}"
+    );
+    drop(_pod);
+    d.ok(&["route", "del", "10.56.0.5/32"]);
+    d.ok(&["port", "del", "pod3"]);
+    stop(dp);
+}
