@@ -37,6 +37,13 @@ bash ci/image.sh --check || status=1
 echo "== tests"
 cargo nextest run --workspace "${FEATURES[@]}" --no-fail-fast || status=$?
 
+# The per-node benchmarks' output checks: without `--bench`, criterion runs each bench once,
+# untimed (about 10 s, mostly loading 1M routes). The dev profile keeps overflow checks and
+# debug assertions on, and the same packages and features as above reuse their build, where
+# `cargo bench -- --test` would first link a fat-LTO binary for minutes.
+echo "== node benchmarks, checks only (cargo test --bench nodes)"
+cargo test --workspace "${FEATURES[@]}" --bench nodes || status=1
+
 # The end-to-end benchmark's output checks (every frame of every scenario), one short run each;
 # no speed is asserted.
 echo "== benchmark smoke (benches/e2e --smoke)"

@@ -7,45 +7,9 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dataplane::dpdk::{Eal, LPM_FOUND, Lpm};
+use dp_benches::{Rng, random_routes};
 use dp_net::ip4::{FibConfig, FibWriter};
 use dp_net::rcu::Domain;
-
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-/// `n` distinct prefixes: mostly /24, some shorter, some longer (like an Internet table).
-fn routes(n: usize, rng: &mut Rng) -> Vec<(u32, u8, u32)> {
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let r = rng.next();
-        let len = match r % 100 {
-            0..=59 => 24,
-            60..=84 => 16 + (r >> 8) as u8 % 8,
-            85..=94 => 8 + (r >> 8) as u8 % 8,
-            _ => 25 + (r >> 8) as u8 % 8,
-        };
-        let mask = if len == 0 {
-            0
-        } else {
-            u32::MAX << (32 - len as u32)
-        };
-        let prefix = (r >> 16) as u32 & mask;
-        if seen.insert((prefix, len)) {
-            out.push((prefix, len, (out.len() % 1000) as u32 + 1));
-        }
-    }
-    out
-}
 
 fn bench(c: &mut Criterion) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -72,11 +36,11 @@ fn bench(c: &mut Criterion) {
         }
     };
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let addrs: Vec<u32> = (0..65536).map(|_| rng.next() as u32).collect();
+    let addrs: Vec<u32> = (0..65536).map(|_| rng.next_u64() as u32).collect();
     let mut group = c.benchmark_group("ip4-fib-lookup");
     group.throughput(Throughput::Elements(64));
     for n in [1_000usize, 1_000_000] {
-        let table = routes(n, &mut rng);
+        let table = random_routes(n, &mut rng);
         let domain = Domain::new(1);
         let mut ours = FibWriter::new(
             &domain,

@@ -1,4 +1,5 @@
-//! Shared setup for the benchmarks: one EAL per bench process on virtual devices.
+//! Shared setup for the benchmarks: one EAL per bench process on virtual devices, and the
+//! deterministic route tables and addresses the FIB and graph-node benches draw from.
 
 use dataplane::dpdk::{Eal, Mempool, Port, PortConfig, RxQueue, TxQueue};
 
@@ -71,4 +72,42 @@ impl NullPair {
             eal,
         })
     }
+}
+
+/// xorshift64*: deterministic, no dependency, so every run measures the same tables and keys.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// `n` distinct prefixes `(prefix, length, next hop 1..=1000)`: mostly /24, some shorter,
+/// some longer (like an Internet table).
+pub fn random_routes(n: usize, rng: &mut Rng) -> Vec<(u32, u8, u32)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let r = rng.next_u64();
+        let len = match r % 100 {
+            0..=59 => 24,
+            60..=84 => 16 + (r >> 8) as u8 % 8,
+            85..=94 => 8 + (r >> 8) as u8 % 8,
+            _ => 25 + (r >> 8) as u8 % 8,
+        };
+        let mask = if len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - len as u32)
+        };
+        let prefix = (r >> 16) as u32 & mask;
+        if seen.insert((prefix, len)) {
+            out.push((prefix, len, (out.len() % 1000) as u32 + 1));
+        }
+    }
+    out
 }
