@@ -141,6 +141,11 @@ pub trait PacketBuf: Send + Sized {
     /// Hint that this packet's metadata and first data line will be read soon.
     #[inline(always)]
     fn prefetch(&self) {}
+    /// Hint that the cache line in front of the data will be written soon: a node about to
+    /// prepend headers that reach past the data's first line (VXLAN's 50 bytes) would
+    /// otherwise wait for that line per packet.
+    #[inline(always)]
+    fn prefetch_headroom(&self) {}
 }
 
 /// Makes new packets (ARP requests, ICMP replies that do not fit in place).

@@ -318,6 +318,19 @@ impl PacketBuf for PktMbuf {
             _mm_prefetch::<_MM_HINT_T0>(self.0.data().as_ptr() as *const i8);
         }
     }
+
+    #[inline(always)]
+    fn prefetch_headroom(&self) {
+        // The line before the data: inside the mbuf's headroom while it holds 64 bytes or
+        // more; a prefetch of any other address is harmless (it is a hint and cannot fault),
+        // and the address is computed without pointer arithmetic.
+        let line = (self.0.data().as_ptr() as usize).wrapping_sub(64);
+        // SAFETY: prefetch has no memory effects and never faults.
+        unsafe {
+            use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            _mm_prefetch::<_MM_HINT_T0>(line as *const i8);
+        }
+    }
 }
 
 /// Allocates graph packets from a mempool.

@@ -264,6 +264,7 @@ impl<B: PacketBuf> Node<B> for VxlanEncap {
         for i in 0..n {
             if let Some(ahead) = pkts.get(i + PREFETCH_AHEAD) {
                 ahead.prefetch();
+                ahead.prefetch_headroom();
             }
             next[i] = match Self::encap(&self.tunnels, &mut self.ident, &mut pkts[i]) {
                 Ok(arc) => arc,
