@@ -145,6 +145,8 @@ pub struct Rewrite {
     pub mtu: u16,
     /// The egress interface is a VXLAN tunnel: the frame goes on to vxlan-encap.
     pub tunnel: bool,
+    /// The egress interface's NIC computes IPv4 header checksums.
+    pub csum_offload: bool,
 }
 
 impl Rewrite {
@@ -159,6 +161,7 @@ impl Rewrite {
             tx_if: iface.index,
             mtu: iface.mtu,
             tunnel: matches!(iface.kind, IfaceKind::Vxlan(_)),
+            csum_offload: iface.tx_caps.ipv4_csum,
         }
     }
 }

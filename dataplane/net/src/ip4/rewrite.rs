@@ -129,15 +129,14 @@ pub fn output_arc(iface: &Iface) -> u8 {
     }
 }
 
-/// The common case in a few loads and stores: a transit packet (TTL above 1, no pending
-/// checksum, not ours) to a resolved gateway on an interface that is up, within its MTU.
-/// `None` sends the packet down the full path, which handles (and counts) everything else.
+/// The common case in a few loads and stores: a packet to a resolved gateway on an interface
+/// that is up, within its MTU, with a TTL above 1 unless we originated it (VXLAN outer
+/// headers, ICMP replies; their pending header checksum is filled here too). `None` sends the
+/// packet down the full path, which handles (and counts) everything else.
 #[inline(always)]
 fn fast_rewrite<B: PacketBuf>(p: &mut B, state: &FwdState) -> Option<u8> {
     let m = p.meta();
-    if m.flags & (PacketMeta::F_LOCAL_ORIGIN | PacketMeta::F_IP4_CSUM_PENDING) != 0 {
-        return None;
-    }
+    let flags = m.flags;
     let rw = state.rewrites.get(m.adj as usize)?.as_ref()?;
     if p.headroom() < 14 {
         return None;
@@ -147,11 +146,51 @@ fn fast_rewrite<B: PacketBuf>(p: &mut B, state: &FwdState) -> Option<u8> {
         return None;
     }
     let h = d.first_chunk_mut::<20>()?;
-    if h[8] <= 1 {
-        return None;
+    if flags & PacketMeta::F_LOCAL_ORIGIN == 0 {
+        if h[8] <= 1 {
+            return None;
+        }
+        ipv4_decrement_ttl(h);
     }
-    ipv4_decrement_ttl(h);
+    if flags & PacketMeta::F_IP4_CSUM_PENDING != 0 {
+        fill_pending_checksum_cold(p, rw.csum_offload);
+    }
     push_l2(p, rw)
+}
+
+/// [`fill_pending_checksum`] out of line: transit packets, the fast path's bulk, keep a
+/// tight loop.
+#[inline(never)]
+fn fill_pending_checksum_cold<B: PacketBuf>(p: &mut B, offload: bool) {
+    fill_pending_checksum(p, offload);
+}
+
+/// Finishes a pending IPv4 header checksum (`F_IP4_CSUM_PENDING`): asks the egress NIC when
+/// it can (`offload`), else computes it in software, and clears any offload request left from
+/// an earlier header (an inner packet's). The one place both rewrite paths do it.
+#[inline(always)]
+fn fill_pending_checksum<B: PacketBuf>(p: &mut B, offload: bool) {
+    let d = p.data_mut();
+    let ihl = usize::from(d[0] & 0xf) * 4;
+    d[10..12].copy_from_slice(&[0, 0]);
+    if offload {
+        let mut req = p.tx_offload();
+        req.ipv4 = true;
+        req.ip_csum = true;
+        req.l2_len = 14;
+        req.l3_len = ihl as u16;
+        p.set_tx_offload(req);
+    } else {
+        let c = match d.first_chunk::<20>() {
+            Some(h) if ihl == 20 => !checksum::sum20(h),
+            _ => !checksum::sum(&d[..ihl]),
+        };
+        d[10..12].copy_from_slice(&c.to_be_bytes());
+        if p.tx_offload() != TxOffload::default() {
+            p.set_tx_offload(TxOffload::default());
+        }
+    }
+    p.meta_mut().flags &= !PacketMeta::F_IP4_CSUM_PENDING;
 }
 
 /// Writes `rw`'s Ethernet header in front of the packet and sets its egress: the arc out, or
@@ -218,7 +257,6 @@ fn rewrite<B: PacketBuf>(
     let Some(mac) = state.neighbor(out_if, nh).map(|n| n.mac) else {
         return resolve(iface, nh, arp_sent, arp_interval, ctx);
     };
-    let ihl = ((d[0] & 0xf) as usize) * 4;
     if p.headroom() < 14 {
         return Verdict::Drop(Ip4RewriteError::NoHeadroom);
     }
@@ -229,30 +267,18 @@ fn rewrite<B: PacketBuf>(
         }
     }
     if p.meta().flags & PacketMeta::F_IP4_CSUM_PENDING != 0 {
-        if iface.tx_caps.ipv4_csum {
-            let d = p.data_mut();
-            d[10..12].copy_from_slice(&[0, 0]);
-            let mut req = p.tx_offload();
-            req.ipv4 = true;
-            req.ip_csum = true;
-            req.l2_len = 14;
-            req.l3_len = ihl as u16;
-            p.set_tx_offload(req);
-        } else {
-            let d = p.data_mut();
-            d[10..12].copy_from_slice(&[0, 0]);
-            let c = !checksum::sum(&d[..ihl]);
-            d[10..12].copy_from_slice(&c.to_be_bytes());
-            if p.tx_offload() != TxOffload::default() {
-                p.set_tx_offload(TxOffload::default());
-            }
-        }
-        p.meta_mut().flags &= !PacketMeta::F_IP4_CSUM_PENDING;
+        fill_pending_checksum(p, iface.tx_caps.ipv4_csum);
     }
-    match push_l2(p, &Rewrite::new(mac, iface)) {
-        Some(arc) => Verdict::Out(arc),
-        None => Verdict::Drop(Ip4RewriteError::NoHeadroom),
-    }
+    // Written in place rather than through a `Rewrite` built per packet (gleans to pods on a
+    // connected subnet come here for every packet).
+    let Some(l2) = p.prepend(14) else {
+        return Verdict::Drop(Ip4RewriteError::NoHeadroom);
+    };
+    l2[..6].copy_from_slice(&mac);
+    l2[6..12].copy_from_slice(&iface.mac);
+    l2[12..].copy_from_slice(&[0x08, 0x00]);
+    p.meta_mut().tx_if = iface.index;
+    Verdict::Out(output_arc(iface))
 }
 
 /// Replaces the packet with an ICMP error from our address on the interface it came in on,

@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use crate::buffer::{CsumStatus, PacketBuf, VecAlloc, VecBuf};
+use crate::buffer::{CsumStatus, PacketBuf, PacketMeta, VecAlloc, VecBuf};
 use crate::ethernet::EthernetInput;
 use crate::fwd::{Control, IfIndex, TxCaps};
 use crate::graph::testing::{Recorded as Out, RecordingSink as Sink};
@@ -348,6 +348,50 @@ fn ping_to_our_address_is_answered() {
         &ipv4("10.0.1.2", "10.0.2.1", 64, 1, false, &req),
     );
     assert_eq!(h.send(h.p0, &[f]).len(), 1);
+}
+
+/// Echo replies (locally originated, header checksum pending) to a host behind a resolved
+/// gateway take ip4-rewrite's precomputed rewrite, which fills the checksum as the full path
+/// does: in software, or asked of a NIC that can.
+#[test]
+fn replies_via_a_gateway_get_their_pending_checksum_on_the_fast_path() {
+    let req = echo_request(3, 24);
+    let frame = eth(
+        MAC1,
+        POD_B,
+        0x0800,
+        &ipv4("10.9.0.5", "10.0.2.1", 64, 1, false, &req),
+    );
+    for offload in [false, true] {
+        let caps = TxCaps {
+            ipv4_csum: offload,
+            ..Default::default()
+        };
+        let mut h = harness(caps, 1500);
+        h.c.add_route(ip("10.9.0.0"), 16, &[ip("10.0.2.2")])
+            .unwrap();
+        h.g.quiescent();
+        let out = h.send(h.p1, std::slice::from_ref(&frame));
+        assert_eq!(out.len(), 1, "offload {offload}");
+        let (node, p) = &out[0];
+        assert_eq!((*node, p.meta().tx_if), ("port-tx", h.p1));
+        assert_eq!(p.meta().flags & PacketMeta::F_IP4_CSUM_PENDING, 0);
+        let d = p.data();
+        assert_eq!(d[..6], POD_B, "to the gateway's MAC");
+        assert_eq!(d[14 + 8], 64, "our own reply keeps its TTL");
+        assert_eq!(d[14 + 16..14 + 20], ip("10.9.0.5").octets());
+        let o = p.tx_offload();
+        if offload {
+            assert!(
+                o.ip_csum && o.ipv4 && o.l2_len == 14 && o.l3_len == 20,
+                "{o:?}"
+            );
+            assert_eq!(d[24..26], [0, 0], "checksum field left for the NIC");
+        } else {
+            assert_eq!(o, Default::default());
+            assert!(checksum::verifies(&d[14..34]), "header checksum filled");
+        }
+    }
 }
 
 #[test]
