@@ -87,13 +87,23 @@ impl<'a> Ipam<'a> {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| ipam_err(CODE_IPAM, format!("cannot run {}: {e}", bin.display())))?;
-        if let Some(mut si) = child.stdin.take() {
-            si.write_all(&stdin)
-                .map_err(|e| ipam_err(CODE_IPAM, format!("write stdin: {e}")))?;
-        }
+        // A plugin may answer without reading its stdin: CNI's skel does not read it for
+        // VERSION, and a plugin may fail early. Its stdin is then closed, and if it exited
+        // before we wrote, the write fails with EPIPE. That is no error of ours (Go's os/exec,
+        // which libcni uses, ignores it too): its answer is in its output and exit status.
+        let written = match child.stdin.take() {
+            Some(mut si) => si.write_all(&stdin),
+            None => Ok(()),
+        };
         let out = child
             .wait_with_output()
             .map_err(|e| ipam_err(CODE_IPAM, format!("wait: {e}")))?;
+        match written {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                return Err(ipam_err(CODE_IPAM, format!("write stdin: {e}")));
+            }
+            _ => {}
+        }
         let v: Value = if out.stdout.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {
@@ -204,5 +214,58 @@ impl<'a> Ipam<'a> {
             return Ok(false);
         }
         self.exec(command, Some("1.1.0")).map(|_| true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use serde_json::{Map, Value, json};
+
+    use super::Ipam;
+    use crate::error::Error;
+
+    /// A plugin that answers `answer` with exit status `status` without reading its stdin.
+    fn plugin(dir: &std::path::Path, answer: &str, status: u8) {
+        let path = dir.join("fake-ipam");
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\necho '{answer}'\nexit {status}\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// A netconf far larger than a pipe's buffer, so the write outlives the plugin and fails
+    /// with EPIPE every time, not only when the plugin happens to exit first.
+    fn big_conf() -> Map<String, Value> {
+        let v = json!({"cniVersion": "1.1.0", "name": "n", "pad": "x".repeat(1 << 20)});
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_plugin_that_answers_without_reading_stdin_is_heard() {
+        let dir = tempfile::tempdir().unwrap();
+        let cni_path = dir.path().to_str().unwrap().to_string();
+        let conf = big_conf();
+        plugin(
+            dir.path(),
+            r#"{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}"#,
+            0,
+        );
+        let ipam = Ipam::new("fake-ipam", &conf, &cni_path);
+        assert_eq!(ipam.versions().unwrap(), ["0.4.0", "1.0.0"]);
+
+        // Failing early: its own code and message, not "broken pipe".
+        plugin(
+            dir.path(),
+            r#"{"cniVersion":"1.0.0","code":11,"msg":"try again later"}"#,
+            1,
+        );
+        match ipam.del() {
+            Err(Error::Ipam { code: 11, msg, .. }) => assert!(msg.contains("try again"), "{msg}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
