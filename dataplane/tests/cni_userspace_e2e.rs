@@ -85,6 +85,10 @@ fn cni_pods(kind: &str) {
     {
         return;
     }
+    // Timestamped phases: nextest prints them for a failed or retried run, to show where an
+    // intermittent slow run (see .config/nextest.toml) spends its time.
+    let t0 = std::time::Instant::now();
+    let step = |what: &str| eprintln!("[test +{:.1}s] {what}", t0.elapsed().as_secs_f64());
     let tag = std::process::id() % 100000;
     let pa = Netns::new(&format!("dpua{tag}"));
     let rh = Netns::new(&format!("dpur{tag}"));
@@ -187,26 +191,31 @@ address = "172.16.0.1/24"
         pods.push((container, ip, socket));
     }
     assert_ne!(pods[0].1, pods[1].1, "two pods, two addresses");
+    step("both pods added");
 
     let mut procs: Vec<PodDpdk> = pods
         .iter()
         .enumerate()
         .map(|(i, (_, _, s))| PodDpdk::start(&pod_vdev(kind, s), &format!("dpup{tag}{i}")))
         .collect();
+    step("pod processes started");
     for (_, ip, _) in &pods {
         assert!(
             ping_until(&pa, ip, Duration::from_secs(15)),
             "kernel pod -> memif pod {ip}"
         );
+        step(&format!("kernel pod pinged {ip}"));
     }
     assert!(
         ping_until(&rh, &pods[0].1, Duration::from_secs(15)),
         "kernel VXLAN peer -> memif pod through the tunnel"
     );
+    step("VXLAN peer pinged pod 0");
 
     // Pod to pod: pod 0's process becomes a generator of UDP to pod 1's address, sent to its
     // port's MAC; the dataplane routes it out of pod 1's port.
     procs.remove(0);
+    step("pod 0's process stopped");
     let show = || Dpctl::new(&api).json(&["show", "interfaces"]);
     let by_socket = |v: &serde_json::Value, sock: &Path| -> (String, String) {
         let p = v["ports"]
@@ -235,6 +244,7 @@ address = "172.16.0.1/24"
     let (_, mac0) = by_socket(&before, &pods[0].2);
     let (port1, _) = by_socket(&before, &pods[1].2);
     let sent_before = tx_of(&before, &port1);
+    step("interfaces read; starting the generator");
     {
         let peer = format!("--eth-peer=0,{mac0}");
         let ips = format!("--tx-ip={},{}", pods[0].1, pods[1].1);
@@ -251,6 +261,7 @@ address = "172.16.0.1/24"
         }
     }
     let forwarded = tx_of(&show(), &port1) - sent_before;
+    step(&format!("generator done: {forwarded} packets forwarded"));
     assert!(
         forwarded > 10_000,
         "pod 0 -> pod 1 through the dataplane: {forwarded} packets"
@@ -265,7 +276,9 @@ address = "172.16.0.1/24"
         ping_until(&pa, &pods[0].1, Duration::from_secs(15)),
         "traffic resumes after the pod's process restarts"
     );
+    step("pod 0 reached again after its restart");
     drop(procs);
+    step("pod processes stopped");
 
     // DEL removes ports and sockets; DEL again succeeds.
     for ((container, ip, socket), ns) in pods.iter().zip(&pod_ns) {

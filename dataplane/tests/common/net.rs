@@ -293,6 +293,7 @@ impl PodDpdk {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("dpdk-testpmd (package dpdk) runs");
+        eprintln!("[pod {prefix}] testpmd started, pid {}", child.id());
         PodDpdk(child, prefix.to_string())
     }
 }
@@ -302,15 +303,26 @@ impl Drop for PodDpdk {
         let _ = Command::new("kill")
             .args(["-INT", &self.0.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(5);
+        let mut exited = None;
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                exited = Some(status);
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        if exited.is_none() {
+            eprintln!("[pod {}] no exit 5 s after SIGINT: SIGKILL", self.1);
+            let _ = self.0.kill();
+            exited = self.0.wait().ok();
+        }
+        eprintln!(
+            "[pod {}] testpmd gone after {:.1} s: {exited:?}",
+            self.1,
+            start.elapsed().as_secs_f64()
+        );
         let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.1));
     }
 }
