@@ -20,6 +20,7 @@ use std::path::Path;
 
 use std::net::Ipv4Addr;
 
+use crate::dpdk::MAX_QUEUES;
 use dp_net::fwd::{Control, IfIndex, TxCaps, VxlanTunnel};
 use dp_net::ip4::FibConfig;
 use dp_net::rcu::Domain;
@@ -386,11 +387,11 @@ impl Config {
                 return Err((format!("{at}.mtu"), format!("{mtu} is outside 68..=9216")));
             }
             if let Some(n) = p.rx_queues {
-                if !(1..=MAX_RX_QUEUES).contains(&n) {
+                if !(1..=MAX_QUEUES).contains(&n) {
                     return Err((
                         format!("{at}.rx-queues"),
                         format!(
-                            "port `{}`: {n} rx queues is outside 1..={MAX_RX_QUEUES}",
+                            "port `{}`: {n} rx queues is outside 1..={MAX_QUEUES}",
                             p.name
                         ),
                     ));
@@ -476,15 +477,7 @@ impl Config {
     pub fn lcores(&self) -> Vec<Lcore> {
         resolve_lcores(&self.eal.cores, &allowed_cpus()).unwrap_or_default()
     }
-
-    /// The lcore ids (valid after `validate`).
-    pub fn cores(&self) -> Vec<u32> {
-        self.lcores().into_iter().map(|l| l.id).collect()
-    }
 }
-
-/// The most rx queues a port may have (the queue handles are tracked in a 64-bit mask).
-pub const MAX_RX_QUEUES: u16 = 64;
 
 /// An EAL lcore and the CPU it runs on (the same number unless `eal.cores` says `L@C`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -636,17 +629,9 @@ pub fn apply(
     Ok(idx)
 }
 
-/// The cores `eal.cores` means: a core list, or `auto` for the CPUs this process may run on
-/// (what the kubelet's static CPU manager gives a Guaranteed pod), in ascending order.
-pub fn resolve_cores(spec: &str, allowed: &BTreeSet<u32>) -> Result<Vec<u32>, String> {
-    Ok(resolve_lcores(spec, allowed)?
-        .into_iter()
-        .map(|l| l.id)
-        .collect())
-}
-
-/// The lcores `eal.cores` means, in ascending lcore order: `auto`, or a core list whose
-/// entries may be `L@C` (lcore L on CPU C, DPDK's `--lcores` form).
+/// The lcores `eal.cores` means, in ascending lcore order: `auto` for the CPUs this process
+/// may run on (what the kubelet's static CPU manager gives a Guaranteed pod), or a core list
+/// whose entries may be `L@C` (lcore L on CPU C, DPDK's `--lcores` form).
 pub fn resolve_lcores(spec: &str, allowed: &BTreeSet<u32>) -> Result<Vec<Lcore>, String> {
     if spec.trim() == "auto" {
         return Ok(allowed.iter().map(|&c| Lcore { id: c, cpu: c }).collect());
@@ -722,6 +707,19 @@ pub fn allowed_cpus() -> BTreeSet<u32> {
 mod tests {
     use super::*;
 
+    /// The lcore ids of `spec`.
+    fn resolve_cores(spec: &str, allowed: &BTreeSet<u32>) -> Result<Vec<u32>, String> {
+        Ok(resolve_lcores(spec, allowed)?
+            .into_iter()
+            .map(|l| l.id)
+            .collect())
+    }
+
+    /// The lcore ids of a validated config.
+    fn cores(c: &Config) -> Vec<u32> {
+        c.lcores().into_iter().map(|l| l.id).collect()
+    }
+
     const GOOD: &str = r#"
 [eal]
 cores = "0-1"
@@ -743,7 +741,7 @@ ports = ["a", "b"]
     #[test]
     fn good_config_parses() {
         let c = Config::parse(GOOD, "t.toml").unwrap();
-        assert_eq!(c.cores(), vec![0, 1]);
+        assert_eq!(cores(&c), vec![0, 1]);
         assert_eq!(c.ports.len(), 2);
         assert_eq!(c.ports[0].rx_desc, 1024);
         assert!(!c.worker.poll_mode);
@@ -898,7 +896,7 @@ mac = "02:00:00:00:50:02"
         let c = Config::parse(&GOOD.replace("\"0-1\"", "\"auto\""), "t.toml");
         if allowed_cpus().len() >= 2 {
             assert_eq!(
-                c.unwrap().cores(),
+                cores(&c.unwrap()),
                 allowed_cpus().into_iter().collect::<Vec<_>>()
             );
         } else {

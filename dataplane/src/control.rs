@@ -210,8 +210,7 @@ impl dp_api::server::Backend for DaemonBackend {
             .map_err(|e| ApiError::invalid("device", e))?;
         // The daemon's rule: an rx and a tx queue per worker as far as the device has them
         // (the workers share the tx queues when it has fewer).
-        let rx_queues = crate::daemon::rx_queue_count(&caps, nw, None)
-            .map_err(|e| ApiError::invalid("device", e))?;
+        let rx_queues = crate::daemon::rx_queues_default(&caps, nw);
         let pc = PortConfig {
             mtu: req.mtu,
             rx_queues,

@@ -14,11 +14,11 @@ use dp_net::ip4::{Ip4Input, Ip4Local, Ip4Lookup, Ip4Rewrite};
 use dp_net::rcu::Domain;
 use dp_net::vxlan::{VxlanDecap, VxlanEncap};
 
-use crate::config::{Config, MAX_RX_QUEUES, PortInfo, allowed_cpus, apply, shared_cpus};
+use crate::config::{Config, PortInfo, allowed_cpus, apply, shared_cpus};
 use crate::control::{DaemonBackend, Inner};
 use crate::dpdk::{
-    DevCaps, Eal, EalPreflight, MbufAlloc, Mempool, PktMbuf, Port, PortConfig, PortStats,
-    launch_on_lcore, offload, rdtsc, tsc_hz, worker_lcores,
+    DevCaps, Eal, EalPreflight, MAX_QUEUES, MbufAlloc, Mempool, PktMbuf, Port, PortConfig,
+    PortStats, launch_on_lcore, offload, rdtsc, tsc_hz, worker_lcores,
 };
 use crate::worker::{self, PortTx, PortTxQueue, WorkerCtl, WorkerPlan, WorkerStats};
 use crate::xconnect::{Direction, SwPortCounters};
@@ -146,26 +146,38 @@ pub(crate) fn rx_queue_count(
     workers: usize,
     asked: Option<u16>,
 ) -> Result<u16, String> {
-    let max = caps.max_rx_queues.min(MAX_RX_QUEUES);
+    let max = caps.max_rx_queues.min(MAX_QUEUES);
     match asked {
         Some(n) if n == 0 || n > max => Err(format!(
             "{n} rx queues asked; the device ({}) has 1..={max}",
             caps.driver
         )),
         Some(n) => Ok(n),
-        None if caps.driver == "net_memif" => Ok(1),
-        None => Ok((workers.min(usize::from(u16::MAX)) as u16).clamp(1, max.max(1))),
+        None => Ok(rx_queues_default(caps, workers)),
     }
+}
+
+/// A routed port's rx queues when its config does not say (and for ports made through the
+/// API): one per worker, as far as the device has them.
+pub(crate) fn rx_queues_default(caps: &DevCaps, workers: usize) -> u16 {
+    per_worker(caps, workers, caps.max_rx_queues)
 }
 
 /// How many tx queues a routed port gets: one per worker, capped by what the device has (a
 /// memif: one, for the same reason as its rx queues). With fewer than workers, the workers
 /// share them ([`worker_tx_queues`]).
 pub(crate) fn tx_queue_count(caps: &DevCaps, workers: usize) -> u16 {
+    per_worker(caps, workers, caps.max_tx_queues)
+}
+
+/// One queue per worker, as far as the device (`device_max`) and [`MAX_QUEUES`] allow, and
+/// at least one; a memif gets one (its rings are the peer's choice).
+fn per_worker(caps: &DevCaps, workers: usize, device_max: u16) -> u16 {
     if caps.driver == "net_memif" {
         return 1;
     }
-    (workers.min(64) as u16).clamp(1, caps.max_tx_queues.clamp(1, 64))
+    let n = u16::try_from(workers).unwrap_or(u16::MAX);
+    n.clamp(1, device_max.clamp(1, MAX_QUEUES))
 }
 
 /// Each worker's tx queue of `port`, in worker order: queue w of its own while the port has
@@ -313,9 +325,11 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
             err,
         };
         let (port, caps) = open_port(&eal, &p.name, &p.device).map_err(perr)?;
-        // A cross-connect polls one rx queue (one worker runs both directions of it; several
-        // cross-connects spread over the workers). A routed port gets one per worker.
-        let rx_queues = if cfg.is_xconnected(&p.name) {
+        // A cross-connect polls one rx queue and only its worker sends (one worker runs both
+        // directions of it; several cross-connects spread over the workers). A routed port
+        // gets a queue pair per worker.
+        let xconnected = cfg.is_xconnected(&p.name);
+        let rx_queues = if xconnected {
             1
         } else {
             rx_queue_count(&caps, nw, p.rx_queues).map_err(|message| {
@@ -326,8 +340,7 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
                 })
             })?
         };
-        // Only the cross-connect's worker sends on a cross-connected port.
-        let tx_queues = if cfg.is_xconnected(&p.name) {
+        let tx_queues = if xconnected {
             1
         } else {
             tx_queue_count(&caps, nw)
@@ -353,7 +366,7 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
                 (_, true) => " spread by RSS",
                 (_, false) => " (no RSS: the device spreads them)",
             },
-            if usize::from(tx_queues) < nw && !cfg.is_xconnected(&p.name) {
+            if usize::from(tx_queues) < nw && !xconnected {
                 " shared by the workers"
             } else {
                 ""

@@ -23,8 +23,8 @@ pub use mbuf::{Mbuf, MbufBurst, TxOffloadLens, ol_flags};
 pub use mempool::Mempool;
 pub use pkt::{META_OFFSET, MbufAlloc, PktMbuf, rx_into, tx_from};
 pub use port::{
-    DevCaps, LinkState, Port, PortConfig, PortStats, RxQueue, TxQueue, XStat, device_name,
-    is_pci_address, offload,
+    DevCaps, LinkState, MAX_QUEUES, Port, PortConfig, PortStats, RxQueue, TxQueue, XStat,
+    device_name, is_pci_address, offload,
 };
 
 /// Reads the CPU timestamp counter: the clock used for per-node clocks-per-packet.

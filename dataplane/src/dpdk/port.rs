@@ -45,8 +45,6 @@ pub struct DevCaps {
     pub max_rx_pktlen: u32,
 }
 
-impl DevCaps {}
-
 /// Offload capability bits, re-exported with short names.
 pub mod offload {
     pub const RX_IPV4_CKSUM: u64 = dpdk_sys::SHIM_RX_OFFLOAD_IPV4_CKSUM;
@@ -133,7 +131,7 @@ struct PortInner {
     device: String,
     /// `Some(bus)` when this process probed the device and must remove it at close.
     hotplugged_on: Option<&'static str>,
-    /// Bit q set = rx (low 64) / tx queue q taken.
+    /// Bit q set = rx / tx queue q taken (hence [`MAX_QUEUES`]).
     rx_taken: AtomicU64,
     tx_taken: AtomicU64,
     /// Live queue handles (each holds an `Arc<PortInner>` too).
@@ -144,10 +142,14 @@ struct PortInner {
 #[derive(Debug, Default)]
 struct PortState {
     configured: Option<PortConfig>,
-    /// The RSS hash functions enabled (0: no RSS).
-    rss_hf: u64,
+    /// Rx is spread over the queues by RSS.
+    rss: bool,
     started: bool,
 }
+
+/// The most rx (and tx) queues a port may have: the queue handles taken are tracked in a
+/// 64-bit mask per direction.
+pub const MAX_QUEUES: u16 = 64;
 
 impl Drop for PortInner {
     fn drop(&mut self) {
@@ -340,19 +342,14 @@ impl Port {
             port: self.inner.name.clone(),
             what,
         };
-        if cfg.rx_queues == 0 || cfg.rx_queues > caps.max_rx_queues.min(64) {
-            return Err(bad(format!(
-                "rx queues {} out of range 1..={}",
-                cfg.rx_queues,
-                caps.max_rx_queues.min(64)
-            )));
-        }
-        if cfg.tx_queues == 0 || cfg.tx_queues > caps.max_tx_queues.min(64) {
-            return Err(bad(format!(
-                "tx queues {} out of range 1..={}",
-                cfg.tx_queues,
-                caps.max_tx_queues.min(64)
-            )));
+        for (what, n, max) in [
+            ("rx", cfg.rx_queues, caps.max_rx_queues),
+            ("tx", cfg.tx_queues, caps.max_tx_queues),
+        ] {
+            let max = max.min(MAX_QUEUES);
+            if n == 0 || n > max {
+                return Err(bad(format!("{what} queues {n} out of range 1..={max}")));
+            }
         }
         if let Some(mtu) = cfg.mtu
             && caps.max_mtu != 0
@@ -366,13 +363,13 @@ impl Port {
         let mut conf = dpdk_sys::rte_eth_conf::default();
         conf.rxmode.offloads = cfg.rx_offloads & caps.rx_offload_capa;
         conf.txmode.offloads = cfg.tx_offloads & caps.tx_offload_capa;
-        let mut rss_hf = (dpdk_sys::SHIM_RSS_IP | dpdk_sys::SHIM_RSS_UDP | dpdk_sys::SHIM_RSS_TCP)
+        let rss_hf = (dpdk_sys::SHIM_RSS_IP | dpdk_sys::SHIM_RSS_UDP | dpdk_sys::SHIM_RSS_TCP)
             & caps.flow_type_rss_offloads;
-        if cfg.rss && cfg.rx_queues > 1 && rss_hf != 0 {
+        let rss = cfg.rss && cfg.rx_queues > 1 && rss_hf != 0;
+        if rss {
             conf.rxmode.mq_mode = dpdk_sys::RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
         } else {
-            rss_hf = 0;
             // The ethdev layer refuses the RSS hash offload without RSS.
             conf.rxmode.offloads &= !offload::RX_RSS_HASH;
         }
@@ -419,7 +416,7 @@ impl Port {
             unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
         }
         state.configured = Some(cfg.clone());
-        state.rss_hf = rss_hf;
+        state.rss = rss;
         Ok((conf.rxmode.offloads, conf.txmode.offloads))
     }
 
@@ -436,7 +433,7 @@ impl Port {
     /// hashes them), as configured.
     pub fn rss(&self) -> bool {
         let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.rss_hf != 0
+        state.rss
     }
 
     /// Starts the port (after `configure`).
