@@ -55,13 +55,13 @@ impl PortTxQueue {
         }
     }
 
-    /// Sends from the front of `v` (see [`tx_from`]); returns how many the driver took.
+    /// Sends from the front of `v` (see [`tx_from`]): what the driver took leaves `v`.
     #[inline]
-    fn send<const N: usize>(&mut self, v: &mut ArrayVec<PktMbuf, N>) -> usize {
+    fn send<const N: usize>(&mut self, v: &mut ArrayVec<PktMbuf, N>) {
         match self {
             PortTxQueue::Own(q) => tx_from(q, v),
             PortTxQueue::Shared(q) => tx_from(&mut q.lock().unwrap_or_else(|p| p.into_inner()), v),
-        }
+        };
     }
 }
 
@@ -166,9 +166,7 @@ impl Node<PktMbuf> for PortTx {
             && let Ok(id) = queue_of(&self.queues, first)
             && let Some(Some(q)) = self.queues.get_mut(id)
         {
-            q.send(pkts);
-            ctx.count_n(PortTxError::TxFull.idx(), pkts.len() as u64);
-            pkts.clear();
+            flush(Some(q), pkts, ctx);
             return;
         }
         let mut last: Option<(IfIndex, Result<usize, PortTxError>)> = None;
@@ -191,13 +189,23 @@ impl Node<PktMbuf> for PortTx {
             if batch.is_empty() {
                 continue;
             }
-            if let Some(Some(q)) = self.queues.get_mut(id) {
-                q.send(batch);
-            }
-            ctx.count_n(PortTxError::TxFull.idx(), batch.len() as u64);
-            batch.clear();
+            flush(self.queues.get_mut(id).and_then(Option::as_mut), batch, ctx);
         }
     }
+}
+
+/// Sends `v` on `q`; what the driver did not take is freed and counted as "tx ring full".
+#[inline]
+fn flush<const N: usize>(
+    q: Option<&mut PortTxQueue>,
+    v: &mut ArrayVec<PktMbuf, N>,
+    ctx: &mut NodeCtx<'_, PktMbuf>,
+) {
+    if let Some(q) = q {
+        q.send(v);
+    }
+    ctx.count_n(PortTxError::TxFull.idx(), v.len() as u64);
+    v.clear();
 }
 
 /// What one worker polls and sends.
