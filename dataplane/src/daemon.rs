@@ -105,10 +105,19 @@ fn pool_size(cfg: &Config, workers: usize) -> u32 {
     if cfg.mempool.mbufs > 0 {
         return cfg.mempool.mbufs;
     }
+    // Every rx ring is filled at start; a routed port has up to one rx and one tx ring per
+    // worker (fewer when the device has fewer), a cross-connected port one of each.
     let per_port: u32 = cfg
         .ports
         .iter()
-        .map(|p| p.rx_desc as u32 + p.tx_desc as u32 * workers as u32 + 1024)
+        .map(|p| {
+            let rings = if cfg.is_xconnected(&p.name) {
+                1
+            } else {
+                p.rx_queues.map_or(workers as u32, u32::from)
+            };
+            p.rx_desc as u32 * rings + p.tx_desc as u32 * workers as u32 + 1024
+        })
         .sum();
     // Next power of two minus one: the mempool ring's most efficient size.
     ((per_port + 8192).next_power_of_two() - 1).max(16383)
@@ -788,6 +797,33 @@ mod tests {
             max_tx_queues: 64,
             ..DevCaps::default()
         }
+    }
+
+    #[test]
+    fn the_mempool_holds_every_ring_of_every_worker() {
+        let cfg = Config::parse(
+            r#"
+[eal]
+cores = "0-8"
+[[port]]
+name = "a"
+device = "net_null0"
+address = "10.0.1.1/24"
+[[port]]
+name = "b"
+device = "net_null1"
+address = "10.0.2.1/24"
+"#,
+            "t.toml",
+        )
+        .unwrap();
+        // 8 workers: each routed port has 8 rx and 8 tx rings of 1024 descriptors.
+        let rings = 2 * (8 * 1024 + 8 * 1024);
+        assert!(
+            pool_size(&cfg, 8) as usize > rings,
+            "{}",
+            pool_size(&cfg, 8)
+        );
     }
 
     #[test]
