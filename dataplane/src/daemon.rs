@@ -32,7 +32,8 @@ pub enum DaemonError {
     Preflight(String),
     #[error("{0}")]
     Dpdk(#[from] crate::dpdk::DpdkError),
-    #[error("port `{port}`: {err}")]
+    /// `err` prefixed with the port, unless it names the port itself.
+    #[error("{}", if err.port().is_some() { err.to_string() } else { format!("port `{port}`: {err}") })]
     Port {
         port: String,
         err: crate::dpdk::DpdkError,
@@ -797,6 +798,30 @@ mod tests {
             max_tx_queues: 64,
             ..DevCaps::default()
         }
+    }
+
+    #[test]
+    fn a_port_error_names_the_port_once() {
+        let started = DaemonError::Port {
+            port: "in".into(),
+            err: crate::dpdk::DpdkError::Port {
+                port: "in".into(),
+                op: "rte_eth_dev_start",
+                reason: "no".into(),
+            },
+        };
+        assert_eq!(
+            started.to_string(),
+            "port `in`: rte_eth_dev_start failed: no"
+        );
+        let probe = DaemonError::Port {
+            port: "in".into(),
+            err: crate::dpdk::DpdkError::NoSuchPort("net_x0".into()),
+        };
+        assert_eq!(
+            probe.to_string(),
+            "port `in`: no ethdev port named `net_x0` after probing it"
+        );
     }
 
     #[test]

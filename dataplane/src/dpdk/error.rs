@@ -39,6 +39,18 @@ pub enum DpdkError {
     Lcore { lcore: u32, reason: String },
 }
 
+impl DpdkError {
+    /// The port the error already names, if it names one.
+    pub fn port(&self) -> Option<&str> {
+        match self {
+            DpdkError::Port { port, .. }
+            | DpdkError::PortConfig { port, .. }
+            | DpdkError::QueueTaken { port, .. } => Some(port),
+            _ => None,
+        }
+    }
+}
+
 /// DPDK's text for an errno value (positive or negative).
 pub(crate) fn strerror(errnum: i32) -> String {
     let errnum = errnum.abs();
