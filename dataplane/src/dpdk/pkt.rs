@@ -212,19 +212,15 @@ impl PacketBuf for PktMbuf {
     #[inline(always)]
     fn rx_offload(&self) -> RxOffload {
         let f = self.0.ol_flags();
-        let status = |mask: u64, good: u64, bad: u64| match f & mask {
-            x if x == good => CsumStatus::Good,
-            x if x == bad => CsumStatus::Bad,
-            // UNKNOWN, or NONE ("integrity verified, checksum field wrong"): verify ourselves.
-            _ => CsumStatus::Unknown,
-        };
         RxOffload {
-            ip: status(
+            ip: csum_status(
+                f,
                 ol_flags::RX_IP_CKSUM_MASK,
                 ol_flags::RX_IP_CKSUM_GOOD,
                 ol_flags::RX_IP_CKSUM_BAD,
             ),
-            l4: status(
+            l4: csum_status(
+                f,
                 ol_flags::RX_L4_CKSUM_MASK,
                 ol_flags::RX_L4_CKSUM_GOOD,
                 ol_flags::RX_L4_CKSUM_BAD,
@@ -235,11 +231,12 @@ impl PacketBuf for PktMbuf {
 
     #[inline(always)]
     fn rx_ip_csum(&self) -> CsumStatus {
-        match self.0.ol_flags() & ol_flags::RX_IP_CKSUM_MASK {
-            x if x == ol_flags::RX_IP_CKSUM_GOOD => CsumStatus::Good,
-            x if x == ol_flags::RX_IP_CKSUM_BAD => CsumStatus::Bad,
-            _ => CsumStatus::Unknown,
-        }
+        csum_status(
+            self.0.ol_flags(),
+            ol_flags::RX_IP_CKSUM_MASK,
+            ol_flags::RX_IP_CKSUM_GOOD,
+            ol_flags::RX_IP_CKSUM_BAD,
+        )
     }
 
     #[inline(always)]
@@ -330,6 +327,18 @@ impl PacketBuf for PktMbuf {
             use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
             _mm_prefetch::<_MM_HINT_T0>(line as *const i8);
         }
+    }
+}
+
+/// The NIC's verdict on one checksum, from the mbuf's flags `f`: the field under `mask` is
+/// `good`, `bad`, or anything else (UNKNOWN, or NONE: "integrity verified, checksum field
+/// wrong"), which the graph verifies itself.
+#[inline(always)]
+fn csum_status(f: u64, mask: u64, good: u64, bad: u64) -> CsumStatus {
+    match f & mask {
+        x if x == good => CsumStatus::Good,
+        x if x == bad => CsumStatus::Bad,
+        _ => CsumStatus::Unknown,
     }
 }
 
