@@ -351,9 +351,8 @@ impl Config {
         for (i, p) in self.ports.iter().enumerate() {
             let at = format!("port[{i}]");
             // The API's rule, so dpctl can name every port the file makes.
-            if let Err(e) = dp_api::validate_name("name", &p.name) {
-                let reason = e.message.strip_prefix("name: ").unwrap_or(&e.message);
-                return Err((format!("{at}.name"), reason.to_string()));
+            if let Some(reason) = dp_api::name_problem(&p.name) {
+                return Err((format!("{at}.name"), reason));
             }
             if p.device.trim().is_empty() {
                 return Err((format!("{at}.device"), "missing device".into()));
@@ -381,10 +380,8 @@ impl Config {
                     "rx-desc and tx-desc must be powers of two".into(),
                 ));
             }
-            if let Some(mtu) = p.mtu
-                && !dp_api::MTU_RANGE.contains(&mtu)
-            {
-                return Err((format!("{at}.mtu"), format!("{mtu} is outside 68..=9216")));
+            if let Some(m) = p.mtu.and_then(dp_api::mtu_problem) {
+                return Err((format!("{at}.mtu"), m));
             }
             if let Some(n) = p.rx_queues {
                 if !(1..=MAX_QUEUES).contains(&n) {

@@ -39,31 +39,24 @@ pub trait Validate {
 /// Checks a port or tunnel name: 1 to 32 characters from `A-Z a-z 0-9 . _ -`, starting with a
 /// letter or digit. Names appear in URL paths and DPDK device names, hence the small alphabet.
 pub fn validate_name(field: &str, name: &str) -> Result<(), ApiError> {
+    name_problem(name).map_or(Ok(()), |m| Err(ApiError::invalid(field, m)))
+}
+
+/// What is wrong with `name` as a port or tunnel name ([`validate_name`]'s rule), if anything:
+/// the reason alone, for callers that say where themselves (the config file).
+pub fn name_problem(name: &str) -> Option<String> {
     if name.is_empty() {
-        return Err(ApiError::invalid(field, "must not be empty"));
+        return Some("must not be empty".into());
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(ApiError::invalid(
-            field,
-            format!("`{name}` is longer than {MAX_NAME_LEN} characters"),
-        ));
+        return Some(format!("`{name}` is longer than {MAX_NAME_LEN} characters"));
     }
     if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        return Err(ApiError::invalid(
-            field,
-            format!("`{name}` must start with a letter or a digit"),
-        ));
+        return Some(format!("`{name}` must start with a letter or a digit"));
     }
-    if let Some(c) = name
-        .chars()
+    name.chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    {
-        return Err(ApiError::invalid(
-            field,
-            format!("`{name}` contains {c:?}; use letters, digits, `.`, `_` and `-`"),
-        ));
-    }
-    Ok(())
+        .map(|c| format!("`{name}` contains {c:?}; use letters, digits, `.`, `_` and `-`"))
 }
 
 /// Checks that `ip` can be a host's address: not 0.0.0.0, multicast or broadcast.
@@ -273,17 +266,23 @@ pub struct CreatePort {
 /// minimum (RFC 791); above 9216 no NIC we target goes.
 pub const MTU_RANGE: std::ops::RangeInclusive<u16> = 68..=9216;
 
+/// What is wrong with `mtu` as a port's MTU ([`MTU_RANGE`]), if anything.
+pub fn mtu_problem(mtu: u16) -> Option<String> {
+    (!MTU_RANGE.contains(&mtu)).then(|| {
+        format!(
+            "{mtu} is outside {}..={}",
+            MTU_RANGE.start(),
+            MTU_RANGE.end()
+        )
+    })
+}
+
 impl Validate for CreatePort {
     fn validate(&self) -> Result<(), ApiError> {
         validate_name("name", &self.name)?;
         self.device.validate("device")?;
-        if let Some(mtu) = self.mtu
-            && !MTU_RANGE.contains(&mtu)
-        {
-            return Err(ApiError::invalid(
-                "mtu",
-                format!("{mtu} is outside 68..=9216"),
-            ));
+        if let Some(m) = self.mtu.and_then(mtu_problem) {
+            return Err(ApiError::invalid("mtu", m));
         }
         Ok(())
     }
