@@ -19,8 +19,8 @@ pub const DEFAULT_DATAPLANE_SOCKET: &str = "/run/dataplane/api.sock";
 /// Where per-pod memif/vhost-user socket directories live unless `socketDir` says otherwise.
 pub const DEFAULT_SOCKET_DIR: &str = "/run/dataplane/pods";
 
-/// The largest MTU the dataplane accepts for a port (`CreatePort` validation).
-pub const MAX_PORT_MTU: u32 = 9216;
+/// The largest MTU the dataplane accepts for a port (its `CreatePort` rule).
+pub const MAX_PORT_MTU: u32 = *dp_api::MTU_RANGE.end() as u32;
 
 /// Fields that configure a VF on its PF; meaningless (and refused) for memif/vhost-user.
 const VF_ONLY_FIELDS: &[&str] = &[
