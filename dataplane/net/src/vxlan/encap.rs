@@ -22,7 +22,7 @@
 //!   ([`FwdState::tunnel_underlay`]: one next hop on a port that is up, its MAC known) and
 //!   the outer packet fits the port's MTU, the node writes the whole outer frame instead:
 //!   the underlay's 14-byte Ethernet header, then the 36 bytes above with the outer IPv4
-//!   checksum patched in software from the template's (two RFC 1624 updates, cheaper than
+//!   checksum patched in software from the template's (one RFC 1624 update, cheaper than
 //!   asking the NIC), sets `tx_if` to the port and goes straight to `port-tx`. The outer
 //!   packet then skips a second ip4-lookup and ip4-rewrite, as VPP's midchain adjacency
 //!   stacking does.
@@ -31,15 +31,16 @@ use crate::buffer::{PacketBuf, PacketMeta};
 use crate::fwd::{FwdState, IfIndex, IfaceKind, Rewrite};
 use crate::graph::{Nexts, Node, NodeCtx, Vector};
 use crate::rcu::RcuReader;
-use crate::wire::{Checksum, VXLAN_ENCAP_V4_LEN, Vni, VxlanIpv4Encap, vxlan_source_port};
+use crate::wire::{
+    Checksum, ETHERNET_HEADER_LEN as ETH_HLEN, VXLAN_ENCAP_V4_LEN, Vni, VxlanIpv4Encap,
+    vxlan_source_port,
+};
 
 use super::PREFETCH_AHEAD;
 use super::flow::inner_flow_hash;
 use crate::ip4::input::known_flow_hash;
 
 /// TTL of the outer IPv4 header (Linux's default for a `vxlan` device without `ttl`).
-const ETH_HLEN: usize = 14;
-
 pub const OUTER_TTL: u8 = 64;
 /// TOS of the outer IPv4 header (Linux's default: 0, not inherited).
 pub const OUTER_TOS: u8 = 0;
@@ -208,41 +209,43 @@ impl VxlanEncap {
         // The packet's own hash (ECMP, RSS), else one of the inner frame.
         let hash = known_flow_hash(p).unwrap_or_else(|| inner_flow_hash(p.data()));
         let id = *ident;
-        if let Some(st) = &t.stacked
-            && inner_len <= st.max_inner
-            && let Some(out) = p
+        let src_port = vxlan_source_port(hash);
+        // Stacked over a resolved underlay: the whole outer frame, straight to port-tx.
+        let stacked = match &t.stacked {
+            Some(st) if inner_len <= st.max_inner => p
                 .prepend(STACKED_LEN)
                 .and_then(|o| o.first_chunk_mut::<STACKED_LEN>())
-        {
-            st.write(&t.header, out, inner_len, vxlan_source_port(hash), id);
-            *ident = id.wrapping_add(1);
-            let m = p.meta_mut();
-            m.flow_hash = hash;
-            m.tx_if = st.tx_if;
-            m.flags = (m.flags & !(PacketMeta::F_IP4_CSUM_OK | PacketMeta::F_L2_MCAST))
-                | PacketMeta::F_LOCAL_ORIGIN;
-            return Ok(VxlanEncapNext::PortTx.arc());
-        }
-        let out = p
-            .prepend(VXLAN_ENCAP_V4_LEN)
-            .ok_or(VxlanEncapError::NoHeadroom)?;
-        // `Hardware` writes a 0 IPv4 checksum: ip4-rewrite fills it (F_IP4_CSUM_PENDING).
-        t.header
-            .write(
-                out,
-                inner_len,
-                vxlan_source_port(hash),
-                id,
-                Checksum::Hardware,
-            )
-            .map_err(|_| VxlanEncapError::TooLong)?;
+                .map(|out| {
+                    st.write(&t.header, out, inner_len, src_port, id);
+                    st.tx_if
+                }),
+            _ => None,
+        };
+        let (arc, flags) = match stacked {
+            Some(tx_if) => {
+                p.meta_mut().tx_if = tx_if;
+                (VxlanEncapNext::PortTx, PacketMeta::F_LOCAL_ORIGIN)
+            }
+            None => {
+                let out = p
+                    .prepend(VXLAN_ENCAP_V4_LEN)
+                    .ok_or(VxlanEncapError::NoHeadroom)?;
+                // `Hardware` writes a 0 IPv4 checksum: ip4-rewrite fills it
+                // (F_IP4_CSUM_PENDING).
+                t.header
+                    .write(out, inner_len, src_port, id, Checksum::Hardware)
+                    .map_err(|_| VxlanEncapError::TooLong)?;
+                (
+                    VxlanEncapNext::Ip4Lookup,
+                    PacketMeta::F_IP4_CSUM_PENDING | PacketMeta::F_LOCAL_ORIGIN,
+                )
+            }
+        };
         *ident = id.wrapping_add(1);
         let m = p.meta_mut();
         m.flow_hash = hash;
-        m.flags = (m.flags & !(PacketMeta::F_IP4_CSUM_OK | PacketMeta::F_L2_MCAST))
-            | PacketMeta::F_IP4_CSUM_PENDING
-            | PacketMeta::F_LOCAL_ORIGIN;
-        Ok(VxlanEncapNext::Ip4Lookup.arc())
+        m.flags = (m.flags & !(PacketMeta::F_IP4_CSUM_OK | PacketMeta::F_L2_MCAST)) | flags;
+        Ok(arc.arc())
     }
 }
 
