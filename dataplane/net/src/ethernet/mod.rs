@@ -9,6 +9,7 @@ use crate::buffer::{PacketBuf, PacketMeta};
 use crate::fwd::{FwdState, IfIndex, Iface};
 use crate::graph::{Nexts, Node, NodeCtx, Vector};
 use crate::rcu::RcuReader;
+use crate::wire::EtherType;
 
 crate::arcs! {
     pub enum EthernetNext { Drop => "drop", Arp => "arp-input", Ip4 => "ip4-input" }
@@ -118,7 +119,7 @@ pub(crate) fn accept(
         0x0800 => EthernetNext::Ip4,
         0x0806 => EthernetNext::Arp,
         0x86dd => return Err(EthernetError::Ipv6),
-        0x8100 | 0x88a8 | 0x9100 => return Err(EthernetError::Vlan),
+        t if EtherType::from(t).is_vlan_tpid() => return Err(EthernetError::Vlan),
         _ => return Err(EthernetError::UnknownEthertype),
     };
     Ok((next, mcast))
