@@ -177,6 +177,13 @@ impl FwdState {
         self.neighbors.get(&(i, ip))
     }
 
+    /// The rewrite to next hop `nh` out of `iface` when it is up and `nh`'s MAC is known.
+    fn resolved(&self, iface: IfIndex, nh: Ipv4Addr) -> Option<Rewrite> {
+        let f = self.iface(iface).filter(|f| f.up)?;
+        let n = self.neighbors.get(&(iface, nh))?;
+        Some(Rewrite::new(n.mac, f))
+    }
+
     /// Whether `(ip, port)` is a local VXLAN endpoint.
     #[inline]
     pub fn is_vtep(&self, ip: Ipv4Addr, port: u16) -> bool {
@@ -361,11 +368,7 @@ impl Control {
             .adjs
             .iter()
             .map(|a| match a {
-                Adj::Via { iface, gw } => {
-                    let f = next.iface(*iface).filter(|f| f.up)?;
-                    let n = next.neighbors.get(&(*iface, *gw))?;
-                    Some(Rewrite::new(n.mac, f))
-                }
+                Adj::Via { iface, gw } => next.resolved(*iface, *gw),
                 _ => None,
             })
             .collect();
@@ -393,11 +396,12 @@ impl Control {
                     Adj::Glean { iface } => (*iface, t.remote),
                     _ => return None,
                 };
-                let out = st
-                    .iface(iface)
-                    .filter(|o| o.up && matches!(o.kind, IfaceKind::Port { .. }))?;
-                let n = st.neighbors.get(&(iface, nh))?;
-                Some(Rewrite::new(n.mac, out))
+                st.resolved(iface, nh).filter(|_| {
+                    matches!(
+                        st.iface(iface).map(|o| o.kind),
+                        Some(IfaceKind::Port { .. })
+                    )
+                })
             })
             .collect()
     }
