@@ -146,23 +146,33 @@ fn fast_rewrite<B: PacketBuf>(p: &mut B, state: &FwdState) -> Option<u8> {
         return None;
     }
     let h = d.first_chunk_mut::<20>()?;
+    if flags & (PacketMeta::F_LOCAL_ORIGIN | PacketMeta::F_IP4_CSUM_PENDING) != 0 {
+        return fast_rewrite_own(p, rw, flags);
+    }
+    // Transit, the fast path's bulk: one flag test above, then the TTL.
+    if h[8] <= 1 {
+        return None;
+    }
+    ipv4_decrement_ttl(h);
+    push_l2(p, rw)
+}
+
+/// [`fast_rewrite`] for a packet we built (no TTL decrement) or whose header checksum is
+/// pending (filled here), out of line so transit packets keep a tight loop. The caller
+/// checked the rewrite, headroom, MTU and a 20-byte header.
+#[inline(never)]
+fn fast_rewrite_own<B: PacketBuf>(p: &mut B, rw: &Rewrite, flags: u16) -> Option<u8> {
     if flags & PacketMeta::F_LOCAL_ORIGIN == 0 {
+        let h = p.data_mut().first_chunk_mut::<20>()?;
         if h[8] <= 1 {
             return None;
         }
         ipv4_decrement_ttl(h);
     }
     if flags & PacketMeta::F_IP4_CSUM_PENDING != 0 {
-        fill_pending_checksum_cold(p, rw.csum_offload);
+        fill_pending_checksum(p, rw.csum_offload);
     }
     push_l2(p, rw)
-}
-
-/// [`fill_pending_checksum`] out of line: transit packets, the fast path's bulk, keep a
-/// tight loop.
-#[inline(never)]
-fn fill_pending_checksum_cold<B: PacketBuf>(p: &mut B, offload: bool) {
-    fill_pending_checksum(p, offload);
 }
 
 /// Finishes a pending IPv4 header checksum (`F_IP4_CSUM_PENDING`): asks the egress NIC when
