@@ -4,7 +4,8 @@
 //! - Reads: the packet's data, starting at the outer IPv4 header (ip4-input validated it;
 //!   ip4-local, or ip4-input's VTEP bypass, saw a UDP packet to a local VTEP address and
 //!   port); `meta.decap_depth`;
-//!   `rx_offload().l4` for the outer UDP checksum.
+//!   `rx_offload().l4` for the outer UDP checksum (not after a decapsulation: it described
+//!   the outermost packet).
 //! - Checks: outer not a fragment and UDP; UDP header and length (the inner frame ends where
 //!   the UDP length says, so Ethernet padding and trailing bytes are cut); a non-zero outer
 //!   UDP checksum unless the NIC verified it (RFC 7348 lets a receiver verify it; a zero one
@@ -201,7 +202,15 @@ impl VxlanDecap {
         }
         let o = match Outer::common(p.data()) {
             Some(o) => o,
-            None => Outer::parse(p.data(), p.rx_offload().l4)?,
+            // The NIC's UDP verdict describes the outermost packet, not one already
+            // decapsulated once (ip4-input distrusts its IPv4 verdict alike).
+            None => {
+                let l4 = match p.meta().decap_depth {
+                    0 => p.rx_offload().l4,
+                    _ => CsumStatus::Unknown,
+                };
+                Outer::parse(p.data(), l4)?
+            }
         };
         let t = self.tunnel(o.vni, o.src, o.dst, o.dport)?;
         let (iface, mac, end, strip) = (t.iface, t.mac, o.end, o.strip);

@@ -705,6 +705,15 @@ fn a_nonzero_outer_udp_checksum_is_verified_unless_the_nic_did() {
         site.decap(site.arriving(&none)).is_ok(),
         "0 means no checksum"
     );
+    // Once decapsulated, the NIC's verdict is about the outer packet, not this one.
+    let mut inner_good = site.arriving(&corrupt);
+    inner_good.rx.l4 = CsumStatus::Good;
+    inner_good.meta_mut().decap_depth = 1;
+    assert_eq!(
+        site.decap(inner_good),
+        Err(decap_reason(VxlanDecapError::UdpBadChecksum)),
+        "a nested packet's checksum is verified, whatever the NIC said"
+    );
 }
 
 /// The kernel's packet cut to `n` bytes, with a valid IPv4 header for that length (as
