@@ -265,7 +265,7 @@ mod tests {
         );
         match ipam.del() {
             Err(Error::Ipam { code: 11, msg, .. }) => assert!(msg.contains("try again"), "{msg}"),
-            other => panic!("{other:?}"),
+            other => panic!("expected the plugin's own error (code 11), got {other:?}"),
         }
     }
 }

@@ -371,6 +371,14 @@ fn replies_via_a_gateway_get_their_pending_checksum_on_the_fast_path() {
         h.c.add_route(ip("10.9.0.0"), 16, &[ip("10.0.2.2")])
             .unwrap();
         h.g.quiescent();
+        // What makes the reply take the fast path: the gateway's precomputed rewrite.
+        let st = h.c.state();
+        assert!(
+            st.adjs.iter().zip(&st.rewrites).any(|(a, r)| {
+                matches!(a, crate::fwd::Adj::Via { gw, .. } if *gw == ip("10.0.2.2")) && r.is_some()
+            }),
+            "the gateway 10.0.2.2 has a precomputed rewrite"
+        );
         let out = h.send(h.p1, std::slice::from_ref(&frame));
         assert_eq!(out.len(), 1, "offload {offload}");
         let (node, p) = &out[0];
