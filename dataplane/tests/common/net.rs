@@ -101,20 +101,31 @@ impl DpProc {
 impl Drop for DpProc {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-INT", &c.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            stop_child(&mut c, Duration::from_secs(5), || {});
         }
     }
+}
+
+/// Stops `child`: SIGINT, then up to `grace` for it to exit, then SIGKILL (calling `on_sigkill`
+/// just before). Returns how it exited, if that could be known.
+pub fn stop_child(
+    child: &mut Child,
+    grace: Duration,
+    on_sigkill: impl FnOnce(),
+) -> Option<std::process::ExitStatus> {
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    on_sigkill();
+    let _ = child.kill();
+    child.wait().ok()
 }
 
 pub fn start(config: &Path) -> (DpProc, std::sync::mpsc::Receiver<String>) {
@@ -300,24 +311,10 @@ impl PodDpdk {
 
 impl Drop for PodDpdk {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.0.id().to_string()])
-            .status();
         let start = Instant::now();
-        let deadline = start + Duration::from_secs(5);
-        let mut exited = None;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                exited = Some(status);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if exited.is_none() {
-            eprintln!("[pod {}] no exit 5 s after SIGINT: SIGKILL", self.1);
-            let _ = self.0.kill();
-            exited = self.0.wait().ok();
-        }
+        let exited = stop_child(&mut self.0, Duration::from_secs(5), || {
+            eprintln!("[pod {}] no exit 5 s after SIGINT: SIGKILL", self.1)
+        });
         eprintln!(
             "[pod {}] testpmd gone after {:.1} s: {exited:?}",
             self.1,
