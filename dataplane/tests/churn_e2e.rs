@@ -46,13 +46,12 @@ fn ten_thousand_route_changes_and_tunnel_churn_lose_no_packet() {
     let cfg = dir.path().join("churn.toml");
     std::fs::write(
         &cfg,
-        format!(
-            r#"[eal]
-cores = "0-1"
-args = ["--no-pci", "--file-prefix=dpc{tag}", "--in-memory", "--log-level=*:warning"]
-[control]
-socket = "{}"
-[worker]
+        dp_config(
+            "0-1",
+            &format!("dpc{tag}"),
+            &socket,
+            &format!(
+                r#"[worker]
 poll-mode = true
 [[port]]
 name = "in"
@@ -70,16 +69,12 @@ interface = "out"
 ip = "10.0.2.2"
 mac = "02:00:00:00:02:02"
 "#,
-            socket.display(),
-            pcap.display()
+                pcap.display()
+            ),
         ),
     )
     .unwrap();
-    let (child, lines) = start(&cfg);
-    assert!(
-        wait_line(&lines, "control API on", Duration::from_secs(30)),
-        "dataplane did not start"
-    );
+    let (child, _lines) = start_ready(&cfg);
     let client = Client::new(&socket);
 
     let start_t = Instant::now();

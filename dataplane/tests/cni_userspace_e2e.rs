@@ -113,13 +113,12 @@ fn cni_pods(kind: &str) {
     let cfg = dir.path().join("node.toml");
     std::fs::write(
         &cfg,
-        format!(
-            r#"[eal]
-cores = "0-1"
-args = ["--no-pci", "--file-prefix=dpu{tag}", "--in-memory", "--log-level=*:warning"]
-[control]
-socket = "{}"
-[[port]]
+        dp_config(
+            "0-1",
+            &format!("dpu{tag}"),
+            &api,
+            &format!(
+                r#"[[port]]
 name = "pod0"
 device = "net_af_packet{tag}a,iface={ha}"
 address = "10.0.1.1/24"
@@ -133,16 +132,12 @@ vni = 100
 local = "192.168.50.1"
 remote = "192.168.50.2"
 address = "172.16.0.1/24"
-"#,
-            api.display()
+"#
+            ),
         ),
     )
     .unwrap();
-    let (dp, lines) = start(&cfg);
-    assert!(
-        wait_line(&lines, "control API on", Duration::from_secs(30)),
-        "dataplane did not start"
-    );
+    let (dp, _lines) = start_ready(&cfg);
 
     let netconf = serde_json::json!({
         "cniVersion": "1.0.0",

@@ -33,26 +33,21 @@ fn pod_port_through_the_api_survives_a_pod_restart(kind: Kind) {
     let cfg = dir.path().join("memif.toml");
     std::fs::write(
         &cfg,
-        format!(
-            r#"[eal]
-cores = "0-1"
-args = ["--no-pci", "--file-prefix=dpm{tag}", "--in-memory", "--log-level=*:warning"]
-[control]
-socket = "{}"
-[[port]]
+        dp_config(
+            "0-1",
+            &format!("dpm{tag}"),
+            &api,
+            &format!(
+                r#"[[port]]
 name = "pod0"
 device = "net_af_packet{tag}m,iface={ha}"
 address = "10.0.1.1/24"
-"#,
-            api.display()
+"#
+            ),
         ),
     )
     .unwrap();
-    let (child, lines) = start(&cfg);
-    assert!(
-        wait_line(&lines, "control API on", Duration::from_secs(30)),
-        "dataplane did not start"
-    );
+    let (child, _lines) = start_ready(&cfg);
 
     let (flag, file, kind_name) = match kind {
         Kind::Memif => ("--memif", "memif.sock", "memif"),
@@ -167,20 +162,19 @@ fn dataplane_restart_recreates_pod_ports_from_the_state_file() {
     let cfg = dir.path().join("restart.toml");
     std::fs::write(
         &cfg,
-        format!(
-            r#"[eal]
-cores = "0-1"
-args = ["--no-pci", "--file-prefix=dps{tag}", "--in-memory", "--log-level=*:warning"]
-[control]
-socket = "{}"
-state-file = "{}"
+        dp_config(
+            "0-1",
+            &format!("dps{tag}"),
+            &api,
+            &format!(
+                r#"state-file = "{}"
 [[port]]
 name = "pod0"
 device = "net_af_packet{tag}s,iface={ha}"
 address = "10.0.1.1/24"
 "#,
-            api.display(),
-            state.display()
+                state.display()
+            ),
         ),
     )
     .unwrap();
@@ -205,11 +199,7 @@ address = "10.0.1.1/24"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let (dp, lines) = start(&cfg);
-    assert!(
-        wait_line(&lines, "control API on", Duration::from_secs(30)),
-        "dataplane did not start"
-    );
+    let (dp, _lines) = start_ready(&cfg);
     let dpctl = |args: &[&str]| {
         Dpctl::new(&api).ok(args);
     };
@@ -232,9 +222,8 @@ address = "10.0.1.1/24"
     );
 
     drop(dp);
-    let (dp, lines) = start(&cfg);
-    let restored =
-        wait_line_text(&lines, "restored", Duration::from_secs(30)).expect("restore line");
+    let (dp, lines) = start_ready(&cfg);
+    let restored = lines.seen("restored").expect("restore line");
     assert!(
         restored.contains("restored 1 port(s) and 1 route(s)"),
         "{restored}"

@@ -92,13 +92,12 @@ fn routed_and_vxlan_traffic_interoperates_with_the_kernel() {
     let sock = dir.path().join("api.sock").display().to_string();
     std::fs::write(
         &cfg,
-        format!(
-            r#"[eal]
-cores = "0-1"
-args = ["--no-pci", "--file-prefix=dpr{tag}", "--in-memory", "--log-level=*:warning"]
-[control]
-socket = "{sock}"
-[[port]]
+        dp_config(
+            "0-1",
+            &format!("dpr{tag}"),
+            &sock,
+            &format!(
+                r#"[[port]]
 name = "pod0"
 device = "net_af_packet{tag}a,iface={ha}"
 address = "10.0.1.1/24"
@@ -120,6 +119,7 @@ address = "172.16.0.1/24"
 prefix = "10.0.3.0/24"
 via = "172.16.0.2"
 "#
+            ),
         ),
     )
     .unwrap();

@@ -18,6 +18,9 @@ use common::*;
 
 const NH_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x02, 0x02];
 
+/// Lcore 0 (main) on CPU 0, workers 1 and 2 both on CPU 1.
+const CORES: &str = "0@0,1@1,2@1";
+
 /// The Internet checksum of `b`.
 fn csum(b: &[u8]) -> u16 {
     let mut s: u32 = b
@@ -224,7 +227,6 @@ impl Setup {
     /// queues).
     fn config(&self, tag: u32, in_port: bool, tx_files: usize) -> std::path::PathBuf {
         let d = self.dir.path();
-        let prefix = &self.prefix;
         let tx = (0..tx_files)
             .map(|k| format!("tx_pcap={}", d.join(format!("o{k}.pcap")).display()))
             .collect::<Vec<_>>()
@@ -237,13 +239,12 @@ impl Setup {
         } else {
             String::new()
         };
-        let text = format!(
-            r#"[eal]
-cores = "0@0,1@1,2@1"
-args = ["--no-pci", "--file-prefix={prefix}", "--in-memory", "--log-level=*:warning"]
-[control]
-socket = "{}"
-{in_port}[[port]]
+        let text = dp_config(
+            CORES,
+            &self.prefix,
+            d.join("api.sock"),
+            &format!(
+                r#"{in_port}[[port]]
 name = "out"
 device = "net_pcap{tag}o,{tx}"
 address = "10.0.2.1/24"
@@ -254,8 +255,8 @@ via = "10.0.2.2"
 interface = "out"
 ip = "10.0.2.2"
 mac = "02:00:00:00:02:02"
-"#,
-            d.join("api.sock").display(),
+"#
+            ),
         );
         let cfg = d.join("workers.toml");
         std::fs::write(&cfg, text).unwrap();
@@ -302,14 +303,11 @@ fn two_workers_each_forward_their_own_rx_queue_of_a_config_port() {
     }
     let tag = std::process::id() % 100000;
     let s = Setup::new(tag);
-    let (dp, lines) = start(&s.config(tag, true, 2));
-    let up = wait_line_text(&lines, "port in up", Duration::from_secs(30))
+    let (dp, lines) = start_ready(&s.config(tag, true, 2));
+    let up = lines
+        .seen("port in up")
         .expect("dataplane did not bring `in` up");
     assert!(up.contains("rx queues 2"), "{up}");
-    assert!(
-        wait_line(&lines, "control API on", Duration::from_secs(30)),
-        "dataplane did not start"
-    );
     let d = Dpctl::new(s.dir.path().join("api.sock"));
     // The API says which worker polls each rx queue (and dpctl shows the count).
     assert_eq!(rx_workers(&d, "in"), vec![0, 1]);
@@ -332,11 +330,7 @@ fn two_workers_each_forward_their_own_rx_queue_of_an_api_port_until_it_is_delete
     }
     let tag = std::process::id() % 100000;
     let s = Setup::new(tag);
-    let (dp, lines) = start(&s.config(tag, false, 2));
-    assert!(
-        wait_line(&lines, "control API on", Duration::from_secs(30)),
-        "dataplane did not start"
-    );
+    let (dp, _lines) = start_ready(&s.config(tag, false, 2));
     let d = Dpctl::new(s.dir.path().join("api.sock"));
     let add = [
         "port",
@@ -370,14 +364,11 @@ fn two_workers_share_the_one_tx_queue_of_a_port() {
     }
     let tag = std::process::id() % 100000;
     let s = Setup::new(tag);
-    let (dp, lines) = start(&s.config(tag, true, 1));
-    let up = wait_line_text(&lines, "port out up", Duration::from_secs(30))
+    let (dp, lines) = start_ready(&s.config(tag, true, 1));
+    let up = lines
+        .seen("port out up")
         .expect("dataplane did not bring `out` up");
     assert!(up.contains("tx queues 1 shared by the workers"), "{up}");
-    assert!(
-        wait_line(&lines, "control API on", Duration::from_secs(30)),
-        "dataplane did not start"
-    );
     let d = Dpctl::new(s.dir.path().join("api.sock"));
     let mac = wait_tx(&d, 500);
     assert_eq!(port_rx_per_worker(&d, 500), vec![300, 200]);
@@ -426,30 +417,25 @@ fn a_memif_pod_port_works_with_two_workers() {
     let cfg = dir.join("memif.toml");
     std::fs::write(
         &cfg,
-        format!(
-            r#"[eal]
-cores = "0@0,1@1,2@1"
-args = ["--no-pci", "--file-prefix={}", "--in-memory", "--log-level=*:warning"]
-[control]
-socket = "{}"
-[[port]]
+        dp_config(
+            CORES,
+            &s.prefix,
+            dir.join("api.sock"),
+            &format!(
+                r#"[[port]]
 name = "pod0"
 device = "net_af_packet{tag}w,iface={ha}"
 address = "10.0.1.1/24"
-"#,
-            s.prefix,
-            dir.join("api.sock").display()
+"#
+            ),
         ),
     )
     .unwrap();
-    let (dp, lines) = start(&cfg);
-    let up = wait_line_text(&lines, "port pod0 up", Duration::from_secs(30))
+    let (dp, lines) = start_ready(&cfg);
+    let up = lines
+        .seen("port pod0 up")
         .expect("dataplane did not bring pod0 up");
     assert!(up.contains("tx queues 1 shared by the workers"), "{up}");
-    assert!(
-        wait_line(&lines, "control API on", Duration::from_secs(30)),
-        "dataplane did not start"
-    );
     let d = Dpctl::new(dir.join("api.sock"));
     let sock = dir.join("pods").join("pod3").join("memif.sock");
     let sock = sock.to_str().expect("UTF-8 temp path");

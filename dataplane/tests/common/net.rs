@@ -146,6 +146,67 @@ pub fn start(config: &Path) -> (DpProc, std::sync::mpsc::Receiver<String>) {
     (DpProc { child: Some(child) }, rxl)
 }
 
+/// The `[eal]` and `[control]` head of a dataplane config every end-to-end test uses (EAL file
+/// prefix `prefix`, in memory, warnings only; the API on `socket`), then `body`. `body` follows
+/// the `socket` line, so it may begin with more `[control]` keys (`metrics = ...`).
+pub fn dp_config(cores: &str, prefix: &str, socket: impl AsRef<Path>, body: &str) -> String {
+    format!(
+        r#"[eal]
+cores = "{cores}"
+args = ["--no-pci", "--file-prefix={prefix}", "--in-memory", "--log-level=*:warning"]
+[control]
+socket = "{}"
+{body}"#,
+        socket.as_ref().display()
+    )
+}
+
+/// A running dataplane's stderr: what came before "control API on" (`seen`), and the rest as
+/// it comes (`wait_line` and `wait_line_text` take it as the receiver).
+pub struct Lines {
+    pub seen: Vec<String>,
+    pub rx: std::sync::mpsc::Receiver<String>,
+}
+
+impl Lines {
+    /// The first line containing `needle` printed up to "control API on".
+    pub fn seen(&self, needle: &str) -> Option<&str> {
+        self.seen
+            .iter()
+            .find(|l| l.contains(needle))
+            .map(String::as_str)
+    }
+}
+
+impl std::ops::Deref for Lines {
+    type Target = std::sync::mpsc::Receiver<String>;
+    fn deref(&self) -> &Self::Target {
+        &self.rx
+    }
+}
+
+/// [`start`], then waits up to 30 s for "control API on" (panics "dataplane did not start"
+/// otherwise). The lines up to it are kept (ports come up before it, a restore is reported
+/// before it).
+pub fn start_ready(config: &Path) -> (DpProc, Lines) {
+    let (dp, rx) = start(config);
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut ready = false;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let Ok(line) = rx.recv_timeout(left) else {
+            break;
+        };
+        ready = line.contains("control API on");
+        seen.push(line);
+        if ready {
+            break;
+        }
+    }
+    assert!(ready, "dataplane did not start");
+    (dp, Lines { seen, rx })
+}
+
 pub fn wait_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
