@@ -192,6 +192,8 @@ fn preconditions() -> bool {
 }
 
 struct Setup {
+    /// Makes the test's device names unique.
+    tag: u32,
     dir: tempfile::TempDir,
     /// The EAL file prefix (its runtime directory is removed on drop).
     prefix: String,
@@ -215,6 +217,7 @@ impl Setup {
             b.display()
         );
         Setup {
+            tag,
             dir,
             prefix: format!("dpw{tag}"),
             q0,
@@ -223,10 +226,24 @@ impl Setup {
         }
     }
 
-    /// The config: `in` when `in_port`, and `out` with `tx_files` tx_pcap files (its tx
-    /// queues).
-    fn config(&self, tag: u32, in_port: bool, tx_files: usize) -> std::path::PathBuf {
+    /// Starts the dataplane on config file `name` (the common head, then `body`) and waits for
+    /// its API: returns it, its stderr lines and dpctl on its API.
+    fn start(&self, name: &str, body: &str) -> (DpProc, Lines, Dpctl) {
         let d = self.dir.path();
+        let cfg = d.join(name);
+        std::fs::write(
+            &cfg,
+            dp_config(CORES, &self.prefix, d.join("api.sock"), body),
+        )
+        .unwrap();
+        let (dp, lines) = start_ready(&cfg);
+        (dp, lines, Dpctl::new(d.join("api.sock")))
+    }
+
+    /// [`Setup::start`] with `in` when `in_port`, and `out` with `tx_files` tx_pcap files (its
+    /// tx queues).
+    fn run(&self, in_port: bool, tx_files: usize) -> (DpProc, Lines, Dpctl) {
+        let (d, tag) = (self.dir.path(), self.tag);
         let tx = (0..tx_files)
             .map(|k| format!("tx_pcap={}", d.join(format!("o{k}.pcap")).display()))
             .collect::<Vec<_>>()
@@ -239,10 +256,8 @@ impl Setup {
         } else {
             String::new()
         };
-        let text = dp_config(
-            CORES,
-            &self.prefix,
-            d.join("api.sock"),
+        self.start(
+            "workers.toml",
             &format!(
                 r#"{in_port}[[port]]
 name = "out"
@@ -257,10 +272,7 @@ ip = "10.0.2.2"
 mac = "02:00:00:00:02:02"
 "#
             ),
-        );
-        let cfg = d.join("workers.toml");
-        std::fs::write(&cfg, text).unwrap();
-        cfg
+        )
     }
 
     /// Each tx_pcap file holds its queue's frames, forwarded, `rounds` times, in order.
@@ -301,14 +313,12 @@ fn two_workers_each_forward_their_own_rx_queue_of_a_config_port() {
     if !preconditions() {
         return;
     }
-    let tag = std::process::id() % 100000;
-    let s = Setup::new(tag);
-    let (dp, lines) = start_ready(&s.config(tag, true, 2));
+    let s = Setup::new(std::process::id() % 100000);
+    let (dp, lines, d) = s.run(true, 2);
     let up = lines
         .seen("port in up")
         .expect("dataplane did not bring `in` up");
     assert!(up.contains("rx queues 2"), "{up}");
-    let d = Dpctl::new(s.dir.path().join("api.sock"));
     // The API says which worker polls each rx queue (and dpctl shows the count).
     assert_eq!(rx_workers(&d, "in"), vec![0, 1]);
     let table = d.ok(&["show", "interfaces"]);
@@ -328,10 +338,8 @@ fn two_workers_each_forward_their_own_rx_queue_of_an_api_port_until_it_is_delete
     if !preconditions() {
         return;
     }
-    let tag = std::process::id() % 100000;
-    let s = Setup::new(tag);
-    let (dp, _lines) = start_ready(&s.config(tag, false, 2));
-    let d = Dpctl::new(s.dir.path().join("api.sock"));
+    let s = Setup::new(std::process::id() % 100000);
+    let (dp, _lines, d) = s.run(false, 2);
     let add = [
         "port",
         "add",
@@ -362,14 +370,12 @@ fn two_workers_share_the_one_tx_queue_of_a_port() {
     if !preconditions() {
         return;
     }
-    let tag = std::process::id() % 100000;
-    let s = Setup::new(tag);
-    let (dp, lines) = start_ready(&s.config(tag, true, 1));
+    let s = Setup::new(std::process::id() % 100000);
+    let (dp, lines, d) = s.run(true, 1);
     let up = lines
         .seen("port out up")
         .expect("dataplane did not bring `out` up");
     assert!(up.contains("tx queues 1 shared by the workers"), "{up}");
-    let d = Dpctl::new(s.dir.path().join("api.sock"));
     let mac = wait_tx(&d, 500);
     assert_eq!(port_rx_per_worker(&d, 500), vec![300, 200]);
     stop(dp);
@@ -413,31 +419,21 @@ fn a_memif_pod_port_works_with_two_workers() {
         "netns", "exec", &pa.0, "ip", "route", "add", "default", "via", "10.0.1.1"
     ]));
     let s = Setup::new(tag);
-    let dir = s.dir.path();
-    let cfg = dir.join("memif.toml");
-    std::fs::write(
-        &cfg,
-        dp_config(
-            CORES,
-            &s.prefix,
-            dir.join("api.sock"),
-            &format!(
-                r#"[[port]]
+    let (dp, lines, d) = s.start(
+        "memif.toml",
+        &format!(
+            r#"[[port]]
 name = "pod0"
 device = "net_af_packet{tag}w,iface={ha}"
 address = "10.0.1.1/24"
 "#
-            ),
         ),
-    )
-    .unwrap();
-    let (dp, lines) = start_ready(&cfg);
+    );
     let up = lines
         .seen("port pod0 up")
         .expect("dataplane did not bring pod0 up");
     assert!(up.contains("tx queues 1 shared by the workers"), "{up}");
-    let d = Dpctl::new(dir.join("api.sock"));
-    let sock = dir.join("pods").join("pod3").join("memif.sock");
+    let sock = s.dir.path().join("pods").join("pod3").join("memif.sock");
     let sock = sock.to_str().expect("UTF-8 temp path");
     d.ok(&[
         "port",
