@@ -15,23 +15,12 @@ use std::time::{Duration, Instant};
 
 use common::net::*;
 use common::*;
+use dp_net::wire::checksum;
 
 const NH_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x02, 0x02];
 
 /// Lcore 0 (main) on CPU 0, workers 1 and 2 both on CPU 1.
 const CORES: &str = "0@0,1@1,2@1";
-
-/// The Internet checksum of `b`.
-fn csum(b: &[u8]) -> u16 {
-    let mut s: u32 = b
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while s >> 16 != 0 {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
-}
 
 /// A broadcast Ethernet/IPv4/UDP frame of flow `flow` (destination 10.2.0.<flow+1>), packet
 /// number `seq` of it (in the IP id and payload).
@@ -44,7 +33,7 @@ fn udp_frame(flow: u8, seq: u16) -> Vec<u8> {
     ip.extend((20 + udp_len).to_be_bytes());
     ip.extend(seq.to_be_bytes());
     ip.extend([0, 0, 64, 17, 0, 0, 10, 0, 1, 2, 10, 2, 0, flow + 1]);
-    let c = csum(&ip);
+    let c = !checksum::sum(&ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     f.extend(ip);
     f.extend((1024 + u16::from(flow)).to_be_bytes());
@@ -63,7 +52,7 @@ fn forwarded(sent: &[u8], out_mac: [u8; 6]) -> Vec<u8> {
     f[6..12].copy_from_slice(&out_mac);
     f[14 + 8] -= 1;
     f[24..26].fill(0);
-    let c = csum(&f[14..34]);
+    let c = !checksum::sum(&f[14..34]);
     f[24..26].copy_from_slice(&c.to_be_bytes());
     f
 }
