@@ -12,27 +12,6 @@ use common::*;
 use dp_api::client::block_on;
 use dp_api::{Client, Ipv4Cidr, Ipv4Prefix, NextHop, Route, Tunnel};
 
-fn write_pcap(path: &std::path::Path, flows: u32) {
-    let file = std::fs::File::create(path).unwrap();
-    let mut w = pcap_file::pcap::PcapWriter::new(file).unwrap();
-    for f in 0..flows {
-        let mut fr = vec![0xffu8; 6];
-        fr.extend_from_slice(&[2, 0, 0, 0, 1, 2, 0x08, 0x00]);
-        let dst = [10, 2, (f >> 8) as u8 + 1, (f & 0xff) as u8];
-        let mut ip = vec![0x45, 0, 0, 50, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 1, 2];
-        ip.extend_from_slice(&dst);
-        let c = !dp_net::wire::checksum::sum(&ip);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-        fr.extend_from_slice(&ip);
-        fr.extend_from_slice(&(1024 + f as u16).to_be_bytes());
-        fr.extend_from_slice(&[0x13, 0x88, 0, 30, 0, 0]);
-        fr.extend_from_slice(&[0u8; 22]);
-        let p =
-            pcap_file::pcap::PcapPacket::new(Duration::from_micros(f as u64), fr.len() as u32, &fr);
-        w.write_packet(&p).unwrap();
-    }
-}
-
 #[test]
 fn ten_thousand_route_changes_and_tunnel_churn_lose_no_packet() {
     if !require_dpdk() {
@@ -41,7 +20,18 @@ fn ten_thousand_route_changes_and_tunnel_churn_lose_no_packet() {
     let tag = std::process::id() % 100000;
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("stream.pcap");
-    write_pcap(&pcap, 256);
+    // 256 flows, to 10.2.1.0 to 10.2.1.255, each from its own UDP port.
+    let flows: Vec<Vec<u8>> = (0..256u32)
+        .map(|f| {
+            udp_frame(
+                [10, 2, (f >> 8) as u8 + 1, f as u8],
+                1024 + f as u16,
+                0,
+                &[0; 22],
+            )
+        })
+        .collect();
+    write_pcap(&pcap, &flows);
     let socket = dir.path().join("api.sock");
     let cfg = dir.path().join("churn.toml");
     std::fs::write(

@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::net::*;
@@ -21,28 +20,6 @@ const NH_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x02, 0x02];
 
 /// Lcore 0 (main) on CPU 0, workers 1 and 2 both on CPU 1.
 const CORES: &str = "0@0,1@1,2@1";
-
-/// A broadcast Ethernet/IPv4/UDP frame of flow `flow` (destination 10.2.0.<flow+1>), packet
-/// number `seq` of it (in the IP id and payload).
-fn udp_frame(flow: u8, seq: u16) -> Vec<u8> {
-    let payload: Vec<u8> = (0..22u8).map(|i| i ^ flow ^ seq as u8).collect();
-    let udp_len = 8 + payload.len() as u16;
-    let mut f = vec![0xff; 6];
-    f.extend([0x02, 0, 0, 0, 0x01, 0x02, 0x08, 0x00]);
-    let mut ip = vec![0x45, 0];
-    ip.extend((20 + udp_len).to_be_bytes());
-    ip.extend(seq.to_be_bytes());
-    ip.extend([0, 0, 64, 17, 0, 0, 10, 0, 1, 2, 10, 2, 0, flow + 1]);
-    let c = !checksum::sum(&ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    f.extend(ip);
-    f.extend((1024 + u16::from(flow)).to_be_bytes());
-    f.extend(5000u16.to_be_bytes());
-    f.extend(udp_len.to_be_bytes());
-    f.extend([0, 0]);
-    f.extend(payload);
-    f
-}
 
 /// `sent` as the dataplane must forward it out of a port with MAC `out_mac`: next hop's MAC,
 /// our MAC, TTL one less, IPv4 checksum right, the rest unchanged.
@@ -57,33 +34,16 @@ fn forwarded(sent: &[u8], out_mac: [u8; 6]) -> Vec<u8> {
     f
 }
 
-fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
-    use pcap_file::pcap::{PcapPacket, PcapWriter};
-    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
-    for (i, f) in frames.iter().enumerate() {
-        w.write_packet(&PcapPacket::new(
-            Duration::from_micros(i as u64),
-            f.len() as u32,
-            f,
-        ))
-        .unwrap();
-    }
-}
-
-fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
-    let mut r = pcap_file::pcap::PcapReader::new(std::fs::File::open(path).unwrap()).unwrap();
-    let mut out = Vec::new();
-    while let Some(p) = r.next_packet() {
-        out.push(p.unwrap().data.into_owned());
-    }
-    out
-}
-
-/// `n` frames of flows `flows`, taken in turn.
+/// `n` frames of flows `flows`, taken in turn. Flow `flow` goes to 10.2.0.<flow+1> from UDP
+/// port 1024+`flow`; its packet number `seq` is in the IP id and the payload.
 fn frames(flows: std::ops::Range<u8>, n: usize) -> Vec<Vec<u8>> {
     let k = flows.len();
     (0..n)
-        .map(|i| udp_frame(flows.start + (i % k) as u8, (i / k) as u16))
+        .map(|i| {
+            let (flow, seq) = (flows.start + (i % k) as u8, (i / k) as u16);
+            let payload: Vec<u8> = (0..22u8).map(|b| b ^ flow ^ seq as u8).collect();
+            udp_frame([10, 2, 0, flow + 1], 1024 + u16::from(flow), seq, &payload)
+        })
         .collect()
 }
 
