@@ -93,9 +93,8 @@ fn cni_pods(kind: &str) {
     let pa = Netns::new(&format!("dpua{tag}"));
     let rh = Netns::new(&format!("dpur{tag}"));
     let (ha, hu) = (format!("ua{tag}"), format!("uu{tag}"));
-    let _va = plug(&pa, &ha, "10.0.1.2/24");
+    let _va = plug_via(&pa, &ha, "10.0.1.2/24", "10.0.1.1");
     let _vu = plug(&rh, &hu, "192.168.50.2/24");
-    sh_ok(&pa, "ip route add default via 10.0.1.1");
     sh_ok(
         &rh,
         "ethtool -K eth0 tx off >/dev/null && \

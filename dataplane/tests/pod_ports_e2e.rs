@@ -24,10 +24,7 @@ fn pod_port_through_the_api_survives_a_pod_restart(kind: Kind) {
     let tag = std::process::id() % 100000;
     let pa = Netns::new(&format!("dpma{tag}"));
     let ha = format!("ma{tag}");
-    let _va = plug(&pa, &ha, "10.0.1.2/24");
-    assert!(ip(&[
-        "netns", "exec", &pa.0, "ip", "route", "add", "default", "via", "10.0.1.1"
-    ]));
+    let _va = plug_via(&pa, &ha, "10.0.1.2/24", "10.0.1.1");
     let dir = tempfile::tempdir().unwrap();
     let api = dir.path().join("api.sock");
     let cfg = dir.path().join("memif.toml");
@@ -96,9 +93,7 @@ address = "10.0.1.1/24"
         let _pod = PodDpdk::start(&pod_vdev, &format!("dpmp{tag}"));
         let ok = ping_until(&pa, "10.56.0.5", Duration::from_secs(15));
         if !ok {
-            for what in ["errors", "interfaces"] {
-                eprintln!("{}", d.run(&["show", what]).1);
-            }
+            d.dump();
         }
         assert!(ok, "ping over the pod port to the pod's DPDK process");
     }
@@ -152,10 +147,7 @@ fn dataplane_restart_recreates_pod_ports_from_the_state_file() {
     let tag = std::process::id() % 100000;
     let pa = Netns::new(&format!("dpsa{tag}"));
     let ha = format!("sa{tag}");
-    let _va = plug(&pa, &ha, "10.0.1.2/24");
-    assert!(ip(&[
-        "netns", "exec", &pa.0, "ip", "route", "add", "default", "via", "10.0.1.1"
-    ]));
+    let _va = plug_via(&pa, &ha, "10.0.1.2/24", "10.0.1.1");
     let dir = tempfile::tempdir().unwrap();
     let api = dir.path().join("api.sock");
     let state = dir.path().join("state").join("api-state.json");

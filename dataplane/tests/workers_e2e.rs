@@ -363,10 +363,7 @@ fn a_memif_pod_port_works_with_two_workers() {
     let tag = std::process::id() % 100000;
     let pa = Netns::new(&format!("dpwa{tag}"));
     let ha = format!("wa{tag}");
-    let _va = plug(&pa, &ha, "10.0.1.2/24");
-    assert!(ip(&[
-        "netns", "exec", &pa.0, "ip", "route", "add", "default", "via", "10.0.1.1"
-    ]));
+    let _va = plug_via(&pa, &ha, "10.0.1.2/24", "10.0.1.1");
     let s = Setup::new(tag);
     let (dp, lines, d) = s.start(
         "memif.toml",
@@ -400,9 +397,7 @@ address = "10.0.1.1/24"
     );
     let ok = ping_until(&pa, "10.56.0.5", Duration::from_secs(20));
     if !ok {
-        for what in ["errors", "interfaces"] {
-            eprintln!("{}", d.run(&["show", what]).1);
-        }
+        d.dump();
     }
     assert!(ok, "ping over the memif pod port with two workers");
     // One worker polled the kernel pod's port, the other the memif.

@@ -71,6 +71,15 @@ pub fn plug(ns: &Netns, host: &str, addr: &str) -> Veth {
     v
 }
 
+/// [`plug`], and in `ns` a default route via `gateway` (a pod behind the dataplane).
+pub fn plug_via(ns: &Netns, host: &str, addr: &str, gateway: &str) -> Veth {
+    let v = plug(ns, host, addr);
+    ip_ok(&[
+        "netns", "exec", &ns.0, "ip", "route", "add", "default", "via", gateway,
+    ]);
+    v
+}
+
 /// The dataplane binary under test (`DATAPLANE_BIN` overrides it, e.g. with a release build
 /// for figures).
 pub fn dataplane_bin() -> String {
@@ -322,6 +331,13 @@ impl Dpctl {
         if code != 2 {
             // Usage errors are clap's (error, blank line, --help hint); the rest is one line.
             assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        }
+    }
+
+    /// Prints `show errors` and `show interfaces`, for a failing test's output.
+    pub fn dump(&self) {
+        for what in ["errors", "interfaces"] {
+            eprintln!("{}", self.run(&["show", what]).1);
         }
     }
 
