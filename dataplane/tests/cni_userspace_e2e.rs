@@ -212,28 +212,15 @@ address = "172.16.0.1/24"
     step("pod 0's process stopped");
     let show = || Dpctl::new(&api).json(&["show", "interfaces"]);
     let by_socket = |v: &serde_json::Value, sock: &Path| -> (String, String) {
-        let p = v["ports"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["device"]["socket"].as_str() == sock.to_str())
-            .unwrap_or_else(|| panic!("no port on {}: {v}", sock.display()))
-            .clone();
+        let p = port_where(v, |p| p["device"]["socket"].as_str() == sock.to_str())
+            .unwrap_or_else(|| panic!("no port on {}: {v}", sock.display()));
         (
             p["name"].as_str().unwrap().to_string(),
             p["mac"].as_str().unwrap().to_string(),
         )
     };
-    let tx_of = |v: &serde_json::Value, name: &str| -> u64 {
-        v["stats"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .unwrap()["tx_packets"]
-            .as_u64()
-            .unwrap()
-    };
+    let tx_of =
+        |v: &serde_json::Value, name: &str| stats_in(v, name)["tx_packets"].as_u64().unwrap();
     let before = show();
     let (_, mac0) = by_socket(&before, &pods[0].2);
     let (port1, _) = by_socket(&before, &pods[1].2);

@@ -84,15 +84,7 @@ device = "net_null_c{tag}b,no-rx=1"
         "a refused change leaves the old address"
     );
     d.ok(&["port", "set", "pod1", "down"]);
-    let json: serde_json::Value =
-        serde_json::from_str(&d.ok(&["--json", "show", "interfaces"])).unwrap();
-    let pod1 = json["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "pod1")
-        .unwrap()
-        .clone();
+    let pod1 = d.port("pod1");
     assert_eq!(pod1["admin_up"], false, "{pod1}");
     d.ok(&["port", "set", "pod1", "up"]);
     d.fails(&["port", "set", "nope", "up"], 1, "nope");

@@ -105,14 +105,7 @@ address = "10.0.1.1/24"
             "traffic resumes after the pod restarts"
         );
     }
-    let json = d.json(&["show", "interfaces"]);
-    let pod3 = json["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "pod3")
-        .unwrap()
-        .clone();
+    let pod3 = d.port("pod3");
     assert_eq!(pod3["device"]["kind"], kind_name, "{pod3}");
 
     assert_eq!(

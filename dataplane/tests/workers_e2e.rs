@@ -79,14 +79,10 @@ fn port_rx_now(d: &Dpctl) -> Vec<u64> {
 
 /// The worker polling each rx queue of port `name`, from `dpctl show interfaces`.
 fn rx_workers(d: &Dpctl, name: &str) -> Vec<u64> {
-    let j = d.json(&["show", "interfaces"]);
-    j["ports"]
+    let p = d.port(name);
+    p["rx_workers"]
         .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .and_then(|p| p["rx_workers"].as_array())
-        .unwrap_or_else(|| panic!("{name} has rx_workers: {j}"))
+        .unwrap_or_else(|| panic!("{name} has rx_workers: {p}"))
         .iter()
         .map(|w| w.as_u64().expect("a worker number"))
         .collect()
@@ -95,22 +91,14 @@ fn rx_workers(d: &Dpctl, name: &str) -> Vec<u64> {
 /// (`out` port's MAC, its tx packets), from `dpctl show interfaces`.
 fn out_port(d: &Dpctl) -> ([u8; 6], u64) {
     let j = d.json(&["show", "interfaces"]);
-    let mac = j["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "out")
-        .and_then(|p| p["mac"].as_str())
+    let mac = port_in(&j, "out")["mac"]
+        .as_str()
         .expect("out has a MAC")
         .split(':')
         .map(|x| u8::from_str_radix(x, 16).unwrap())
         .collect::<Vec<_>>();
-    let tx = j["stats"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "out")
-        .and_then(|s| s["tx_packets"].as_u64())
+    let tx = stats_in(&j, "out")["tx_packets"]
+        .as_u64()
         .expect("out's counters");
     (mac.try_into().expect("6-byte MAC"), tx)
 }

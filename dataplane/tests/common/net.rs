@@ -334,6 +334,11 @@ impl Dpctl {
         }
     }
 
+    /// Port `name` as `dpctl --json show interfaces` lists it.
+    pub fn port(&self, name: &str) -> serde_json::Value {
+        port_in(&self.json(&["show", "interfaces"]), name).clone()
+    }
+
     /// Prints `show errors` and `show interfaces`, for a failing test's output.
     pub fn dump(&self) {
         for what in ["errors", "interfaces"] {
@@ -347,6 +352,28 @@ impl Dpctl {
             .collect::<Vec<_>>()
             .join(" ")
     }
+}
+
+/// The first port of a `dpctl --json show interfaces` answer for which `pred` holds.
+pub fn port_where(
+    interfaces: &serde_json::Value,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> Option<&serde_json::Value> {
+    interfaces["ports"].as_array()?.iter().find(|p| pred(p))
+}
+
+/// Port `name` in a `dpctl --json show interfaces` answer.
+pub fn port_in<'a>(interfaces: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    port_where(interfaces, |p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no port {name} in: {interfaces}"))
+}
+
+/// Port `name`'s counters in a `dpctl --json show interfaces` answer.
+pub fn stats_in<'a>(interfaces: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    interfaces["stats"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("no counters of {name} in: {interfaces}"))
 }
 
 /// A pod-side testpmd attached to a memif socket as the client, answering ARP and ping.
