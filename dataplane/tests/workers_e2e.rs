@@ -60,6 +60,7 @@ fn port_rx_per_worker(d: &Dpctl, total: u64) -> Vec<u64> {
     }
 }
 
+/// The packets each worker's port-rx node has taken so far, by worker number.
 fn port_rx_now(d: &Dpctl) -> Vec<u64> {
     let rt = d.json(&["show", "runtime"]);
     rt["workers"]
@@ -389,7 +390,7 @@ address = "10.0.1.1/24"
     }
     assert!(ok, "ping over the memif pod port with two workers");
     // One worker polled the kernel pod's port, the other the memif.
-    let rx = port_rx_per_worker(&d, 0);
+    let rx = port_rx_now(&d);
     assert!(
         rx.iter().all(|&n| n > 0),
         "both workers polled packets: {rx:?}"
