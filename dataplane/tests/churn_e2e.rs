@@ -12,27 +12,6 @@ use common::*;
 use dp_api::client::block_on;
 use dp_api::{Client, Ipv4Cidr, Ipv4Prefix, NextHop, Route, Tunnel};
 
-fn write_pcap(path: &std::path::Path, flows: u32) {
-    let file = std::fs::File::create(path).unwrap();
-    let mut w = pcap_file::pcap::PcapWriter::new(file).unwrap();
-    for f in 0..flows {
-        let mut fr = vec![0xffu8; 6];
-        fr.extend_from_slice(&[2, 0, 0, 0, 1, 2, 0x08, 0x00]);
-        let dst = [10, 2, (f >> 8) as u8 + 1, (f & 0xff) as u8];
-        let mut ip = vec![0x45, 0, 0, 50, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 1, 2];
-        ip.extend_from_slice(&dst);
-        let c = !dp_net::wire::checksum::sum(&ip);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-        fr.extend_from_slice(&ip);
-        fr.extend_from_slice(&(1024 + f as u16).to_be_bytes());
-        fr.extend_from_slice(&[0x13, 0x88, 0, 30, 0, 0]);
-        fr.extend_from_slice(&[0u8; 22]);
-        let p =
-            pcap_file::pcap::PcapPacket::new(Duration::from_micros(f as u64), fr.len() as u32, &fr);
-        w.write_packet(&p).unwrap();
-    }
-}
-
 #[test]
 fn ten_thousand_route_changes_and_tunnel_churn_lose_no_packet() {
     if !require_dpdk() {
@@ -41,18 +20,28 @@ fn ten_thousand_route_changes_and_tunnel_churn_lose_no_packet() {
     let tag = std::process::id() % 100000;
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("stream.pcap");
-    write_pcap(&pcap, 256);
+    // 256 flows, to 10.2.1.0 to 10.2.1.255, each from its own UDP port.
+    let flows: Vec<Vec<u8>> = (0..256u32)
+        .map(|f| {
+            udp_frame(
+                [10, 2, (f >> 8) as u8 + 1, f as u8],
+                1024 + f as u16,
+                0,
+                &[0; 22],
+            )
+        })
+        .collect();
+    write_pcap(&pcap, &flows);
     let socket = dir.path().join("api.sock");
     let cfg = dir.path().join("churn.toml");
     std::fs::write(
         &cfg,
-        format!(
-            r#"[eal]
-cores = "0-1"
-args = ["--no-pci", "--file-prefix=dpc{tag}", "--in-memory", "--log-level=*:warning"]
-[control]
-socket = "{}"
-[worker]
+        dp_config(
+            "0-1",
+            &format!("dpc{tag}"),
+            &socket,
+            &format!(
+                r#"[worker]
 poll-mode = true
 [[port]]
 name = "in"
@@ -70,16 +59,12 @@ interface = "out"
 ip = "10.0.2.2"
 mac = "02:00:00:00:02:02"
 "#,
-            socket.display(),
-            pcap.display()
+                pcap.display()
+            ),
         ),
     )
     .unwrap();
-    let (child, lines) = start(&cfg);
-    assert!(
-        wait_line(&lines, "control API on", Duration::from_secs(30)),
-        "dataplane did not start"
-    );
+    let (child, _lines) = start_ready(&cfg);
     let client = Client::new(&socket);
 
     let start_t = Instant::now();

@@ -93,9 +93,8 @@ fn cni_pods(kind: &str) {
     let pa = Netns::new(&format!("dpua{tag}"));
     let rh = Netns::new(&format!("dpur{tag}"));
     let (ha, hu) = (format!("ua{tag}"), format!("uu{tag}"));
-    let _va = plug(&pa, &ha, "10.0.1.2/24");
+    let _va = plug_via(&pa, &ha, "10.0.1.2/24", "10.0.1.1");
     let _vu = plug(&rh, &hu, "192.168.50.2/24");
-    sh_ok(&pa, "ip route add default via 10.0.1.1");
     sh_ok(
         &rh,
         "ethtool -K eth0 tx off >/dev/null && \
@@ -113,13 +112,12 @@ fn cni_pods(kind: &str) {
     let cfg = dir.path().join("node.toml");
     std::fs::write(
         &cfg,
-        format!(
-            r#"[eal]
-cores = "0-1"
-args = ["--no-pci", "--file-prefix=dpu{tag}", "--in-memory", "--log-level=*:warning"]
-[control]
-socket = "{}"
-[[port]]
+        dp_config(
+            "0-1",
+            &format!("dpu{tag}"),
+            &api,
+            &format!(
+                r#"[[port]]
 name = "pod0"
 device = "net_af_packet{tag}a,iface={ha}"
 address = "10.0.1.1/24"
@@ -133,16 +131,12 @@ vni = 100
 local = "192.168.50.1"
 remote = "192.168.50.2"
 address = "172.16.0.1/24"
-"#,
-            api.display()
+"#
+            ),
         ),
     )
     .unwrap();
-    let (dp, lines) = start(&cfg);
-    assert!(
-        wait_line(&lines, "control API on", Duration::from_secs(30)),
-        "dataplane did not start"
-    );
+    let (dp, _lines) = start_ready(&cfg);
 
     let netconf = serde_json::json!({
         "cniVersion": "1.0.0",
@@ -218,28 +212,15 @@ address = "172.16.0.1/24"
     step("pod 0's process stopped");
     let show = || Dpctl::new(&api).json(&["show", "interfaces"]);
     let by_socket = |v: &serde_json::Value, sock: &Path| -> (String, String) {
-        let p = v["ports"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["device"]["socket"].as_str() == sock.to_str())
-            .unwrap_or_else(|| panic!("no port on {}: {v}", sock.display()))
-            .clone();
+        let p = port_where(v, |p| p["device"]["socket"].as_str() == sock.to_str())
+            .unwrap_or_else(|| panic!("no port on {}: {v}", sock.display()));
         (
             p["name"].as_str().unwrap().to_string(),
             p["mac"].as_str().unwrap().to_string(),
         )
     };
-    let tx_of = |v: &serde_json::Value, name: &str| -> u64 {
-        v["stats"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == name)
-            .unwrap()["tx_packets"]
-            .as_u64()
-            .unwrap()
-    };
+    let tx_of =
+        |v: &serde_json::Value, name: &str| stats_in(v, name)["tx_packets"].as_u64().unwrap();
     let before = show();
     let (_, mac0) = by_socket(&before, &pods[0].2);
     let (port1, _) = by_socket(&before, &pods[1].2);

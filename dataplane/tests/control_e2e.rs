@@ -35,13 +35,12 @@ fn every_resource_through_dpctl_against_a_running_dataplane() {
     let cfg = dir.path().join("api.toml");
     std::fs::write(
         &cfg,
-        format!(
-            r#"[eal]
-cores = "0-1"
-args = ["--no-pci", "--file-prefix=dpc{tag}", "--in-memory", "--log-level=*:warning"]
-[control]
-socket = "{}"
-metrics = "127.0.0.1:0"
+        dp_config(
+            "0-1",
+            &format!("dpc{tag}"),
+            &socket,
+            &format!(
+                r#"metrics = "127.0.0.1:0"
 [[port]]
 name = "pod0"
 device = "net_null_c{tag}a,no-rx=1"
@@ -49,16 +48,12 @@ address = "10.0.1.1/24"
 [[port]]
 name = "pod1"
 device = "net_null_c{tag}b,no-rx=1"
-"#,
-            socket.display()
+"#
+            ),
         ),
     )
     .unwrap();
-    let (child, lines) = start(&cfg);
-    assert!(
-        wait_line(&lines, "control API on", Duration::from_secs(30)),
-        "dataplane did not start"
-    );
+    let (child, lines) = start_ready(&cfg);
     let d = Dpctl {
         socket: socket.clone(),
     };
@@ -89,15 +84,7 @@ device = "net_null_c{tag}b,no-rx=1"
         "a refused change leaves the old address"
     );
     d.ok(&["port", "set", "pod1", "down"]);
-    let json: serde_json::Value =
-        serde_json::from_str(&d.ok(&["--json", "show", "interfaces"])).unwrap();
-    let pod1 = json["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "pod1")
-        .unwrap()
-        .clone();
+    let pod1 = d.port("pod1");
     assert_eq!(pod1["admin_up"], false, "{pod1}");
     d.ok(&["port", "set", "pod1", "up"]);
     d.fails(&["port", "set", "nope", "up"], 1, "nope");
@@ -348,32 +335,27 @@ fn sighup_reload_applies_the_difference_and_refuses_bad_files() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("api.sock");
     let cfg = dir.path().join("reload.toml");
-    let base = format!(
-        r#"[eal]
-cores = "0-1"
-args = ["--no-pci", "--file-prefix=dpc{tag}", "--in-memory", "--log-level=*:warning"]
-[control]
-socket = "{}"
-[[port]]
+    let base = dp_config(
+        "0-1",
+        &format!("dpc{tag}"),
+        &socket,
+        &format!(
+            r#"[[port]]
 name = "pod0"
 device = "net_null_h{tag}a,no-rx=1"
 address = "10.0.1.1/24"
 [[port]]
 name = "pod1"
 device = "net_null_h{tag}b,no-rx=1"
-"#,
-        socket.display()
+"#
+        ),
     );
     std::fs::write(
         &cfg,
         format!("{base}[[route]]\nprefix = \"10.9.0.0/16\"\nvia = \"10.0.1.2\"\n"),
     )
     .unwrap();
-    let (child, lines) = start(&cfg);
-    assert!(
-        wait_line(&lines, "control API on", Duration::from_secs(30)),
-        "dataplane did not start"
-    );
+    let (child, lines) = start_ready(&cfg);
     let d = Dpctl { socket };
     assert!(d.ok(&["show", "fib"]).contains("10.9.0.0/16"));
 

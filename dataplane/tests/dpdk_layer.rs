@@ -239,18 +239,7 @@ fn pcap_written_by_the_test_is_read_by_net_pcap() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("in.pcap");
     let frames: Vec<Vec<u8>> = (0..50).map(|i| frame(i, 64 + i as usize * 7)).collect();
-    {
-        let file = std::fs::File::create(&path).unwrap();
-        let mut w = pcap_file::pcap::PcapWriter::new(file).unwrap();
-        for (i, f) in frames.iter().enumerate() {
-            let pkt = pcap_file::pcap::PcapPacket::new(
-                Duration::from_micros(i as u64),
-                f.len() as u32,
-                f,
-            );
-            w.write_packet(&pkt).unwrap();
-        }
-    }
+    write_pcap(&path, &frames);
     let out = dir.path().join("out.pcap");
     let dev = format!(
         "{},rx_pcap={},tx_pcap={}",
@@ -273,13 +262,7 @@ fn pcap_written_by_the_test_is_read_by_net_pcap() {
         frames.iter().map(|f| f.len() as u64).sum::<u64>()
     );
     drop((rx, tx, port)); // closing the port flushes the pcap writer
-    let file = std::fs::File::open(&out).unwrap();
-    let mut r = pcap_file::pcap::PcapReader::new(file).unwrap();
-    let mut written = Vec::new();
-    while let Some(p) = r.next_packet() {
-        written.push(p.unwrap().data.to_vec());
-    }
-    assert_eq!(written, frames[..10].to_vec());
+    assert_eq!(read_pcap(&out), frames[..10].to_vec());
 }
 
 #[test]

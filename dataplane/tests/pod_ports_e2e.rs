@@ -24,35 +24,27 @@ fn pod_port_through_the_api_survives_a_pod_restart(kind: Kind) {
     let tag = std::process::id() % 100000;
     let pa = Netns::new(&format!("dpma{tag}"));
     let ha = format!("ma{tag}");
-    let _va = plug(&pa, &ha, "10.0.1.2/24");
-    assert!(ip(&[
-        "netns", "exec", &pa.0, "ip", "route", "add", "default", "via", "10.0.1.1"
-    ]));
+    let _va = plug_via(&pa, &ha, "10.0.1.2/24", "10.0.1.1");
     let dir = tempfile::tempdir().unwrap();
     let api = dir.path().join("api.sock");
     let cfg = dir.path().join("memif.toml");
     std::fs::write(
         &cfg,
-        format!(
-            r#"[eal]
-cores = "0-1"
-args = ["--no-pci", "--file-prefix=dpm{tag}", "--in-memory", "--log-level=*:warning"]
-[control]
-socket = "{}"
-[[port]]
+        dp_config(
+            "0-1",
+            &format!("dpm{tag}"),
+            &api,
+            &format!(
+                r#"[[port]]
 name = "pod0"
 device = "net_af_packet{tag}m,iface={ha}"
 address = "10.0.1.1/24"
-"#,
-            api.display()
+"#
+            ),
         ),
     )
     .unwrap();
-    let (child, lines) = start(&cfg);
-    assert!(
-        wait_line(&lines, "control API on", Duration::from_secs(30)),
-        "dataplane did not start"
-    );
+    let (child, _lines) = start_ready(&cfg);
 
     let (flag, file, kind_name) = match kind {
         Kind::Memif => ("--memif", "memif.sock", "memif"),
@@ -101,9 +93,7 @@ address = "10.0.1.1/24"
         let _pod = PodDpdk::start(&pod_vdev, &format!("dpmp{tag}"));
         let ok = ping_until(&pa, "10.56.0.5", Duration::from_secs(15));
         if !ok {
-            for what in ["errors", "interfaces"] {
-                eprintln!("{}", d.run(&["show", what]).1);
-            }
+            d.dump();
         }
         assert!(ok, "ping over the pod port to the pod's DPDK process");
     }
@@ -115,14 +105,7 @@ address = "10.0.1.1/24"
             "traffic resumes after the pod restarts"
         );
     }
-    let json = d.json(&["show", "interfaces"]);
-    let pod3 = json["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "pod3")
-        .unwrap()
-        .clone();
+    let pod3 = d.port("pod3");
     assert_eq!(pod3["device"]["kind"], kind_name, "{pod3}");
 
     assert_eq!(
@@ -157,30 +140,26 @@ fn dataplane_restart_recreates_pod_ports_from_the_state_file() {
     let tag = std::process::id() % 100000;
     let pa = Netns::new(&format!("dpsa{tag}"));
     let ha = format!("sa{tag}");
-    let _va = plug(&pa, &ha, "10.0.1.2/24");
-    assert!(ip(&[
-        "netns", "exec", &pa.0, "ip", "route", "add", "default", "via", "10.0.1.1"
-    ]));
+    let _va = plug_via(&pa, &ha, "10.0.1.2/24", "10.0.1.1");
     let dir = tempfile::tempdir().unwrap();
     let api = dir.path().join("api.sock");
     let state = dir.path().join("state").join("api-state.json");
     let cfg = dir.path().join("restart.toml");
     std::fs::write(
         &cfg,
-        format!(
-            r#"[eal]
-cores = "0-1"
-args = ["--no-pci", "--file-prefix=dps{tag}", "--in-memory", "--log-level=*:warning"]
-[control]
-socket = "{}"
-state-file = "{}"
+        dp_config(
+            "0-1",
+            &format!("dps{tag}"),
+            &api,
+            &format!(
+                r#"state-file = "{}"
 [[port]]
 name = "pod0"
 device = "net_af_packet{tag}s,iface={ha}"
 address = "10.0.1.1/24"
 "#,
-            api.display(),
-            state.display()
+                state.display()
+            ),
         ),
     )
     .unwrap();
@@ -205,11 +184,7 @@ address = "10.0.1.1/24"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let (dp, lines) = start(&cfg);
-    assert!(
-        wait_line(&lines, "control API on", Duration::from_secs(30)),
-        "dataplane did not start"
-    );
+    let (dp, _lines) = start_ready(&cfg);
     let dpctl = |args: &[&str]| {
         Dpctl::new(&api).ok(args);
     };
@@ -232,9 +207,8 @@ address = "10.0.1.1/24"
     );
 
     drop(dp);
-    let (dp, lines) = start(&cfg);
-    let restored =
-        wait_line_text(&lines, "restored", Duration::from_secs(30)).expect("restore line");
+    let (dp, lines) = start_ready(&cfg);
+    let restored = lines.seen("restored").expect("restore line");
     assert!(
         restored.contains("restored 1 port(s) and 1 route(s)"),
         "{restored}"

@@ -68,16 +68,14 @@ fn routed_and_vxlan_traffic_interoperates_with_the_kernel() {
     let pb = Netns::new(&format!("dprb{tag}"));
     let rh = Netns::new(&format!("dprh{tag}"));
     let (ha, hb, hu) = (format!("ra{tag}"), format!("rb{tag}"), format!("ru{tag}"));
-    let _va = plug(&pa, &ha, "10.0.1.2/24");
-    let _vb = plug(&pb, &hb, "10.0.2.2/24");
+    let _va = plug_via(&pa, &ha, "10.0.1.2/24", "10.0.1.1");
+    let _vb = plug_via(&pb, &hb, "10.0.2.2/24", "10.0.2.1");
     let _vu = plug(&rh, &hu, "192.168.50.2/24");
     // veth hands af_packet frames whose checksums the kernel meant to finish in "hardware":
     // make the namespaces compute them in software, as a real NIC peer would see them.
     for ns in [&pa, &pb, &rh] {
         sh_ok(ns, "ethtool -K eth0 tx off >/dev/null");
     }
-    sh_ok(&pa, "ip route add default via 10.0.1.1");
-    sh_ok(&pb, "ip route add default via 10.0.2.1");
     sh_ok(
         &rh,
         "ip link add vx100 type vxlan id 100 local 192.168.50.2 remote 192.168.50.1 dstport 4789 dev eth0 && \
@@ -92,13 +90,12 @@ fn routed_and_vxlan_traffic_interoperates_with_the_kernel() {
     let sock = dir.path().join("api.sock").display().to_string();
     std::fs::write(
         &cfg,
-        format!(
-            r#"[eal]
-cores = "0-1"
-args = ["--no-pci", "--file-prefix=dpr{tag}", "--in-memory", "--log-level=*:warning"]
-[control]
-socket = "{sock}"
-[[port]]
+        dp_config(
+            "0-1",
+            &format!("dpr{tag}"),
+            &sock,
+            &format!(
+                r#"[[port]]
 name = "pod0"
 device = "net_af_packet{tag}a,iface={ha}"
 address = "10.0.1.1/24"
@@ -120,6 +117,7 @@ address = "172.16.0.1/24"
 prefix = "10.0.3.0/24"
 via = "172.16.0.2"
 "#
+            ),
         ),
     )
     .unwrap();
@@ -202,11 +200,8 @@ print("udp ok")
     // A pod joins at runtime: a port created through the API, polled without stopping anyone.
     let pc = Netns::new(&format!("dprc{tag}"));
     let hc = format!("rc{tag}");
-    let _vc = plug(&pc, &hc, "10.0.4.2/24");
-    sh_ok(
-        &pc,
-        "ethtool -K eth0 tx off >/dev/null && ip route add default via 10.0.4.1",
-    );
+    let _vc = plug_via(&pc, &hc, "10.0.4.2/24", "10.0.4.1");
+    sh_ok(&pc, "ethtool -K eth0 tx off >/dev/null");
     let dev = format!("net_af_packet{tag}c,iface={hc}");
     let d = Dpctl::new(&sock);
     d.ok(&[

@@ -10,47 +10,16 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::net::*;
 use common::*;
+use dp_net::wire::checksum;
 
 const NH_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x02, 0x02];
 
-/// The Internet checksum of `b`.
-fn csum(b: &[u8]) -> u16 {
-    let mut s: u32 = b
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while s >> 16 != 0 {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
-}
-
-/// A broadcast Ethernet/IPv4/UDP frame of flow `flow` (destination 10.2.0.<flow+1>), packet
-/// number `seq` of it (in the IP id and payload).
-fn udp_frame(flow: u8, seq: u16) -> Vec<u8> {
-    let payload: Vec<u8> = (0..22u8).map(|i| i ^ flow ^ seq as u8).collect();
-    let udp_len = 8 + payload.len() as u16;
-    let mut f = vec![0xff; 6];
-    f.extend([0x02, 0, 0, 0, 0x01, 0x02, 0x08, 0x00]);
-    let mut ip = vec![0x45, 0];
-    ip.extend((20 + udp_len).to_be_bytes());
-    ip.extend(seq.to_be_bytes());
-    ip.extend([0, 0, 64, 17, 0, 0, 10, 0, 1, 2, 10, 2, 0, flow + 1]);
-    let c = csum(&ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    f.extend(ip);
-    f.extend((1024 + u16::from(flow)).to_be_bytes());
-    f.extend(5000u16.to_be_bytes());
-    f.extend(udp_len.to_be_bytes());
-    f.extend([0, 0]);
-    f.extend(payload);
-    f
-}
+/// Lcore 0 (main) on CPU 0, workers 1 and 2 both on CPU 1.
+const CORES: &str = "0@0,1@1,2@1";
 
 /// `sent` as the dataplane must forward it out of a port with MAC `out_mac`: next hop's MAC,
 /// our MAC, TTL one less, IPv4 checksum right, the rest unchanged.
@@ -60,38 +29,21 @@ fn forwarded(sent: &[u8], out_mac: [u8; 6]) -> Vec<u8> {
     f[6..12].copy_from_slice(&out_mac);
     f[14 + 8] -= 1;
     f[24..26].fill(0);
-    let c = csum(&f[14..34]);
+    let c = !checksum::sum(&f[14..34]);
     f[24..26].copy_from_slice(&c.to_be_bytes());
     f
 }
 
-fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
-    use pcap_file::pcap::{PcapPacket, PcapWriter};
-    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
-    for (i, f) in frames.iter().enumerate() {
-        w.write_packet(&PcapPacket::new(
-            Duration::from_micros(i as u64),
-            f.len() as u32,
-            f,
-        ))
-        .unwrap();
-    }
-}
-
-fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
-    let mut r = pcap_file::pcap::PcapReader::new(std::fs::File::open(path).unwrap()).unwrap();
-    let mut out = Vec::new();
-    while let Some(p) = r.next_packet() {
-        out.push(p.unwrap().data.into_owned());
-    }
-    out
-}
-
-/// `n` frames of flows `flows`, taken in turn.
+/// `n` frames of flows `flows`, taken in turn. Flow `flow` goes to 10.2.0.<flow+1> from UDP
+/// port 1024+`flow`; its packet number `seq` is in the IP id and the payload.
 fn frames(flows: std::ops::Range<u8>, n: usize) -> Vec<Vec<u8>> {
     let k = flows.len();
     (0..n)
-        .map(|i| udp_frame(flows.start + (i % k) as u8, (i / k) as u16))
+        .map(|i| {
+            let (flow, seq) = (flows.start + (i % k) as u8, (i / k) as u16);
+            let payload: Vec<u8> = (0..22u8).map(|b| b ^ flow ^ seq as u8).collect();
+            udp_frame([10, 2, 0, flow + 1], 1024 + u16::from(flow), seq, &payload)
+        })
         .collect()
 }
 
@@ -108,6 +60,7 @@ fn port_rx_per_worker(d: &Dpctl, total: u64) -> Vec<u64> {
     }
 }
 
+/// The packets each worker's port-rx node has taken so far, by worker number.
 fn port_rx_now(d: &Dpctl) -> Vec<u64> {
     let rt = d.json(&["show", "runtime"]);
     rt["workers"]
@@ -127,14 +80,10 @@ fn port_rx_now(d: &Dpctl) -> Vec<u64> {
 
 /// The worker polling each rx queue of port `name`, from `dpctl show interfaces`.
 fn rx_workers(d: &Dpctl, name: &str) -> Vec<u64> {
-    let j = d.json(&["show", "interfaces"]);
-    j["ports"]
+    let p = d.port(name);
+    p["rx_workers"]
         .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .and_then(|p| p["rx_workers"].as_array())
-        .unwrap_or_else(|| panic!("{name} has rx_workers: {j}"))
+        .unwrap_or_else(|| panic!("{name} has rx_workers: {p}"))
         .iter()
         .map(|w| w.as_u64().expect("a worker number"))
         .collect()
@@ -143,22 +92,14 @@ fn rx_workers(d: &Dpctl, name: &str) -> Vec<u64> {
 /// (`out` port's MAC, its tx packets), from `dpctl show interfaces`.
 fn out_port(d: &Dpctl) -> ([u8; 6], u64) {
     let j = d.json(&["show", "interfaces"]);
-    let mac = j["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "out")
-        .and_then(|p| p["mac"].as_str())
+    let mac = port_in(&j, "out")["mac"]
+        .as_str()
         .expect("out has a MAC")
         .split(':')
         .map(|x| u8::from_str_radix(x, 16).unwrap())
         .collect::<Vec<_>>();
-    let tx = j["stats"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "out")
-        .and_then(|s| s["tx_packets"].as_u64())
+    let tx = stats_in(&j, "out")["tx_packets"]
+        .as_u64()
         .expect("out's counters");
     (mac.try_into().expect("6-byte MAC"), tx)
 }
@@ -189,6 +130,8 @@ fn preconditions() -> bool {
 }
 
 struct Setup {
+    /// Makes the test's device names unique.
+    tag: u32,
     dir: tempfile::TempDir,
     /// The EAL file prefix (its runtime directory is removed on drop).
     prefix: String,
@@ -212,6 +155,7 @@ impl Setup {
             b.display()
         );
         Setup {
+            tag,
             dir,
             prefix: format!("dpw{tag}"),
             q0,
@@ -220,11 +164,24 @@ impl Setup {
         }
     }
 
-    /// The config: `in` when `in_port`, and `out` with `tx_files` tx_pcap files (its tx
-    /// queues).
-    fn config(&self, tag: u32, in_port: bool, tx_files: usize) -> std::path::PathBuf {
+    /// Starts the dataplane on config file `name` (the common head, then `body`) and waits for
+    /// its API: returns it, its stderr lines and dpctl on its API.
+    fn start(&self, name: &str, body: &str) -> (DpProc, Lines, Dpctl) {
         let d = self.dir.path();
-        let prefix = &self.prefix;
+        let cfg = d.join(name);
+        std::fs::write(
+            &cfg,
+            dp_config(CORES, &self.prefix, d.join("api.sock"), body),
+        )
+        .unwrap();
+        let (dp, lines) = start_ready(&cfg);
+        (dp, lines, Dpctl::new(d.join("api.sock")))
+    }
+
+    /// [`Setup::start`] with `in` when `in_port`, and `out` with `tx_files` tx_pcap files (its
+    /// tx queues).
+    fn run(&self, in_port: bool, tx_files: usize) -> (DpProc, Lines, Dpctl) {
+        let (d, tag) = (self.dir.path(), self.tag);
         let tx = (0..tx_files)
             .map(|k| format!("tx_pcap={}", d.join(format!("o{k}.pcap")).display()))
             .collect::<Vec<_>>()
@@ -237,13 +194,10 @@ impl Setup {
         } else {
             String::new()
         };
-        let text = format!(
-            r#"[eal]
-cores = "0@0,1@1,2@1"
-args = ["--no-pci", "--file-prefix={prefix}", "--in-memory", "--log-level=*:warning"]
-[control]
-socket = "{}"
-{in_port}[[port]]
+        self.start(
+            "workers.toml",
+            &format!(
+                r#"{in_port}[[port]]
 name = "out"
 device = "net_pcap{tag}o,{tx}"
 address = "10.0.2.1/24"
@@ -254,12 +208,9 @@ via = "10.0.2.2"
 interface = "out"
 ip = "10.0.2.2"
 mac = "02:00:00:00:02:02"
-"#,
-            d.join("api.sock").display(),
-        );
-        let cfg = d.join("workers.toml");
-        std::fs::write(&cfg, text).unwrap();
-        cfg
+"#
+            ),
+        )
     }
 
     /// Each tx_pcap file holds its queue's frames, forwarded, `rounds` times, in order.
@@ -300,17 +251,12 @@ fn two_workers_each_forward_their_own_rx_queue_of_a_config_port() {
     if !preconditions() {
         return;
     }
-    let tag = std::process::id() % 100000;
-    let s = Setup::new(tag);
-    let (dp, lines) = start(&s.config(tag, true, 2));
-    let up = wait_line_text(&lines, "port in up", Duration::from_secs(30))
+    let s = Setup::new(std::process::id() % 100000);
+    let (dp, lines, d) = s.run(true, 2);
+    let up = lines
+        .seen("port in up")
         .expect("dataplane did not bring `in` up");
     assert!(up.contains("rx queues 2"), "{up}");
-    assert!(
-        wait_line(&lines, "control API on", Duration::from_secs(30)),
-        "dataplane did not start"
-    );
-    let d = Dpctl::new(s.dir.path().join("api.sock"));
     // The API says which worker polls each rx queue (and dpctl shows the count).
     assert_eq!(rx_workers(&d, "in"), vec![0, 1]);
     let table = d.ok(&["show", "interfaces"]);
@@ -330,14 +276,8 @@ fn two_workers_each_forward_their_own_rx_queue_of_an_api_port_until_it_is_delete
     if !preconditions() {
         return;
     }
-    let tag = std::process::id() % 100000;
-    let s = Setup::new(tag);
-    let (dp, lines) = start(&s.config(tag, false, 2));
-    assert!(
-        wait_line(&lines, "control API on", Duration::from_secs(30)),
-        "dataplane did not start"
-    );
-    let d = Dpctl::new(s.dir.path().join("api.sock"));
+    let s = Setup::new(std::process::id() % 100000);
+    let (dp, _lines, d) = s.run(false, 2);
     let add = [
         "port",
         "add",
@@ -368,17 +308,12 @@ fn two_workers_share_the_one_tx_queue_of_a_port() {
     if !preconditions() {
         return;
     }
-    let tag = std::process::id() % 100000;
-    let s = Setup::new(tag);
-    let (dp, lines) = start(&s.config(tag, true, 1));
-    let up = wait_line_text(&lines, "port out up", Duration::from_secs(30))
+    let s = Setup::new(std::process::id() % 100000);
+    let (dp, lines, d) = s.run(true, 1);
+    let up = lines
+        .seen("port out up")
         .expect("dataplane did not bring `out` up");
     assert!(up.contains("tx queues 1 shared by the workers"), "{up}");
-    assert!(
-        wait_line(&lines, "control API on", Duration::from_secs(30)),
-        "dataplane did not start"
-    );
-    let d = Dpctl::new(s.dir.path().join("api.sock"));
     let mac = wait_tx(&d, 500);
     assert_eq!(port_rx_per_worker(&d, 500), vec![300, 200]);
     stop(dp);
@@ -417,41 +352,23 @@ fn a_memif_pod_port_works_with_two_workers() {
     let tag = std::process::id() % 100000;
     let pa = Netns::new(&format!("dpwa{tag}"));
     let ha = format!("wa{tag}");
-    let _va = plug(&pa, &ha, "10.0.1.2/24");
-    assert!(ip(&[
-        "netns", "exec", &pa.0, "ip", "route", "add", "default", "via", "10.0.1.1"
-    ]));
+    let _va = plug_via(&pa, &ha, "10.0.1.2/24", "10.0.1.1");
     let s = Setup::new(tag);
-    let dir = s.dir.path();
-    let cfg = dir.join("memif.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"[eal]
-cores = "0@0,1@1,2@1"
-args = ["--no-pci", "--file-prefix={}", "--in-memory", "--log-level=*:warning"]
-[control]
-socket = "{}"
-[[port]]
+    let (dp, lines, d) = s.start(
+        "memif.toml",
+        &format!(
+            r#"[[port]]
 name = "pod0"
 device = "net_af_packet{tag}w,iface={ha}"
 address = "10.0.1.1/24"
-"#,
-            s.prefix,
-            dir.join("api.sock").display()
+"#
         ),
-    )
-    .unwrap();
-    let (dp, lines) = start(&cfg);
-    let up = wait_line_text(&lines, "port pod0 up", Duration::from_secs(30))
+    );
+    let up = lines
+        .seen("port pod0 up")
         .expect("dataplane did not bring pod0 up");
     assert!(up.contains("tx queues 1 shared by the workers"), "{up}");
-    assert!(
-        wait_line(&lines, "control API on", Duration::from_secs(30)),
-        "dataplane did not start"
-    );
-    let d = Dpctl::new(dir.join("api.sock"));
-    let sock = dir.join("pods").join("pod3").join("memif.sock");
+    let sock = s.dir.path().join("pods").join("pod3").join("memif.sock");
     let sock = sock.to_str().expect("UTF-8 temp path");
     d.ok(&[
         "port",
@@ -469,13 +386,11 @@ address = "10.0.1.1/24"
     );
     let ok = ping_until(&pa, "10.56.0.5", Duration::from_secs(20));
     if !ok {
-        for what in ["errors", "interfaces"] {
-            eprintln!("{}", d.run(&["show", what]).1);
-        }
+        d.dump();
     }
     assert!(ok, "ping over the memif pod port with two workers");
     // One worker polled the kernel pod's port, the other the memif.
-    let rx = port_rx_per_worker(&d, 0);
+    let rx = port_rx_now(&d);
     assert!(
         rx.iter().all(|&n| n > 0),
         "both workers polled packets: {rx:?}"

@@ -27,13 +27,12 @@ fn xconnect_forwards_ping_between_namespaces_and_reports_on_sigint() {
     let sock = dir.path().join("api.sock").display().to_string();
     std::fs::write(
         &cfg,
-        format!(
-            r#"[eal]
-cores = "0-1"
-args = ["--no-pci", "--file-prefix=dpx{tag}", "--in-memory", "--log-level=*:warning"]
-[control]
-socket = "{sock}"
-[[port]]
+        dp_config(
+            "0-1",
+            &format!("dpx{tag}"),
+            &sock,
+            &format!(
+                r#"[[port]]
 name = "a"
 device = "net_af_packet{tag}a,iface={ha}"
 [[port]]
@@ -42,6 +41,7 @@ device = "net_af_packet{tag}b,iface={hb}"
 [[xconnect]]
 ports = ["a", "b"]
 "#
+            ),
         ),
     )
     .unwrap();
@@ -189,10 +189,11 @@ fn auto_cores_follow_the_cpu_affinity() {
     let cfg = dir.path().join("auto.toml");
     std::fs::write(
         &cfg,
-        format!(
-            "[eal]\ncores = \"auto\"\nargs = [\"--no-pci\", \"--file-prefix=dpx{tag}\", \"--in-memory\", \"--log-level=*:warning\"]\n\
-             [control]\nsocket = \"{}\"\n[[port]]\nname = \"a\"\ndevice = \"net_null_x{tag},no-rx=1\"\n",
-            dir.path().join("api.sock").display()
+        dp_config(
+            "auto",
+            &format!("dpx{tag}"),
+            dir.path().join("api.sock"),
+            &format!("[[port]]\nname = \"a\"\ndevice = \"net_null_x{tag},no-rx=1\"\n"),
         ),
     )
     .unwrap();

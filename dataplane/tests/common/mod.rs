@@ -119,3 +119,50 @@ pub fn frame(seq: u32, len: usize) -> Vec<u8> {
     f[14..18].copy_from_slice(&seq.to_be_bytes());
     f
 }
+
+/// A broadcast Ethernet/IPv4/UDP frame from 02:00:00:00:01:02 and 10.0.1.2 (TTL 64, IP id
+/// `id`, checksum right) to `dst`, from UDP port `sport` to 5000 (no UDP checksum), carrying
+/// `payload`.
+pub fn udp_frame(dst: [u8; 4], sport: u16, id: u16, payload: &[u8]) -> Vec<u8> {
+    let udp_len = 8 + payload.len() as u16;
+    let mut f = vec![0xff; 6];
+    f.extend([0x02, 0, 0, 0, 0x01, 0x02, 0x08, 0x00]);
+    let mut ip = vec![0x45, 0];
+    ip.extend((20 + udp_len).to_be_bytes());
+    ip.extend(id.to_be_bytes());
+    ip.extend([0, 0, 64, 17, 0, 0, 10, 0, 1, 2]);
+    ip.extend(dst);
+    let c = !dp_net::wire::checksum::sum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend(ip);
+    f.extend(sport.to_be_bytes());
+    f.extend(5000u16.to_be_bytes());
+    f.extend(udp_len.to_be_bytes());
+    f.extend([0, 0]);
+    f.extend(payload);
+    f
+}
+
+/// Writes `frames` as a pcap file, one microsecond apart.
+pub fn write_pcap(path: &std::path::Path, frames: &[Vec<u8>]) {
+    use pcap_file::pcap::{PcapPacket, PcapWriter};
+    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        w.write_packet(&PcapPacket::new(
+            std::time::Duration::from_micros(i as u64),
+            f.len() as u32,
+            f,
+        ))
+        .unwrap();
+    }
+}
+
+/// The frames of a pcap file, in order.
+pub fn read_pcap(path: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut r = pcap_file::pcap::PcapReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut out = Vec::new();
+    while let Some(p) = r.next_packet() {
+        out.push(p.unwrap().data.into_owned());
+    }
+    out
+}

@@ -71,6 +71,15 @@ pub fn plug(ns: &Netns, host: &str, addr: &str) -> Veth {
     v
 }
 
+/// [`plug`], and in `ns` a default route via `gateway` (a pod behind the dataplane).
+pub fn plug_via(ns: &Netns, host: &str, addr: &str, gateway: &str) -> Veth {
+    let v = plug(ns, host, addr);
+    ip_ok(&[
+        "netns", "exec", &ns.0, "ip", "route", "add", "default", "via", gateway,
+    ]);
+    v
+}
+
 /// The dataplane binary under test (`DATAPLANE_BIN` overrides it, e.g. with a release build
 /// for figures).
 pub fn dataplane_bin() -> String {
@@ -101,20 +110,31 @@ impl DpProc {
 impl Drop for DpProc {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-INT", &c.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            stop_child(&mut c, Duration::from_secs(5), || {});
         }
     }
+}
+
+/// Stops `child`: SIGINT, then up to `grace` for it to exit, then SIGKILL (calling `on_sigkill`
+/// just before). Returns how it exited, if that could be known.
+pub fn stop_child(
+    child: &mut Child,
+    grace: Duration,
+    on_sigkill: impl FnOnce(),
+) -> Option<std::process::ExitStatus> {
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    on_sigkill();
+    let _ = child.kill();
+    child.wait().ok()
 }
 
 pub fn start(config: &Path) -> (DpProc, std::sync::mpsc::Receiver<String>) {
@@ -133,6 +153,67 @@ pub fn start(config: &Path) -> (DpProc, std::sync::mpsc::Receiver<String>) {
         }
     });
     (DpProc { child: Some(child) }, rxl)
+}
+
+/// The `[eal]` and `[control]` head of a dataplane config every end-to-end test uses (EAL file
+/// prefix `prefix`, in memory, warnings only; the API on `socket`), then `body`. `body` follows
+/// the `socket` line, so it may begin with more `[control]` keys (`metrics = ...`).
+pub fn dp_config(cores: &str, prefix: &str, socket: impl AsRef<Path>, body: &str) -> String {
+    format!(
+        r#"[eal]
+cores = "{cores}"
+args = ["--no-pci", "--file-prefix={prefix}", "--in-memory", "--log-level=*:warning"]
+[control]
+socket = "{}"
+{body}"#,
+        socket.as_ref().display()
+    )
+}
+
+/// A running dataplane's stderr: what came before "control API on" (`seen`), and the rest as
+/// it comes (`wait_line` and `wait_line_text` take it as the receiver).
+pub struct Lines {
+    pub seen: Vec<String>,
+    pub rx: std::sync::mpsc::Receiver<String>,
+}
+
+impl Lines {
+    /// The first line containing `needle` printed up to "control API on".
+    pub fn seen(&self, needle: &str) -> Option<&str> {
+        self.seen
+            .iter()
+            .find(|l| l.contains(needle))
+            .map(String::as_str)
+    }
+}
+
+impl std::ops::Deref for Lines {
+    type Target = std::sync::mpsc::Receiver<String>;
+    fn deref(&self) -> &Self::Target {
+        &self.rx
+    }
+}
+
+/// [`start`], then waits up to 30 s for "control API on" (panics "dataplane did not start"
+/// otherwise). The lines up to it are kept (ports come up before it, a restore is reported
+/// before it).
+pub fn start_ready(config: &Path) -> (DpProc, Lines) {
+    let (dp, rx) = start(config);
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut ready = false;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let Ok(line) = rx.recv_timeout(left) else {
+            break;
+        };
+        ready = line.contains("control API on");
+        seen.push(line);
+        if ready {
+            break;
+        }
+    }
+    assert!(ready, "dataplane did not start");
+    (dp, Lines { seen, rx })
 }
 
 pub fn wait_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str, timeout: Duration) -> bool {
@@ -253,12 +334,46 @@ impl Dpctl {
         }
     }
 
+    /// Port `name` as `dpctl --json show interfaces` lists it.
+    pub fn port(&self, name: &str) -> serde_json::Value {
+        port_in(&self.json(&["show", "interfaces"]), name).clone()
+    }
+
+    /// Prints `show errors` and `show interfaces`, for a failing test's output.
+    pub fn dump(&self) {
+        for what in ["errors", "interfaces"] {
+            eprintln!("{}", self.run(&["show", what]).1);
+        }
+    }
+
     fn show<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
         args.iter()
             .map(|a| a.as_ref().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join(" ")
     }
+}
+
+/// The first port of a `dpctl --json show interfaces` answer for which `pred` holds.
+pub fn port_where(
+    interfaces: &serde_json::Value,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> Option<&serde_json::Value> {
+    interfaces["ports"].as_array()?.iter().find(|p| pred(p))
+}
+
+/// Port `name` in a `dpctl --json show interfaces` answer.
+pub fn port_in<'a>(interfaces: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    port_where(interfaces, |p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no port {name} in: {interfaces}"))
+}
+
+/// Port `name`'s counters in a `dpctl --json show interfaces` answer.
+pub fn stats_in<'a>(interfaces: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    interfaces["stats"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("no counters of {name} in: {interfaces}"))
 }
 
 /// A pod-side testpmd attached to a memif socket as the client, answering ARP and ping.
@@ -300,24 +415,10 @@ impl PodDpdk {
 
 impl Drop for PodDpdk {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.0.id().to_string()])
-            .status();
         let start = Instant::now();
-        let deadline = start + Duration::from_secs(5);
-        let mut exited = None;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                exited = Some(status);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if exited.is_none() {
-            eprintln!("[pod {}] no exit 5 s after SIGINT: SIGKILL", self.1);
-            let _ = self.0.kill();
-            exited = self.0.wait().ok();
-        }
+        let exited = stop_child(&mut self.0, Duration::from_secs(5), || {
+            eprintln!("[pod {}] no exit 5 s after SIGINT: SIGKILL", self.1)
+        });
         eprintln!(
             "[pod {}] testpmd gone after {:.1} s: {exited:?}",
             self.1,
