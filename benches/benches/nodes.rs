@@ -538,12 +538,13 @@ struct NodeBench {
 }
 
 impl NodeBench {
-    /// `inputs` are cut into vectors of 256. Before anything is timed, runs every vector
-    /// (and at least two) and passes each packet to `check(input, output)`.
+    /// `inputs` are kept as [`Fresh`] templates, cut into vectors of 256. Before anything is
+    /// timed, runs every vector (and at least two) and passes each packet to
+    /// `check(input, output)`.
     fn new<N: Node<VecBuf> + 'static>(
         node: N,
         expect: &'static str,
-        inputs: Vec<Fresh>,
+        inputs: &[VecBuf],
         check: impl Fn(&Fresh, &VecBuf),
     ) -> NodeBench {
         assert!(
@@ -566,7 +567,10 @@ impl NodeBench {
         let graph = b
             .build(now_ns, Box::new(VecAlloc::default()))
             .expect("stand-ins for every arc");
-        let inputs: Vec<Vec<Fresh>> = inputs.chunks(VECTOR_SIZE).map(<[_]>::to_vec).collect();
+        let inputs: Vec<Vec<Fresh>> = inputs
+            .chunks(VECTOR_SIZE)
+            .map(|v| v.iter().map(Fresh::of).collect())
+            .collect();
         let mut nb = NodeBench {
             graph,
             node: id,
@@ -713,10 +717,6 @@ fn check_outer(o: &[u8], remote: Ipv4Addr, vni: u32, inner: &[u8], csum_done: bo
 // ---------------------------------------------------------------------------------------
 // Benches
 
-fn fresh(pkts: &[VecBuf]) -> Vec<Fresh> {
-    pkts.iter().map(Fresh::of).collect()
-}
-
 fn per_vector<'a>(
     c: &'a mut Criterion,
     name: &str,
@@ -733,12 +733,7 @@ fn nodes(cr: &mut Criterion) {
     // The floor under every node figure: the clock read plus the cheapest possible node.
     let mut g = per_vector(cr, "graph-clock");
     bench_node(&mut g, "write 256 arcs", || {
-        NodeBench::new(
-            ArcsOnly,
-            "next",
-            fresh(&flows_to([10, 2], s.in_if)),
-            |_, _| {},
-        )
+        NodeBench::new(ArcsOnly, "next", &flows_to([10, 2], s.in_if), |_, _| {})
     });
     g.finish();
 
@@ -747,7 +742,7 @@ fn nodes(cr: &mut Criterion) {
         NodeBench::new(
             EthernetInput::new(st.clone()),
             "ip4-input",
-            fresh(&flows_to([10, 2], s.in_if)),
+            &flows_to([10, 2], s.in_if),
             |f, p| {
                 assert_eq!(p.data(), &f.data[14..]);
                 assert_eq!(p.meta().l2_len, 14);
@@ -765,15 +760,10 @@ fn nodes(cr: &mut Criterion) {
             "ip4-input",
             flows_to([10, 2], s.in_if),
         );
-        NodeBench::new(
-            Ip4Input::new(st.clone()),
-            "ip4-lookup",
-            fresh(&input),
-            |f, p| {
-                assert_eq!(p.data(), f.data);
-                assert_ne!(p.meta().flags & PacketMeta::F_IP4_CSUM_OK, 0);
-            },
-        )
+        NodeBench::new(Ip4Input::new(st.clone()), "ip4-lookup", &input, |f, p| {
+            assert_eq!(p.data(), f.data);
+            assert_ne!(p.meta().flags & PacketMeta::F_IP4_CSUM_OK, 0);
+        })
     });
     bench_node(&mut g, "vxlan to a local VTEP (bypass to decap)", || {
         let input = upstream(
@@ -782,15 +772,10 @@ fn nodes(cr: &mut Criterion) {
             "ip4-input",
             decap_frames(s.in_if, false),
         );
-        NodeBench::new(
-            Ip4Input::new(st.clone()),
-            "vxlan-decap",
-            fresh(&input),
-            |f, p| {
-                assert_eq!(p.data(), f.data);
-                assert_ne!(p.meta().flags & PacketMeta::F_IP4_CSUM_OK, 0);
-            },
-        )
+        NodeBench::new(Ip4Input::new(st.clone()), "vxlan-decap", &input, |f, p| {
+            assert_eq!(p.data(), f.data);
+            assert_ne!(p.meta().flags & PacketMeta::F_IP4_CSUM_OK, 0);
+        })
     });
     g.finish();
 
@@ -817,15 +802,10 @@ fn nodes(cr: &mut Criterion) {
                 .collect();
             let input = upstream(&t.c, "ethernet-input", "ip4-lookup", frames);
             let (fib, st) = t.c.readers();
-            NodeBench::new(
-                Ip4Lookup::new(fib, st),
-                "ip4-rewrite",
-                fresh(&input),
-                |f, p| {
-                    let dst = Ipv4Addr::new(f.data[16], f.data[17], f.data[18], f.data[19]);
-                    assert_eq!(Some(p.meta().adj), t.c.fib().lookup(dst), "{dst}");
-                },
-            )
+            NodeBench::new(Ip4Lookup::new(fib, st), "ip4-rewrite", &input, |f, p| {
+                let dst = Ipv4Addr::new(f.data[16], f.data[17], f.data[18], f.data[19]);
+                assert_eq!(Some(p.meta().adj), t.c.fib().lookup(dst), "{dst}");
+            })
             .owning(t.clone())
         });
     }
@@ -843,7 +823,7 @@ fn nodes(cr: &mut Criterion) {
         NodeBench::new(
             Ip4Rewrite::new(st.clone(), ARP_INTERVAL),
             "port-tx",
-            fresh(&input),
+            &input,
             |f, p| check_routed(f, p, l2(MAC_GW, MAC_OUT), s.out_if),
         )
     });
@@ -855,7 +835,7 @@ fn nodes(cr: &mut Criterion) {
         NodeBench::new(
             Ip4Rewrite::new(st.clone(), ARP_INTERVAL),
             "port-tx",
-            fresh(&input),
+            &input,
             |f, p| {
                 let pod = usize::from(f.data[18]) << 8 | usize::from(f.data[19]);
                 check_routed(f, p, l2(pod_mac(pod - 2), MAC_PODS), s.pods_if);
@@ -874,7 +854,7 @@ fn nodes(cr: &mut Criterion) {
         NodeBench::new(
             Ip4Rewrite::new(st.clone(), ARP_INTERVAL),
             "port-tx",
-            fresh(&input),
+            &input,
             |f, p| {
                 assert_ne!(f.meta.flags & PacketMeta::F_IP4_CSUM_PENDING, 0);
                 let d = p.data();
@@ -899,17 +879,12 @@ fn nodes(cr: &mut Criterion) {
             "vxlan-encap",
             flows_to([10, 3], s.in_if),
         );
-        NodeBench::new(
-            VxlanEncap::new(st.clone()),
-            "port-tx",
-            fresh(&input),
-            |f, p| {
-                let d = p.data();
-                assert_eq!(d[..14], l2(MAC_VTEP, MAC_OUT), "underlay Ethernet header");
-                check_outer(&d[14..], REMOTE_VTEP, 100, &f.data, true);
-                assert_eq!(p.meta().tx_if, s.out_if);
-            },
-        )
+        NodeBench::new(VxlanEncap::new(st.clone()), "port-tx", &input, |f, p| {
+            let d = p.data();
+            assert_eq!(d[..14], l2(MAC_VTEP, MAC_OUT), "underlay Ethernet header");
+            check_outer(&d[14..], REMOTE_VTEP, 100, &f.data, true);
+            assert_eq!(p.meta().tx_if, s.out_if);
+        })
     });
     bench_node(&mut g, "routed (outer to ip4-lookup)", || {
         let input = upstream(
@@ -918,15 +893,10 @@ fn nodes(cr: &mut Criterion) {
             "vxlan-encap",
             flows_to([10, 4], s.in_if),
         );
-        NodeBench::new(
-            VxlanEncap::new(st.clone()),
-            "ip4-lookup",
-            fresh(&input),
-            |f, p| {
-                check_outer(p.data(), ECMP_VTEP, 200, &f.data, false);
-                assert_ne!(p.meta().flags & PacketMeta::F_IP4_CSUM_PENDING, 0);
-            },
-        )
+        NodeBench::new(VxlanEncap::new(st.clone()), "ip4-lookup", &input, |f, p| {
+            check_outer(p.data(), ECMP_VTEP, 200, &f.data, false);
+            assert_ne!(p.meta().flags & PacketMeta::F_IP4_CSUM_PENDING, 0);
+        })
     });
     g.finish();
 
@@ -938,18 +908,13 @@ fn nodes(cr: &mut Criterion) {
         bench_node(&mut g, id, || {
             let frames = decap_frames(s.in_if, udp_csum);
             let input = upstream(&s.c, "ethernet-input", "vxlan-decap", frames);
-            NodeBench::new(
-                VxlanDecap::new(st.clone()),
-                "ip4-input",
-                fresh(&input),
-                |f, p| {
-                    // Outer IPv4, UDP and VXLAN, then the inner Ethernet header, stripped.
-                    assert_eq!(p.data(), &f.data[36 + 14..], "inner IPv4 packet");
-                    assert_eq!(p.meta().rx_if, s.vxin);
-                    assert_eq!(p.meta().decap_depth, 1);
-                    assert_eq!(p.meta().l2_len, 14);
-                },
-            )
+            NodeBench::new(VxlanDecap::new(st.clone()), "ip4-input", &input, |f, p| {
+                // Outer IPv4, UDP and VXLAN, then the inner Ethernet header, stripped.
+                assert_eq!(p.data(), &f.data[36 + 14..], "inner IPv4 packet");
+                assert_eq!(p.meta().rx_if, s.vxin);
+                assert_eq!(p.meta().decap_depth, 1);
+                assert_eq!(p.meta().l2_len, 14);
+            })
         });
     }
     g.finish();
