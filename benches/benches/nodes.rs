@@ -469,6 +469,12 @@ fn upstream(c: &Control, entry: &str, at: &'static str, pkts: Vec<VecBuf>) -> Ve
     got
 }
 
+/// The input of node `at` in [`site`]'s graph: `frames` arriving at ethernet-input, as
+/// [`upstream`] of it produces them.
+fn input_at(s: &Site, at: &'static str, frames: Vec<VecBuf>) -> Vec<VecBuf> {
+    upstream(&s.c, "ethernet-input", at, frames)
+}
+
 /// A packet as it enters the node under test, kept compactly (65,536 of them for
 /// ip4-lookup) and written back into a used buffer before each run.
 #[derive(Debug, Clone)]
@@ -753,30 +759,27 @@ fn nodes(cr: &mut Criterion) {
     g.finish();
 
     let mut g = per_vector(cr, "ip4-input");
-    bench_node(&mut g, "software header checksum", || {
-        let input = upstream(
-            &s.c,
-            "ethernet-input",
-            "ip4-input",
-            flows_to([10, 2], s.in_if),
-        );
-        NodeBench::new(Ip4Input::new(st.clone()), "ip4-lookup", &input, |f, p| {
-            assert_eq!(p.data(), f.data);
-            assert_ne!(p.meta().flags & PacketMeta::F_IP4_CSUM_OK, 0);
-        })
-    });
-    bench_node(&mut g, "vxlan to a local VTEP (bypass to decap)", || {
-        let input = upstream(
-            &s.c,
-            "ethernet-input",
-            "ip4-input",
-            decap_frames(s.in_if, false),
-        );
-        NodeBench::new(Ip4Input::new(st.clone()), "vxlan-decap", &input, |f, p| {
-            assert_eq!(p.data(), f.data);
-            assert_ne!(p.meta().flags & PacketMeta::F_IP4_CSUM_OK, 0);
-        })
-    });
+    for (id, vxlan, expect) in [
+        ("software header checksum", false, "ip4-lookup"),
+        (
+            "vxlan to a local VTEP (bypass to decap)",
+            true,
+            "vxlan-decap",
+        ),
+    ] {
+        bench_node(&mut g, id, || {
+            let frames = if vxlan {
+                decap_frames(s.in_if, false)
+            } else {
+                flows_to([10, 2], s.in_if)
+            };
+            let input = input_at(&s, "ip4-input", frames);
+            NodeBench::new(Ip4Input::new(st.clone()), expect, &input, |f, p| {
+                assert_eq!(p.data(), f.data);
+                assert_ne!(p.meta().flags & PacketMeta::F_IP4_CSUM_OK, 0);
+            })
+        });
+    }
     g.finish();
 
     let mut g = per_vector(cr, "ip4-lookup");
@@ -814,12 +817,7 @@ fn nodes(cr: &mut Criterion) {
 
     let mut g = per_vector(cr, "ip4-rewrite");
     bench_node(&mut g, "via gateway (precomputed)", || {
-        let input = upstream(
-            &s.c,
-            "ethernet-input",
-            "ip4-rewrite",
-            flows_to([10, 2], s.in_if),
-        );
+        let input = input_at(&s, "ip4-rewrite", flows_to([10, 2], s.in_if));
         NodeBench::new(
             Ip4Rewrite::new(st.clone(), ARP_INTERVAL),
             "port-tx",
@@ -831,7 +829,7 @@ fn nodes(cr: &mut Criterion) {
         let frames = (0..FLOWS)
             .map(|i| VecBuf::on(s.out_if, &udp_frame(MAC_OUT, GW, pod_ip(i), i, FRAME_LEN)))
             .collect();
-        let input = upstream(&s.c, "ethernet-input", "ip4-rewrite", frames);
+        let input = input_at(&s, "ip4-rewrite", frames);
         NodeBench::new(
             Ip4Rewrite::new(st.clone(), ARP_INTERVAL),
             "port-tx",
@@ -844,12 +842,7 @@ fn nodes(cr: &mut Criterion) {
     });
     bench_node(&mut g, "vxlan outer, checksum pending", || {
         // Inner packets into vx200, then its outer packets through lookup (ECMP) to rewrite.
-        let inner = upstream(
-            &s.c,
-            "ethernet-input",
-            "vxlan-encap",
-            flows_to([10, 4], s.in_if),
-        );
+        let inner = input_at(&s, "vxlan-encap", flows_to([10, 4], s.in_if));
         let input = upstream(&s.c, "vxlan-encap", "ip4-rewrite", inner);
         NodeBench::new(
             Ip4Rewrite::new(st.clone(), ARP_INTERVAL),
@@ -873,12 +866,7 @@ fn nodes(cr: &mut Criterion) {
 
     let mut g = per_vector(cr, "vxlan-encap");
     bench_node(&mut g, "stacked (outer frame to port-tx)", || {
-        let input = upstream(
-            &s.c,
-            "ethernet-input",
-            "vxlan-encap",
-            flows_to([10, 3], s.in_if),
-        );
+        let input = input_at(&s, "vxlan-encap", flows_to([10, 3], s.in_if));
         NodeBench::new(VxlanEncap::new(st.clone()), "port-tx", &input, |f, p| {
             let d = p.data();
             assert_eq!(d[..14], l2(MAC_VTEP, MAC_OUT), "underlay Ethernet header");
@@ -887,12 +875,7 @@ fn nodes(cr: &mut Criterion) {
         })
     });
     bench_node(&mut g, "routed (outer to ip4-lookup)", || {
-        let input = upstream(
-            &s.c,
-            "ethernet-input",
-            "vxlan-encap",
-            flows_to([10, 4], s.in_if),
-        );
+        let input = input_at(&s, "vxlan-encap", flows_to([10, 4], s.in_if));
         NodeBench::new(VxlanEncap::new(st.clone()), "ip4-lookup", &input, |f, p| {
             check_outer(p.data(), ECMP_VTEP, 200, &f.data, false);
             assert_ne!(p.meta().flags & PacketMeta::F_IP4_CSUM_PENDING, 0);
@@ -907,7 +890,7 @@ fn nodes(cr: &mut Criterion) {
     ] {
         bench_node(&mut g, id, || {
             let frames = decap_frames(s.in_if, udp_csum);
-            let input = upstream(&s.c, "ethernet-input", "vxlan-decap", frames);
+            let input = input_at(&s, "vxlan-decap", frames);
             NodeBench::new(VxlanDecap::new(st.clone()), "ip4-input", &input, |f, p| {
                 // Outer IPv4, UDP and VXLAN, then the inner Ethernet header, stripped.
                 assert_eq!(p.data(), &f.data[36 + 14..], "inner IPv4 packet");
