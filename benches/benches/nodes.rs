@@ -539,8 +539,6 @@ struct NodeBench {
     turn: usize,
     /// Buffers back from the stand-in, restored for the next run.
     spare: Vec<VecBuf>,
-    /// The tables the node reads, when the bench owns them (kept alive with their writer).
-    _tables: Option<Rc<LookupSite>>,
 }
 
 impl NodeBench {
@@ -586,7 +584,6 @@ impl NodeBench {
             inputs,
             turn: 0,
             spare: Vec::new(),
-            _tables: None,
         };
         // At least twice: the second run checks buffers restored after a run, as timed.
         for _ in 0..nb.inputs.len().max(2) {
@@ -609,12 +606,6 @@ impl NodeBench {
             }
         }
         nb
-    }
-
-    /// Keeps `t` as long as the bench.
-    fn owning(mut self, t: Rc<LookupSite>) -> NodeBench {
-        self._tables = Some(t);
-        self
     }
 
     /// Restores the next input vector into the spare buffers, runs the node on it once and
@@ -809,7 +800,6 @@ fn nodes(cr: &mut Criterion) {
                 let dst = Ipv4Addr::new(f.data[16], f.data[17], f.data[18], f.data[19]);
                 assert_eq!(Some(p.meta().adj), t.c.fib().lookup(dst), "{dst}");
             })
-            .owning(t.clone())
         });
     }
     g.finish();
