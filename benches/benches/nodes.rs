@@ -67,7 +67,10 @@ use dp_net::graph::{DROP, Graph, GraphBuilder, Nexts, Node, NodeCtx, NodeId, VEC
 use dp_net::ip4::{FibConfig, Ip4Input, Ip4Local, Ip4Lookup, Ip4Rewrite};
 use dp_net::rcu::Domain;
 use dp_net::vxlan::{VxlanDecap, VxlanEncap};
-use dp_net::wire::{Checksum, PseudoHeader, UdpPacket, VxlanPacket, checksum};
+use dp_net::wire::{
+    Checksum, ChecksumCapabilities, IpProtocol, Ipv4Packet, Ipv4Repr, PseudoHeader, UdpPacket,
+    VxlanPacket, checksum,
+};
 
 /// Frame length without FCS (`gen_pcap.py --size 64`).
 const FRAME_LEN: usize = 64;
@@ -127,7 +130,7 @@ fn udp_frame(dst_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, flow: usize, len: u
     f.extend_from_slice(&dst_mac);
     f.extend_from_slice(&MAC_PEER);
     f.extend_from_slice(&[0x08, 0x00]);
-    f.extend_from_slice(&ipv4_header(src, dst, 17, 8 + payload, flow as u16));
+    f.extend_from_slice(&ipv4_header(src, dst, 8 + payload, flow as u16));
     f.extend_from_slice(&(1024 + (flow % 4096) as u16).to_be_bytes());
     f.extend_from_slice(&5000u16.to_be_bytes());
     f.extend_from_slice(&(8 + payload as u16).to_be_bytes());
@@ -136,18 +139,17 @@ fn udp_frame(dst_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, flow: usize, len: u
     f
 }
 
-/// A 20-byte IPv4 header with a valid checksum.
-fn ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: usize, ident: u16) -> [u8; 20] {
+/// A 20-byte IPv4 header of a UDP datagram (TTL 64) with a valid checksum.
+fn ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, payload: usize, ident: u16) -> [u8; 20] {
     let mut h = [0u8; 20];
-    h[0] = 0x45;
-    h[2..4].copy_from_slice(&(20 + payload as u16).to_be_bytes());
-    h[4..6].copy_from_slice(&ident.to_be_bytes());
-    h[8] = 64;
-    h[9] = proto;
-    h[12..16].copy_from_slice(&src.octets());
-    h[16..20].copy_from_slice(&dst.octets());
-    let c = !checksum::sum(&h);
-    h[10..12].copy_from_slice(&c.to_be_bytes());
+    Ipv4Repr {
+        ident,
+        ..Ipv4Repr::new(src, dst, IpProtocol::Udp, payload, 64)
+    }
+    .emit(
+        &mut Ipv4Packet::new_unchecked(&mut h[..]),
+        &ChecksumCapabilities::SOFTWARE,
+    );
     h
 }
 
@@ -159,7 +161,7 @@ fn vxlan_frame(inner: &[u8], flow: usize, udp_csum: bool) -> Vec<u8> {
     f.extend_from_slice(&MAC_IN);
     f.extend_from_slice(&MAC_PEER);
     f.extend_from_slice(&[0x08, 0x00]);
-    f.extend_from_slice(&ipv4_header(PEER_VTEP, IN_VTEP, 17, udp_len, flow as u16));
+    f.extend_from_slice(&ipv4_header(PEER_VTEP, IN_VTEP, udp_len, flow as u16));
     f.extend_from_slice(&(49152 + (flow % 16384) as u16).to_be_bytes());
     f.extend_from_slice(&4789u16.to_be_bytes());
     f.extend_from_slice(&(udp_len as u16).to_be_bytes());
@@ -917,7 +919,7 @@ impl Node<VecBuf> for ArcsOnly {
 /// nothing is changed, so plain `iter` needs no fresh inputs.
 fn checksums(cr: &mut Criterion) {
     let hdrs: Vec<[u8; 20]> = (0..FLOWS)
-        .map(|i| ipv4_header(SRC, flow_dst([10, 2], i), 17, 8 + 22, i as u16))
+        .map(|i| ipv4_header(SRC, flow_dst([10, 2], i), 8 + 22, i as u16))
         .collect();
     let datagrams = |payload: usize| -> Vec<(PseudoHeader, Vec<u8>)> {
         (0..FLOWS)
