@@ -68,8 +68,9 @@ use dp_net::ip4::{FibConfig, Ip4Input, Ip4Local, Ip4Lookup, Ip4Rewrite};
 use dp_net::rcu::Domain;
 use dp_net::vxlan::{VxlanDecap, VxlanEncap};
 use dp_net::wire::{
-    Checksum, ChecksumCapabilities, IpProtocol, Ipv4Packet, Ipv4Repr, PseudoHeader, UdpPacket,
-    VxlanPacket, checksum,
+    Checksum, ChecksumCapabilities, ETHERNET_HEADER_LEN, IpProtocol, Ipv4Packet, Ipv4Repr,
+    PseudoHeader, UdpPacket, VXLAN_ENCAP_V4_LEN, VXLAN_UDP_PORT, Vni, VxlanIpv4Encap, VxlanPacket,
+    checksum,
 };
 
 /// Frame length without FCS (`gen_pcap.py --size 64`).
@@ -156,17 +157,24 @@ fn ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, payload: usize, ident: u16) -> [u8;
 /// `inner` as a remote VTEP at 10.0.1.9 sends it to us (VNI 100, port 4789), outer UDP
 /// checksum computed or left 0 ("none", Linux's default over IPv4).
 fn vxlan_frame(inner: &[u8], flow: usize, udp_csum: bool) -> Vec<u8> {
-    let udp_len = 8 + 8 + inner.len();
-    let mut f = Vec::with_capacity(14 + 20 + udp_len);
+    let vni = Vni::new(100).expect("a 24-bit VNI");
+    let encap = VxlanIpv4Encap::new(PEER_VTEP, IN_VTEP, VXLAN_UDP_PORT, vni, 64, 0, false);
+    let outer = ETHERNET_HEADER_LEN + VXLAN_ENCAP_V4_LEN;
+    let mut f = Vec::with_capacity(outer + inner.len());
     f.extend_from_slice(&MAC_IN);
     f.extend_from_slice(&MAC_PEER);
     f.extend_from_slice(&[0x08, 0x00]);
-    f.extend_from_slice(&ipv4_header(PEER_VTEP, IN_VTEP, udp_len, flow as u16));
-    f.extend_from_slice(&(49152 + (flow % 16384) as u16).to_be_bytes());
-    f.extend_from_slice(&4789u16.to_be_bytes());
-    f.extend_from_slice(&(udp_len as u16).to_be_bytes());
-    f.extend_from_slice(&[0, 0]);
-    f.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 100, 0]);
+    f.resize(outer, 0);
+    let sport = 49152 + (flow % 16384) as u16;
+    encap
+        .write(
+            &mut f[ETHERNET_HEADER_LEN..],
+            inner.len(),
+            sport,
+            flow as u16,
+            Checksum::Software,
+        )
+        .expect("a frame of less than 64 KiB");
     f.extend_from_slice(inner);
     if udp_csum {
         let pseudo = PseudoHeader::V4 {
@@ -255,7 +263,7 @@ fn site() -> Result<Site, FwdError> {
         vni,
         local,
         remote,
-        udp_port: 4789,
+        udp_port: VXLAN_UDP_PORT,
     };
     let vx100 = c.add_vxlan(
         "vx100",
@@ -705,7 +713,7 @@ fn check_outer(o: &[u8], remote: Ipv4Addr, vni: u32, inner: &[u8], csum_done: bo
         assert_eq!(o[10..12], [0, 0], "outer checksum left pending");
     }
     let udp = UdpPacket::new_checked(&o[20..]).expect("outer UDP");
-    assert_eq!(udp.dst_port(), 4789);
+    assert_eq!(udp.dst_port(), VXLAN_UDP_PORT);
     assert!(udp.src_port() >= 49152, "source port from the flow hash");
     let vx = VxlanPacket::new_checked(udp.payload()).expect("VXLAN header");
     assert!(vx.has_vni());
@@ -885,7 +893,11 @@ fn nodes(cr: &mut Criterion) {
             let input = input_at(&s, "vxlan-decap", frames);
             NodeBench::new(VxlanDecap::new(st.clone()), "ip4-input", &input, |f, p| {
                 // Outer IPv4, UDP and VXLAN, then the inner Ethernet header, stripped.
-                assert_eq!(p.data(), &f.data[36 + 14..], "inner IPv4 packet");
+                assert_eq!(
+                    p.data(),
+                    &f.data[VXLAN_ENCAP_V4_LEN + ETHERNET_HEADER_LEN..],
+                    "inner IPv4 packet"
+                );
                 assert_eq!(p.meta().rx_if, s.vxin);
                 assert_eq!(p.meta().decap_depth, 1);
                 assert_eq!(p.meta().l2_len, 14);
