@@ -675,8 +675,8 @@ fn bench_node(
 // Checks
 
 fn ipv4_valid(ip: &[u8]) -> bool {
-    let ihl = usize::from(ip[0] & 0xf) * 4;
-    ip[0] >> 4 == 4 && checksum::verifies(&ip[..ihl])
+    let ip = Ipv4Packet::new_unchecked(ip);
+    ip.version() == 4 && ip.verify_checksum()
 }
 
 fn l2(dst: [u8; 6], src: [u8; 6]) -> [u8; 14] {
