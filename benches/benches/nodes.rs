@@ -236,22 +236,27 @@ fn ip(s: &str) -> Ipv4Addr {
     s.parse().expect("a literal address")
 }
 
-fn site() -> Result<Site, FwdError> {
-    let mut c = Control::new(
-        &Domain::new(1),
-        FibConfig {
-            max_routes: 4096,
-            tbl8_groups: 256,
-            ..Default::default()
-        },
-    )?;
+/// What [`site`] and [`lookup_site`] start from: ports `in` 10.0.1.1/24 and `out`
+/// 10.0.2.1/24 (ifindexes 0 and 1), gateway 10.0.2.2 resolved behind `out`. Returns the
+/// control plane and the two ports.
+fn base(fib: FibConfig) -> Result<(Control, IfIndex, IfIndex), FwdError> {
+    let mut c = Control::new(&Domain::new(1), fib)?;
     let in_if = c.add_port("in", 0, MAC_IN, 1500, TxCaps::default())?;
     let out_if = c.add_port("out", 1, MAC_OUT, 1500, TxCaps::default())?;
-    let pods_if = c.add_port("pods", 2, MAC_PODS, 1500, TxCaps::default())?;
     c.add_address("in", IN_VTEP, 24)?;
     c.add_address("out", LOCAL_VTEP, 24)?;
-    c.add_address("pods", ip("10.1.0.1"), 16)?;
     c.set_neighbor(out_if, GW, MAC_GW, true)?;
+    Ok((c, in_if, out_if))
+}
+
+fn site() -> Result<Site, FwdError> {
+    let (mut c, in_if, out_if) = base(FibConfig {
+        max_routes: 4096,
+        tbl8_groups: 256,
+        ..Default::default()
+    })?;
+    let pods_if = c.add_port("pods", 2, MAC_PODS, 1500, TxCaps::default())?;
+    c.add_address("pods", ip("10.1.0.1"), 16)?;
     c.set_neighbor(out_if, GW2, MAC_GW2, true)?;
     c.set_neighbor(out_if, REMOTE_VTEP, MAC_VTEP, true)?;
     for i in 0..FLOWS {
@@ -291,7 +296,7 @@ fn site() -> Result<Site, FwdError> {
 /// Random destinations the ip4-lookup benches cycle through, 256 per vector (as `fib.rs`).
 const LOOKUP_DSTS: usize = 65_536;
 
-/// ip4-lookup's tables: ports `in` and `out` as in [`site`], then `n` random prefixes via
+/// ip4-lookup's tables: ports `in` and `out` as in [`site`] (its [`base`]), then `n` random prefixes via
 /// 10.0.2.2, added one by one as the daemon adds configured routes; and [`LOOKUP_DSTS`]
 /// random destinations that hit one of them and lead to the gateway (not into a connected
 /// subnet or to one of our addresses).
@@ -302,19 +307,11 @@ struct LookupSite {
 }
 
 fn lookup_site(n: usize) -> Result<LookupSite, FwdError> {
-    let mut c = Control::new(
-        &Domain::new(1),
-        FibConfig {
-            max_routes: n + 16,
-            tbl8_groups: 1 << 16,
-            ..Default::default()
-        },
-    )?;
-    let in_if = c.add_port("in", 0, MAC_IN, 1500, TxCaps::default())?;
-    let out_if = c.add_port("out", 1, MAC_OUT, 1500, TxCaps::default())?;
-    c.add_address("in", IN_VTEP, 24)?;
-    c.add_address("out", LOCAL_VTEP, 24)?;
-    c.set_neighbor(out_if, GW, MAC_GW, true)?;
+    let (mut c, in_if, out_if) = base(FibConfig {
+        max_routes: n + 16,
+        tbl8_groups: 1 << 16,
+        ..Default::default()
+    })?;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     // A few spare prefixes: one may collide with a connected or local route.
     let table = random_routes(n + 16, &mut rng);
