@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dataplane::dpdk::{Eal, LPM_FOUND, Lpm};
-use dp_benches::{Rng, precondition, random_routes};
+use dp_benches::{Rng, SEED, precondition, random_routes};
 use dp_net::ip4::{FibConfig, FibWriter};
 use dp_net::rcu::Domain;
 
@@ -32,7 +32,7 @@ fn bench(c: &mut Criterion) {
             return;
         }
     };
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng(SEED);
     let addrs: Vec<u32> = (0..65536).map(|_| rng.next_u64() as u32).collect();
     let mut group = c.benchmark_group("ip4-fib-lookup");
     group.throughput(Throughput::Elements(64));
