@@ -103,11 +103,8 @@ pub fn random_routes(n: usize, rng: &mut Rng) -> Vec<(u32, u8, u32)> {
             85..=94 => 8 + (r >> 8) as u8 % 8,
             _ => 25 + (r >> 8) as u8 % 8,
         };
-        let mask = if len == 0 {
-            0
-        } else {
-            u32::MAX << (32 - len as u32)
-        };
+        // len is 8..=32: the shift is at most 24.
+        let mask = u32::MAX << (32 - len as u32);
         let prefix = (r >> 16) as u32 & mask;
         if seen.insert((prefix, len)) {
             out.push((prefix, len, (out.len() % 1000) as u32 + 1));
