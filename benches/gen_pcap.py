@@ -13,6 +13,7 @@ dataplane accepts broadcast frames). --size is the frame length as captured, wit
 """
 import argparse
 import struct
+from typing import Iterable, Iterator
 
 
 def csum(data: bytes) -> int:
@@ -59,19 +60,29 @@ def vxlan(inner: bytes, flow: int, vni: int, src: str, dst: str) -> bytes:
     return ethernet(bytes([2, 0, 0, 0, 1, 9])) + ip + udp + vx + inner
 
 
+def write_frames(out: str, frames: Iterable[bytes]) -> None:
+    """Writes `frames` to `out` as a pcap (microsecond, Ethernet), frame i stamped i us."""
+    with open(out, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i, fr in enumerate(frames):
+            f.write(struct.pack("<IIII", i // 1000000, i % 1000000, len(fr), len(fr)))
+            f.write(fr)
+
+
 def write_pcap(out: str, size: int = 64, flows: int = 256, dst_net: str = "10.2",
                count: int = 0, imix: bool = False, vxlan_vni: int = 0,
                outer_src: str = "10.0.1.9", outer_dst: str = "10.0.1.1") -> None:
     """Writes the frames described in the module doc to `out` (benches/e2e calls it too)."""
     n = count or (max(flows, len(IMIX)) if imix else flows)
-    with open(out, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+
+    def frames() -> Iterator[bytes]:
         for i in range(n):
             fr = frame(i % flows, IMIX[i % len(IMIX)] if imix else size, dst_net)
             if vxlan_vni:
                 fr = vxlan(fr, i % flows, vxlan_vni, outer_src, outer_dst)
-            f.write(struct.pack("<IIII", i // 1000000, i % 1000000, len(fr), len(fr)))
-            f.write(fr)
+            yield fr
+
+    write_frames(out, frames())
 
 
 def main() -> None:
