@@ -13,6 +13,7 @@ dataplane accepts broadcast frames). --size is the frame length as captured, wit
 """
 import argparse
 import struct
+from typing import Iterable, Iterator
 
 
 def csum(data: bytes) -> int:
@@ -24,6 +25,19 @@ def csum(data: bytes) -> int:
     return ~s & 0xFFFF
 
 
+def ethernet(src_mac: bytes) -> bytes:
+    """A broadcast Ethernet header from `src_mac`, EtherType IPv4."""
+    return b"\xff" * 6 + src_mac + b"\x08\x00"
+
+
+def ipv4_udp(src: bytes, dst: bytes, ident: int, payload_len: int) -> bytes:
+    """A 20-byte IPv4 header (TTL 64, protocol UDP, identification `ident`) with its
+    checksum, for `payload_len` bytes of UDP after it."""
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + payload_len, ident & 0xFFFF, 0, 64, 17, 0,
+                     src, dst)
+    return ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+
+
 def frame(flow: int, size: int, dst_net: str) -> bytes:
     a, b = (int(x) for x in dst_net.split("."))
     host = flow + 1  # never the .0 network address
@@ -31,10 +45,7 @@ def frame(flow: int, size: int, dst_net: str) -> bytes:
     src = bytes([10, 0, 1, 2])
     payload_len = max(size - 14 - 20 - 8, 0)
     udp = struct.pack("!HHHH", 1024 + flow % 4096, 5000, 8 + payload_len, 0) + bytes(payload_len)
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), flow & 0xFFFF, 0, 64, 17, 0, src, dst)
-    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-    eth = b"\xff" * 6 + bytes([2, 0, 0, 0, 1, 2]) + b"\x08\x00"
-    return eth + ip + udp
+    return ethernet(bytes([2, 0, 0, 0, 1, 2])) + ipv4_udp(src, dst, flow, len(udp)) + udp
 
 
 IMIX = [64] * 7 + [576] * 4 + [1500]
@@ -45,11 +56,17 @@ def vxlan(inner: bytes, flow: int, vni: int, src: str, dst: str) -> bytes:
     d = bytes(int(x) for x in dst.split("."))
     vx = struct.pack("!II", 0x08000000, vni << 8)
     udp = struct.pack("!HHHH", 49152 + flow % 16384, 4789, 8 + len(vx) + len(inner), 0)
-    total = 20 + len(udp) + len(vx) + len(inner)
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, flow & 0xFFFF, 0, 64, 17, 0, s, d)
-    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-    eth = b"\xff" * 6 + bytes([2, 0, 0, 0, 1, 9]) + b"\x08\x00"
-    return eth + ip + udp + vx + inner
+    ip = ipv4_udp(s, d, flow, len(udp) + len(vx) + len(inner))
+    return ethernet(bytes([2, 0, 0, 0, 1, 9])) + ip + udp + vx + inner
+
+
+def write_frames(out: str, frames: Iterable[bytes]) -> None:
+    """Writes `frames` to `out` as a pcap (microsecond, Ethernet), frame i stamped i us."""
+    with open(out, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for i, fr in enumerate(frames):
+            f.write(struct.pack("<IIII", i // 1000000, i % 1000000, len(fr), len(fr)))
+            f.write(fr)
 
 
 def write_pcap(out: str, size: int = 64, flows: int = 256, dst_net: str = "10.2",
@@ -57,14 +74,15 @@ def write_pcap(out: str, size: int = 64, flows: int = 256, dst_net: str = "10.2"
                outer_src: str = "10.0.1.9", outer_dst: str = "10.0.1.1") -> None:
     """Writes the frames described in the module doc to `out` (benches/e2e calls it too)."""
     n = count or (max(flows, len(IMIX)) if imix else flows)
-    with open(out, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+
+    def frames() -> Iterator[bytes]:
         for i in range(n):
             fr = frame(i % flows, IMIX[i % len(IMIX)] if imix else size, dst_net)
             if vxlan_vni:
                 fr = vxlan(fr, i % flows, vxlan_vni, outer_src, outer_dst)
-            f.write(struct.pack("<IIII", i // 1000000, i % 1000000, len(fr), len(fr)))
-            f.write(fr)
+            yield fr
+
+    write_frames(out, frames())
 
 
 def main() -> None:

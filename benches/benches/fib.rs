@@ -7,17 +7,14 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dataplane::dpdk::{Eal, LPM_FOUND, Lpm};
-use dp_benches::{Rng, random_routes};
+use dp_benches::{Rng, SEED, precondition, random_routes};
 use dp_net::ip4::{FibConfig, FibWriter};
 use dp_net::rcu::Domain;
 
 fn bench(c: &mut Criterion) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let root = status
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
-    if !root {
-        eprintln!("\n*** fib benchmark SKIPPED: rte_lpm needs root for DPDK ***\n");
+    // rte_lpm needs DPDK: root and hugepages.
+    if let Err(why) = precondition() {
+        eprintln!("\n*** fib benchmark SKIPPED: {why} ***\n");
         return;
     }
     let prefix = format!("--file-prefix=dpfib{}", std::process::id());
@@ -35,7 +32,7 @@ fn bench(c: &mut Criterion) {
             return;
         }
     };
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng(SEED);
     let addrs: Vec<u32> = (0..65536).map(|_| rng.next_u64() as u32).collect();
     let mut group = c.benchmark_group("ip4-fib-lookup");
     group.throughput(Throughput::Elements(64));

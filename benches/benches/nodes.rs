@@ -59,7 +59,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use dp_benches::{Rng, random_routes};
+use dp_benches::{Rng, SEED, random_routes};
 use dp_net::buffer::{PacketBuf, PacketMeta, RxOffload, TxOffload, VecAlloc, VecBuf};
 use dp_net::ethernet::EthernetInput;
 use dp_net::fwd::{Adj, Control, FwdError, IfIndex, TxCaps, VxlanTunnel};
@@ -67,7 +67,11 @@ use dp_net::graph::{DROP, Graph, GraphBuilder, Nexts, Node, NodeCtx, NodeId, VEC
 use dp_net::ip4::{FibConfig, Ip4Input, Ip4Local, Ip4Lookup, Ip4Rewrite};
 use dp_net::rcu::Domain;
 use dp_net::vxlan::{VxlanDecap, VxlanEncap};
-use dp_net::wire::{Checksum, PseudoHeader, UdpPacket, VxlanPacket, checksum};
+use dp_net::wire::{
+    Checksum, ChecksumCapabilities, ETHERNET_HEADER_LEN, IpProtocol, Ipv4Packet, Ipv4Repr,
+    PseudoHeader, UdpPacket, VXLAN_ENCAP_V4_LEN, VXLAN_UDP_PORT, Vni, VxlanIpv4Encap, VxlanPacket,
+    checksum,
+};
 
 /// Frame length without FCS (`gen_pcap.py --size 64`).
 const FRAME_LEN: usize = 64;
@@ -127,7 +131,7 @@ fn udp_frame(dst_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, flow: usize, len: u
     f.extend_from_slice(&dst_mac);
     f.extend_from_slice(&MAC_PEER);
     f.extend_from_slice(&[0x08, 0x00]);
-    f.extend_from_slice(&ipv4_header(src, dst, 17, 8 + payload, flow as u16));
+    f.extend_from_slice(&ipv4_header(src, dst, 8 + payload, flow as u16));
     f.extend_from_slice(&(1024 + (flow % 4096) as u16).to_be_bytes());
     f.extend_from_slice(&5000u16.to_be_bytes());
     f.extend_from_slice(&(8 + payload as u16).to_be_bytes());
@@ -136,35 +140,41 @@ fn udp_frame(dst_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, flow: usize, len: u
     f
 }
 
-/// A 20-byte IPv4 header with a valid checksum.
-fn ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: usize, ident: u16) -> [u8; 20] {
+/// A 20-byte IPv4 header of a UDP datagram (TTL 64) with a valid checksum.
+fn ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, payload: usize, ident: u16) -> [u8; 20] {
     let mut h = [0u8; 20];
-    h[0] = 0x45;
-    h[2..4].copy_from_slice(&(20 + payload as u16).to_be_bytes());
-    h[4..6].copy_from_slice(&ident.to_be_bytes());
-    h[8] = 64;
-    h[9] = proto;
-    h[12..16].copy_from_slice(&src.octets());
-    h[16..20].copy_from_slice(&dst.octets());
-    let c = !checksum::sum(&h);
-    h[10..12].copy_from_slice(&c.to_be_bytes());
+    Ipv4Repr {
+        ident,
+        ..Ipv4Repr::new(src, dst, IpProtocol::Udp, payload, 64)
+    }
+    .emit(
+        &mut Ipv4Packet::new_unchecked(&mut h[..]),
+        &ChecksumCapabilities::SOFTWARE,
+    );
     h
 }
 
 /// `inner` as a remote VTEP at 10.0.1.9 sends it to us (VNI 100, port 4789), outer UDP
 /// checksum computed or left 0 ("none", Linux's default over IPv4).
 fn vxlan_frame(inner: &[u8], flow: usize, udp_csum: bool) -> Vec<u8> {
-    let udp_len = 8 + 8 + inner.len();
-    let mut f = Vec::with_capacity(14 + 20 + udp_len);
+    let vni = Vni::new(100).expect("a 24-bit VNI");
+    let encap = VxlanIpv4Encap::new(PEER_VTEP, IN_VTEP, VXLAN_UDP_PORT, vni, 64, 0, false);
+    let outer = ETHERNET_HEADER_LEN + VXLAN_ENCAP_V4_LEN;
+    let mut f = Vec::with_capacity(outer + inner.len());
     f.extend_from_slice(&MAC_IN);
     f.extend_from_slice(&MAC_PEER);
     f.extend_from_slice(&[0x08, 0x00]);
-    f.extend_from_slice(&ipv4_header(PEER_VTEP, IN_VTEP, 17, udp_len, flow as u16));
-    f.extend_from_slice(&(49152 + (flow % 16384) as u16).to_be_bytes());
-    f.extend_from_slice(&4789u16.to_be_bytes());
-    f.extend_from_slice(&(udp_len as u16).to_be_bytes());
-    f.extend_from_slice(&[0, 0]);
-    f.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 100, 0]);
+    f.resize(outer, 0);
+    let sport = 49152 + (flow % 16384) as u16;
+    encap
+        .write(
+            &mut f[ETHERNET_HEADER_LEN..],
+            inner.len(),
+            sport,
+            flow as u16,
+            Checksum::Software,
+        )
+        .expect("a frame of less than 64 KiB");
     f.extend_from_slice(inner);
     if udp_csum {
         let pseudo = PseudoHeader::V4 {
@@ -226,22 +236,27 @@ fn ip(s: &str) -> Ipv4Addr {
     s.parse().expect("a literal address")
 }
 
-fn site() -> Result<Site, FwdError> {
-    let mut c = Control::new(
-        &Domain::new(1),
-        FibConfig {
-            max_routes: 4096,
-            tbl8_groups: 256,
-            ..Default::default()
-        },
-    )?;
+/// What [`site`] and [`lookup_site`] start from: ports `in` 10.0.1.1/24 and `out`
+/// 10.0.2.1/24 (ifindexes 0 and 1), gateway 10.0.2.2 resolved behind `out`. Returns the
+/// control plane and the two ports.
+fn base(fib: FibConfig) -> Result<(Control, IfIndex, IfIndex), FwdError> {
+    let mut c = Control::new(&Domain::new(1), fib)?;
     let in_if = c.add_port("in", 0, MAC_IN, 1500, TxCaps::default())?;
     let out_if = c.add_port("out", 1, MAC_OUT, 1500, TxCaps::default())?;
-    let pods_if = c.add_port("pods", 2, MAC_PODS, 1500, TxCaps::default())?;
     c.add_address("in", IN_VTEP, 24)?;
     c.add_address("out", LOCAL_VTEP, 24)?;
-    c.add_address("pods", ip("10.1.0.1"), 16)?;
     c.set_neighbor(out_if, GW, MAC_GW, true)?;
+    Ok((c, in_if, out_if))
+}
+
+fn site() -> Result<Site, FwdError> {
+    let (mut c, in_if, out_if) = base(FibConfig {
+        max_routes: 4096,
+        tbl8_groups: 256,
+        ..Default::default()
+    })?;
+    let pods_if = c.add_port("pods", 2, MAC_PODS, 1500, TxCaps::default())?;
+    c.add_address("pods", ip("10.1.0.1"), 16)?;
     c.set_neighbor(out_if, GW2, MAC_GW2, true)?;
     c.set_neighbor(out_if, REMOTE_VTEP, MAC_VTEP, true)?;
     for i in 0..FLOWS {
@@ -253,7 +268,7 @@ fn site() -> Result<Site, FwdError> {
         vni,
         local,
         remote,
-        udp_port: 4789,
+        udp_port: VXLAN_UDP_PORT,
     };
     let vx100 = c.add_vxlan(
         "vx100",
@@ -281,7 +296,7 @@ fn site() -> Result<Site, FwdError> {
 /// Random destinations the ip4-lookup benches cycle through, 256 per vector (as `fib.rs`).
 const LOOKUP_DSTS: usize = 65_536;
 
-/// ip4-lookup's tables: ports `in` and `out` as in [`site`], then `n` random prefixes via
+/// ip4-lookup's tables: ports `in` and `out` as in [`site`] (its [`base`]), then `n` random prefixes via
 /// 10.0.2.2, added one by one as the daemon adds configured routes; and [`LOOKUP_DSTS`]
 /// random destinations that hit one of them and lead to the gateway (not into a connected
 /// subnet or to one of our addresses).
@@ -292,20 +307,12 @@ struct LookupSite {
 }
 
 fn lookup_site(n: usize) -> Result<LookupSite, FwdError> {
-    let mut c = Control::new(
-        &Domain::new(1),
-        FibConfig {
-            max_routes: n + 16,
-            tbl8_groups: 1 << 16,
-            ..Default::default()
-        },
-    )?;
-    let in_if = c.add_port("in", 0, MAC_IN, 1500, TxCaps::default())?;
-    let out_if = c.add_port("out", 1, MAC_OUT, 1500, TxCaps::default())?;
-    c.add_address("in", IN_VTEP, 24)?;
-    c.add_address("out", LOCAL_VTEP, 24)?;
-    c.set_neighbor(out_if, GW, MAC_GW, true)?;
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut c, in_if, out_if) = base(FibConfig {
+        max_routes: n + 16,
+        tbl8_groups: 1 << 16,
+        ..Default::default()
+    })?;
+    let mut rng = Rng(SEED);
     // A few spare prefixes: one may collide with a connected or local route.
     let table = random_routes(n + 16, &mut rng);
     let mut installed = Vec::with_capacity(n);
@@ -469,6 +476,12 @@ fn upstream(c: &Control, entry: &str, at: &'static str, pkts: Vec<VecBuf>) -> Ve
     got
 }
 
+/// The input of node `at` in [`site`]'s graph: `frames` arriving at ethernet-input, as
+/// [`upstream`] of it produces them.
+fn input_at(s: &Site, at: &'static str, frames: Vec<VecBuf>) -> Vec<VecBuf> {
+    upstream(&s.c, "ethernet-input", at, frames)
+}
+
 /// A packet as it enters the node under test, kept compactly (65,536 of them for
 /// ip4-lookup) and written back into a used buffer before each run.
 #[derive(Debug, Clone)]
@@ -533,17 +546,16 @@ struct NodeBench {
     turn: usize,
     /// Buffers back from the stand-in, restored for the next run.
     spare: Vec<VecBuf>,
-    /// The tables the node reads, when the bench owns them (kept alive with their writer).
-    _tables: Option<Rc<LookupSite>>,
 }
 
 impl NodeBench {
-    /// `inputs` are cut into vectors of 256. Before anything is timed, runs every vector
-    /// (and at least two) and passes each packet to `check(input, output)`.
+    /// `inputs` are kept as [`Fresh`] templates, cut into vectors of 256. Before anything is
+    /// timed, runs every vector (and at least two) and passes each packet to
+    /// `check(input, output)`.
     fn new<N: Node<VecBuf> + 'static>(
         node: N,
         expect: &'static str,
-        inputs: Vec<Fresh>,
+        inputs: &[VecBuf],
         check: impl Fn(&Fresh, &VecBuf),
     ) -> NodeBench {
         assert!(
@@ -566,7 +578,10 @@ impl NodeBench {
         let graph = b
             .build(now_ns, Box::new(VecAlloc::default()))
             .expect("stand-ins for every arc");
-        let inputs: Vec<Vec<Fresh>> = inputs.chunks(VECTOR_SIZE).map(<[_]>::to_vec).collect();
+        let inputs: Vec<Vec<Fresh>> = inputs
+            .chunks(VECTOR_SIZE)
+            .map(|v| v.iter().map(Fresh::of).collect())
+            .collect();
         let mut nb = NodeBench {
             graph,
             node: id,
@@ -576,7 +591,6 @@ impl NodeBench {
             inputs,
             turn: 0,
             spare: Vec::new(),
-            _tables: None,
         };
         // At least twice: the second run checks buffers restored after a run, as timed.
         for _ in 0..nb.inputs.len().max(2) {
@@ -599,12 +613,6 @@ impl NodeBench {
             }
         }
         nb
-    }
-
-    /// Keeps `t` as long as the bench.
-    fn owning(mut self, t: Rc<LookupSite>) -> NodeBench {
-        self._tables = Some(t);
-        self
     }
 
     /// Restores the next input vector into the spare buffers, runs the node on it once and
@@ -664,8 +672,8 @@ fn bench_node(
 // Checks
 
 fn ipv4_valid(ip: &[u8]) -> bool {
-    let ihl = usize::from(ip[0] & 0xf) * 4;
-    ip[0] >> 4 == 4 && checksum::verifies(&ip[..ihl])
+    let ip = Ipv4Packet::new_unchecked(ip);
+    ip.version() == 4 && ip.verify_checksum()
 }
 
 fn l2(dst: [u8; 6], src: [u8; 6]) -> [u8; 14] {
@@ -702,7 +710,7 @@ fn check_outer(o: &[u8], remote: Ipv4Addr, vni: u32, inner: &[u8], csum_done: bo
         assert_eq!(o[10..12], [0, 0], "outer checksum left pending");
     }
     let udp = UdpPacket::new_checked(&o[20..]).expect("outer UDP");
-    assert_eq!(udp.dst_port(), 4789);
+    assert_eq!(udp.dst_port(), VXLAN_UDP_PORT);
     assert!(udp.src_port() >= 49152, "source port from the flow hash");
     let vx = VxlanPacket::new_checked(udp.payload()).expect("VXLAN header");
     assert!(vx.has_vni());
@@ -712,10 +720,6 @@ fn check_outer(o: &[u8], remote: Ipv4Addr, vni: u32, inner: &[u8], csum_done: bo
 
 // ---------------------------------------------------------------------------------------
 // Benches
-
-fn fresh(pkts: &[VecBuf]) -> Vec<Fresh> {
-    pkts.iter().map(Fresh::of).collect()
-}
 
 fn per_vector<'a>(
     c: &'a mut Criterion,
@@ -733,12 +737,7 @@ fn nodes(cr: &mut Criterion) {
     // The floor under every node figure: the clock read plus the cheapest possible node.
     let mut g = per_vector(cr, "graph-clock");
     bench_node(&mut g, "write 256 arcs", || {
-        NodeBench::new(
-            ArcsOnly,
-            "next",
-            fresh(&flows_to([10, 2], s.in_if)),
-            |_, _| {},
-        )
+        NodeBench::new(ArcsOnly, "next", &flows_to([10, 2], s.in_if), |_, _| {})
     });
     g.finish();
 
@@ -747,7 +746,7 @@ fn nodes(cr: &mut Criterion) {
         NodeBench::new(
             EthernetInput::new(st.clone()),
             "ip4-input",
-            fresh(&flows_to([10, 2], s.in_if)),
+            &flows_to([10, 2], s.in_if),
             |f, p| {
                 assert_eq!(p.data(), &f.data[14..]);
                 assert_eq!(p.meta().l2_len, 14);
@@ -758,40 +757,27 @@ fn nodes(cr: &mut Criterion) {
     g.finish();
 
     let mut g = per_vector(cr, "ip4-input");
-    bench_node(&mut g, "software header checksum", || {
-        let input = upstream(
-            &s.c,
-            "ethernet-input",
-            "ip4-input",
-            flows_to([10, 2], s.in_if),
-        );
-        NodeBench::new(
-            Ip4Input::new(st.clone()),
-            "ip4-lookup",
-            fresh(&input),
-            |f, p| {
-                assert_eq!(p.data(), f.data);
-                assert_ne!(p.meta().flags & PacketMeta::F_IP4_CSUM_OK, 0);
-            },
-        )
-    });
-    bench_node(&mut g, "vxlan to a local VTEP (bypass to decap)", || {
-        let input = upstream(
-            &s.c,
-            "ethernet-input",
-            "ip4-input",
-            decap_frames(s.in_if, false),
-        );
-        NodeBench::new(
-            Ip4Input::new(st.clone()),
+    for (id, vxlan, expect) in [
+        ("software header checksum", false, "ip4-lookup"),
+        (
+            "vxlan to a local VTEP (bypass to decap)",
+            true,
             "vxlan-decap",
-            fresh(&input),
-            |f, p| {
+        ),
+    ] {
+        bench_node(&mut g, id, || {
+            let frames = if vxlan {
+                decap_frames(s.in_if, false)
+            } else {
+                flows_to([10, 2], s.in_if)
+            };
+            let input = input_at(&s, "ip4-input", frames);
+            NodeBench::new(Ip4Input::new(st.clone()), expect, &input, |f, p| {
                 assert_eq!(p.data(), f.data);
                 assert_ne!(p.meta().flags & PacketMeta::F_IP4_CSUM_OK, 0);
-            },
-        )
-    });
+            })
+        });
+    }
     g.finish();
 
     let mut g = per_vector(cr, "ip4-lookup");
@@ -817,16 +803,10 @@ fn nodes(cr: &mut Criterion) {
                 .collect();
             let input = upstream(&t.c, "ethernet-input", "ip4-lookup", frames);
             let (fib, st) = t.c.readers();
-            NodeBench::new(
-                Ip4Lookup::new(fib, st),
-                "ip4-rewrite",
-                fresh(&input),
-                |f, p| {
-                    let dst = Ipv4Addr::new(f.data[16], f.data[17], f.data[18], f.data[19]);
-                    assert_eq!(Some(p.meta().adj), t.c.fib().lookup(dst), "{dst}");
-                },
-            )
-            .owning(t.clone())
+            NodeBench::new(Ip4Lookup::new(fib, st), "ip4-rewrite", &input, |f, p| {
+                let dst = Ipv4Addr::new(f.data[16], f.data[17], f.data[18], f.data[19]);
+                assert_eq!(Some(p.meta().adj), t.c.fib().lookup(dst), "{dst}");
+            })
         });
     }
     g.finish();
@@ -834,16 +814,11 @@ fn nodes(cr: &mut Criterion) {
 
     let mut g = per_vector(cr, "ip4-rewrite");
     bench_node(&mut g, "via gateway (precomputed)", || {
-        let input = upstream(
-            &s.c,
-            "ethernet-input",
-            "ip4-rewrite",
-            flows_to([10, 2], s.in_if),
-        );
+        let input = input_at(&s, "ip4-rewrite", flows_to([10, 2], s.in_if));
         NodeBench::new(
             Ip4Rewrite::new(st.clone(), ARP_INTERVAL),
             "port-tx",
-            fresh(&input),
+            &input,
             |f, p| check_routed(f, p, l2(MAC_GW, MAC_OUT), s.out_if),
         )
     });
@@ -851,11 +826,11 @@ fn nodes(cr: &mut Criterion) {
         let frames = (0..FLOWS)
             .map(|i| VecBuf::on(s.out_if, &udp_frame(MAC_OUT, GW, pod_ip(i), i, FRAME_LEN)))
             .collect();
-        let input = upstream(&s.c, "ethernet-input", "ip4-rewrite", frames);
+        let input = input_at(&s, "ip4-rewrite", frames);
         NodeBench::new(
             Ip4Rewrite::new(st.clone(), ARP_INTERVAL),
             "port-tx",
-            fresh(&input),
+            &input,
             |f, p| {
                 let pod = usize::from(f.data[18]) << 8 | usize::from(f.data[19]);
                 check_routed(f, p, l2(pod_mac(pod - 2), MAC_PODS), s.pods_if);
@@ -864,17 +839,12 @@ fn nodes(cr: &mut Criterion) {
     });
     bench_node(&mut g, "vxlan outer, checksum pending", || {
         // Inner packets into vx200, then its outer packets through lookup (ECMP) to rewrite.
-        let inner = upstream(
-            &s.c,
-            "ethernet-input",
-            "vxlan-encap",
-            flows_to([10, 4], s.in_if),
-        );
+        let inner = input_at(&s, "vxlan-encap", flows_to([10, 4], s.in_if));
         let input = upstream(&s.c, "vxlan-encap", "ip4-rewrite", inner);
         NodeBench::new(
             Ip4Rewrite::new(st.clone(), ARP_INTERVAL),
             "port-tx",
-            fresh(&input),
+            &input,
             |f, p| {
                 assert_ne!(f.meta.flags & PacketMeta::F_IP4_CSUM_PENDING, 0);
                 let d = p.data();
@@ -893,40 +863,20 @@ fn nodes(cr: &mut Criterion) {
 
     let mut g = per_vector(cr, "vxlan-encap");
     bench_node(&mut g, "stacked (outer frame to port-tx)", || {
-        let input = upstream(
-            &s.c,
-            "ethernet-input",
-            "vxlan-encap",
-            flows_to([10, 3], s.in_if),
-        );
-        NodeBench::new(
-            VxlanEncap::new(st.clone()),
-            "port-tx",
-            fresh(&input),
-            |f, p| {
-                let d = p.data();
-                assert_eq!(d[..14], l2(MAC_VTEP, MAC_OUT), "underlay Ethernet header");
-                check_outer(&d[14..], REMOTE_VTEP, 100, &f.data, true);
-                assert_eq!(p.meta().tx_if, s.out_if);
-            },
-        )
+        let input = input_at(&s, "vxlan-encap", flows_to([10, 3], s.in_if));
+        NodeBench::new(VxlanEncap::new(st.clone()), "port-tx", &input, |f, p| {
+            let d = p.data();
+            assert_eq!(d[..14], l2(MAC_VTEP, MAC_OUT), "underlay Ethernet header");
+            check_outer(&d[14..], REMOTE_VTEP, 100, &f.data, true);
+            assert_eq!(p.meta().tx_if, s.out_if);
+        })
     });
     bench_node(&mut g, "routed (outer to ip4-lookup)", || {
-        let input = upstream(
-            &s.c,
-            "ethernet-input",
-            "vxlan-encap",
-            flows_to([10, 4], s.in_if),
-        );
-        NodeBench::new(
-            VxlanEncap::new(st.clone()),
-            "ip4-lookup",
-            fresh(&input),
-            |f, p| {
-                check_outer(p.data(), ECMP_VTEP, 200, &f.data, false);
-                assert_ne!(p.meta().flags & PacketMeta::F_IP4_CSUM_PENDING, 0);
-            },
-        )
+        let input = input_at(&s, "vxlan-encap", flows_to([10, 4], s.in_if));
+        NodeBench::new(VxlanEncap::new(st.clone()), "ip4-lookup", &input, |f, p| {
+            check_outer(p.data(), ECMP_VTEP, 200, &f.data, false);
+            assert_ne!(p.meta().flags & PacketMeta::F_IP4_CSUM_PENDING, 0);
+        })
     });
     g.finish();
 
@@ -937,19 +887,18 @@ fn nodes(cr: &mut Criterion) {
     ] {
         bench_node(&mut g, id, || {
             let frames = decap_frames(s.in_if, udp_csum);
-            let input = upstream(&s.c, "ethernet-input", "vxlan-decap", frames);
-            NodeBench::new(
-                VxlanDecap::new(st.clone()),
-                "ip4-input",
-                fresh(&input),
-                |f, p| {
-                    // Outer IPv4, UDP and VXLAN, then the inner Ethernet header, stripped.
-                    assert_eq!(p.data(), &f.data[36 + 14..], "inner IPv4 packet");
-                    assert_eq!(p.meta().rx_if, s.vxin);
-                    assert_eq!(p.meta().decap_depth, 1);
-                    assert_eq!(p.meta().l2_len, 14);
-                },
-            )
+            let input = input_at(&s, "vxlan-decap", frames);
+            NodeBench::new(VxlanDecap::new(st.clone()), "ip4-input", &input, |f, p| {
+                // Outer IPv4, UDP and VXLAN, then the inner Ethernet header, stripped.
+                assert_eq!(
+                    p.data(),
+                    &f.data[VXLAN_ENCAP_V4_LEN + ETHERNET_HEADER_LEN..],
+                    "inner IPv4 packet"
+                );
+                assert_eq!(p.meta().rx_if, s.vxin);
+                assert_eq!(p.meta().decap_depth, 1);
+                assert_eq!(p.meta().l2_len, 14);
+            })
         });
     }
     g.finish();
@@ -979,7 +928,7 @@ impl Node<VecBuf> for ArcsOnly {
 /// nothing is changed, so plain `iter` needs no fresh inputs.
 fn checksums(cr: &mut Criterion) {
     let hdrs: Vec<[u8; 20]> = (0..FLOWS)
-        .map(|i| ipv4_header(SRC, flow_dst([10, 2], i), 17, 8 + 22, i as u16))
+        .map(|i| ipv4_header(SRC, flow_dst([10, 2], i), 8 + 22, i as u16))
         .collect();
     let datagrams = |payload: usize| -> Vec<(PseudoHeader, Vec<u8>)> {
         (0..FLOWS)
