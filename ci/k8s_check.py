@@ -219,7 +219,7 @@ def check_pods(objs, nads, dp_resources):
         err("device plugin ConfigMap", f"pool {r} is used by no NAD")
 
 
-def check_dataplane(objs, cm, toml):
+def check_dataplane(objs, cm, toml, nads):
     dss = [o for o in objs if o.kind == "DaemonSet" and o.name == "dataplane"]
     if len(dss) != 2:
         err("conf/k8s", f"expected the dataplane DaemonSet in a 2Mi and a 1Gi variant, found {len(dss)}")
@@ -279,15 +279,10 @@ def check_dataplane(objs, cm, toml):
         norm.append(d)
     if norm[0] != norm[1]:
         err(f"{dss[0].file} / {dss[1].file}", "the two variants differ in more than hugepages")
-    # NADs' dataplaneSocket is the ConfigMap's socket.
-    for o in objs:
-        if o.kind == "NetworkAttachmentDefinition":
-            try:
-                conf = json.loads(o.doc["spec"]["config"])
-            except (KeyError, json.JSONDecodeError):
-                continue
-            if "userspace" in conf and conf.get("dataplaneSocket", DEFAULT_API_SOCKET) != socket:
-                err(o, f"dataplaneSocket is not the dataplane's socket {socket}")
+    # NADs' dataplaneSocket is the ConfigMap's socket (check_nads parsed their configs).
+    for o, conf in nads.values():
+        if "userspace" in conf and conf.get("dataplaneSocket", DEFAULT_API_SOCKET) != socket:
+            err(o, f"dataplaneSocket is not the dataplane's socket {socket}")
 
 
 def check_installer(objs):
@@ -327,7 +322,7 @@ def main():
     cm, text, toml = dataplane_config(objs)
     if cm is not None:
         a.toml_out.write_text(text)
-        check_dataplane(objs, cm, toml)
+        check_dataplane(objs, cm, toml, nads)
     check_installer(objs)
     check_images(objs)
     kinds = {}
