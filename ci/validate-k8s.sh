@@ -11,10 +11,12 @@
 #  3. the ConfigMap's dataplane.toml passes `dataplane --check` (the daemon's own validation);
 #  4. every NAD's CNI config passes cni-sriov's own config validation
 #     (cargo test --workspace --test conf_examples: the package set and features of test.sh, so
-#     cargo unifies dependency features the same way and nothing rebuilds).
+#     cargo unifies dependency features the same way and nothing rebuilds). Under ci/test.sh
+#     (DP_CI_TEST_SH=1) this step is skipped: test.sh's nextest run runs these tests.
 # ci/setup.sh installs kubernetes-validate (pinned) into $DP_VENV (default /opt/dp-venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source ci/lib.sh
 
 K8S_VERSIONS=${K8S_VERSIONS:-1.34.0 1.37.0}
 VENV=${DP_VENV:-/opt/dp-venv}
@@ -58,7 +60,9 @@ if [ -s "$TOML" ]; then
 fi
 
 echo "== every NAD's config through cni-sriov's validation"
-if out=$(cargo test -q --workspace --features cni-sriov/test-hooks --test conf_examples 2>&1); then
+if [ "${DP_CI_TEST_SH:-0}" = 1 ]; then
+  echo "   skipped here: ci/test.sh's cargo nextest run runs the conf_examples tests"
+elif out=$(cargo test -q --workspace "${TEST_FEATURES[@]}" --test conf_examples 2>&1); then
   grep 'test result' <<<"$out"
 else
   grep -v '^\s*Compiling\|^\s*Finished\|^\s*Running' <<<"$out"
