@@ -8,7 +8,8 @@
 #     need; the DaemonSets agree with the dataplane ConfigMap (socket, metrics port, hugepages,
 #     Guaranteed QoS, dropped capabilities, dpctl probes); the 1Gi DaemonSet differs from the
 #     2Mi one only in pages;
-#  3. the ConfigMap's dataplane.toml passes `dataplane --check` (the daemon's own validation);
+#  3. the ConfigMap's dataplane.toml passes `dataplane --check` (the daemon's own validation), of
+#     a dataplane built with test.sh's command (a no-op under it; DATAPLANE_BIN=... skips it);
 #  4. every NAD's CNI config passes cni-sriov's own config validation
 #     (cargo test --workspace --test conf_examples: the package set and features of test.sh, so
 #     cargo unifies dependency features the same way and nothing rebuilds). Under ci/test.sh
@@ -52,8 +53,13 @@ trap 'rm -f "$TOML"' EXIT
   status=1
 
 echo "== the ConfigMap's dataplane.toml through dataplane --check"
-BIN=${DATAPLANE_BIN:-${CARGO_TARGET_DIR:-target}/debug/dataplane}
-if [ ! -x "$BIN" ]; then cargo build -q -p dataplane --bin dataplane; fi
+if [ -n "${DATAPLANE_BIN:-}" ]; then
+  BIN=$DATAPLANE_BIN
+else
+  # ci/test.sh's build: the same packages and features, so neither rebuilds the other's.
+  cargo build -q --workspace --bins "${TEST_FEATURES[@]}"
+  BIN=${CARGO_TARGET_DIR:-target}/debug/dataplane
+fi
 if [ -s "$TOML" ]; then
   "$BIN" --config "$TOML" --check 2>&1 |
     sed "s|$TOML|conf/k8s/dataplane-config.yaml: dataplane.toml|" || status=1
