@@ -17,6 +17,7 @@
 # missing. Cargo's target directory is $CARGO_TARGET_DIR (default ./target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source ci/lib.sh
 
 IMAGE=${IMAGE:-localhost/dataplane:dev}
 OFFICIAL_BASE=docker.io/library/debian:bookworm-slim
@@ -47,16 +48,7 @@ fi
 export CONTAINERS_CONF=$PWD/ci/containers.conf
 PODMAN_RUN_OPTS=(--runtime runc --ulimit nofile=20000:20000 --ulimit nproc=1000:1000)
 
-missing=()
-for p in podman runc debootstrap; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "ci/image.sh: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_install_missing podman runc debootstrap
 
 T0=$SECONDS
 phase() { echo "== [$((SECONDS - T0))s] $*"; }
