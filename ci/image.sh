@@ -242,6 +242,16 @@ if [ "$ready" != 1 ]; then
   podman logs "$CHECK_NAME" >&2
   exit 1
 fi
+# expect_port NAME: `dpctl show interfaces` in the container lists port NAME (its row is
+# printed), else the check stops naming the missing port.
+expect_port() {
+  local ifs
+  ifs=$(podman exec "$CHECK_NAME" dpctl show interfaces) ||
+    { echo "ci/image.sh: dpctl show interfaces failed (looking for port $1)" >&2; exit 1; }
+  grep -w -- "$1" <<<"$ifs" ||
+    { echo "ci/image.sh: port $1 missing from show interfaces:" >&2; echo "$ifs" >&2; exit 1; }
+}
+
 phase "check: dpctl answers inside the container"
 # cores = "auto" took the container's cpuset 0-1: main lcore 0, worker lcore 1.
 lcores=$(podman logs "$CHECK_NAME" 2>&1 | grep -o 'forwarding on .*(main lcore [0-9]*)' || true)
@@ -251,11 +261,9 @@ grep -q '\[1\] (main lcore 0)' <<<"$lcores" ||
 echo "-- dpctl status"
 podman exec "$CHECK_NAME" dpctl status
 echo "-- dpctl show interfaces"
-ifs=$(podman exec "$CHECK_NAME" dpctl show interfaces)
-echo "$ifs"
-for p in uplink ring0; do
-  grep -qw "$p" <<<"$ifs" || { echo "ci/image.sh: port $p missing from show interfaces" >&2; exit 1; }
-done
+podman exec "$CHECK_NAME" dpctl show interfaces
+expect_port uplink >/dev/null
+expect_port ring0 >/dev/null
 echo "-- dpctl show runtime"
 podman exec "$CHECK_NAME" dpctl show runtime
 
@@ -266,7 +274,7 @@ podman exec "$CHECK_NAME" dpctl port add pod-check --memif /run/dataplane/pods/c
 [ -S "$CHECK_DIR/run/pods/check/net1.sock" ] ||
   { echo "ci/image.sh: no memif socket at the host's $CHECK_DIR/run/pods/check/net1.sock" >&2; exit 1; }
 echo "   the host sees the pod socket: $(stat -c '%A %U' "$CHECK_DIR/run/pods/check/net1.sock") pods/check/net1.sock"
-podman exec "$CHECK_NAME" dpctl show interfaces | grep -w pod-check
+expect_port pod-check
 
 # A host interface through net_af_packet, as a node without SR-IOV would attach its uplink:
 # this is what needs NET_RAW (the AF_PACKET socket) and NET_ADMIN (promiscuous mode).
@@ -275,7 +283,7 @@ ip link set "$CHECK_VETH" up
 ip link set "${CHECK_VETH}p" up
 echo "-- dpctl port add host0 --device net_af_packet0,iface=$CHECK_VETH (a host veth)"
 podman exec "$CHECK_NAME" dpctl port add host0 --device "net_af_packet0,iface=$CHECK_VETH" --address 10.77.2.1/24
-podman exec "$CHECK_NAME" dpctl show interfaces | grep -w host0
+expect_port host0
 
 echo "-- GET http://127.0.0.1:$CHECK_METRICS_PORT/metrics (from the host: host network)"
 metrics=$(exec 3<>"/dev/tcp/127.0.0.1/$CHECK_METRICS_PORT" &&
