@@ -17,6 +17,7 @@
 # missing. Cargo's target directory is $CARGO_TARGET_DIR (default ./target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source ci/lib.sh
 
 IMAGE=${IMAGE:-localhost/dataplane:dev}
 OFFICIAL_BASE=docker.io/library/debian:bookworm-slim
@@ -43,20 +44,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # This VM refuses crun and podman's default rlimits: runc and explicit limits for every podman
-# command (build included) through a containers.conf of our own.
+# command through a containers.conf of our own. Bookworm's podman (4.3.1) takes both its
+# runtime and its default_ulimits for `podman build` (the RUN steps) as for `podman run`.
 export CONTAINERS_CONF=$PWD/ci/containers.conf
-PODMAN_RUN_OPTS=(--runtime runc --ulimit nofile=20000:20000 --ulimit nproc=1000:1000)
 
-missing=()
-for p in podman runc debootstrap; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "ci/image.sh: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_install_missing podman runc debootstrap
 
 T0=$SECONDS
 phase() { echo "== [$((SECONDS - T0))s] $*"; }
@@ -158,7 +150,6 @@ podman build --pull="$PULL" -q -f conf/Containerfile --network host \
   --label org.opencontainers.image.revision="$REVISION" \
   --label org.opencontainers.image.created="$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
   --label org.opencontainers.image.base.name="$BASE" \
-  --ulimit nofile=20000:20000 --ulimit nproc=1000:1000 \
   -t "$IMAGE" "$STAGE" >/dev/null
 NEW_ID=$(podman image inspect --format '{{.Id}}' "$IMAGE")
 # The previous build of this tag, now untagged, would only pile up.
@@ -170,9 +161,9 @@ phase "image built"
 
 # ---------------------------------------------------------------------------------------------
 phase "check: the image's default user"
-uid=$(podman run --rm "${PODMAN_RUN_OPTS[@]}" --network none "$IMAGE" id -u)
+uid=$(podman run --rm --network none "$IMAGE" id -u)
 [ "$uid" = 10001 ] || { echo "ci/image.sh: the default user is uid $uid, not 10001" >&2; exit 1; }
-podman run --rm "${PODMAN_RUN_OPTS[@]}" --network none "$IMAGE" dpctl --version
+podman run --rm --network none "$IMAGE" dpctl --version
 label=$(podman image inspect --format '{{index .Labels "org.opencontainers.image.revision"}}' "$IMAGE")
 [ "$label" = "$REVISION" ] || { echo "ci/image.sh: revision label is '$label'" >&2; exit 1; }
 
@@ -192,7 +183,7 @@ mkdir -p "$CHECK_DIR/cni-bin" "$CHECK_DIR/etc" "$CHECK_DIR/run"
 
 phase "check: the CNI installer's init container (root, no capability, read-only root), twice"
 for _ in 1 2; do
-  podman run --rm "${PODMAN_RUN_OPTS[@]}" --network none --user 0:0 --cap-drop all --read-only \
+  podman run --rm --network none --user 0:0 --cap-drop all --read-only \
     -v "$CHECK_DIR/cni-bin:/host/opt/cni/bin" "$IMAGE" \
     install-cni.sh /usr/local/bin/cni-sriov /host/opt/cni/bin
 done
@@ -229,7 +220,7 @@ EOF
 # conf/k8s/README.md for why each), podman's default seccomp profile.
 CAPS=IPC_LOCK,NET_ADMIN,NET_RAW,SYS_NICE
 phase "check: podman run (host network, /dev/hugepages, --cap-drop all --cap-add $CAPS, cpuset 0-1)"
-podman run -d --name "$CHECK_NAME" "${PODMAN_RUN_OPTS[@]}" \
+podman run -d --name "$CHECK_NAME" \
   --network host --user 0:0 --cap-drop all --cap-add "$CAPS" --cpuset-cpus 0-1 \
   -v /dev/hugepages:/dev/hugepages \
   -v "$CHECK_DIR/etc:/etc/dataplane:ro" -v "$CHECK_DIR/run:/run/dataplane" \
@@ -250,6 +241,16 @@ if [ "$ready" != 1 ]; then
   podman logs "$CHECK_NAME" >&2
   exit 1
 fi
+# expect_port NAME: `dpctl show interfaces` in the container lists port NAME (its row is
+# printed), else the check stops naming the missing port.
+expect_port() {
+  local ifs
+  ifs=$(podman exec "$CHECK_NAME" dpctl show interfaces) ||
+    { echo "ci/image.sh: dpctl show interfaces failed (looking for port $1)" >&2; exit 1; }
+  grep -w -- "$1" <<<"$ifs" ||
+    { echo "ci/image.sh: port $1 missing from show interfaces:" >&2; echo "$ifs" >&2; exit 1; }
+}
+
 phase "check: dpctl answers inside the container"
 # cores = "auto" took the container's cpuset 0-1: main lcore 0, worker lcore 1.
 lcores=$(podman logs "$CHECK_NAME" 2>&1 | grep -o 'forwarding on .*(main lcore [0-9]*)' || true)
@@ -259,11 +260,9 @@ grep -q '\[1\] (main lcore 0)' <<<"$lcores" ||
 echo "-- dpctl status"
 podman exec "$CHECK_NAME" dpctl status
 echo "-- dpctl show interfaces"
-ifs=$(podman exec "$CHECK_NAME" dpctl show interfaces)
-echo "$ifs"
-for p in uplink ring0; do
-  grep -qw "$p" <<<"$ifs" || { echo "ci/image.sh: port $p missing from show interfaces" >&2; exit 1; }
-done
+podman exec "$CHECK_NAME" dpctl show interfaces
+expect_port uplink >/dev/null
+expect_port ring0 >/dev/null
 echo "-- dpctl show runtime"
 podman exec "$CHECK_NAME" dpctl show runtime
 
@@ -274,7 +273,7 @@ podman exec "$CHECK_NAME" dpctl port add pod-check --memif /run/dataplane/pods/c
 [ -S "$CHECK_DIR/run/pods/check/net1.sock" ] ||
   { echo "ci/image.sh: no memif socket at the host's $CHECK_DIR/run/pods/check/net1.sock" >&2; exit 1; }
 echo "   the host sees the pod socket: $(stat -c '%A %U' "$CHECK_DIR/run/pods/check/net1.sock") pods/check/net1.sock"
-podman exec "$CHECK_NAME" dpctl show interfaces | grep -w pod-check
+expect_port pod-check
 
 # A host interface through net_af_packet, as a node without SR-IOV would attach its uplink:
 # this is what needs NET_RAW (the AF_PACKET socket) and NET_ADMIN (promiscuous mode).
@@ -283,7 +282,7 @@ ip link set "$CHECK_VETH" up
 ip link set "${CHECK_VETH}p" up
 echo "-- dpctl port add host0 --device net_af_packet0,iface=$CHECK_VETH (a host veth)"
 podman exec "$CHECK_NAME" dpctl port add host0 --device "net_af_packet0,iface=$CHECK_VETH" --address 10.77.2.1/24
-podman exec "$CHECK_NAME" dpctl show interfaces | grep -w host0
+expect_port host0
 
 echo "-- GET http://127.0.0.1:$CHECK_METRICS_PORT/metrics (from the host: host network)"
 metrics=$(exec 3<>"/dev/tcp/127.0.0.1/$CHECK_METRICS_PORT" &&

@@ -4,6 +4,7 @@
 # the tests drive, and reserves and mounts hugepages. Idempotent: safe to run any number of
 # times; it only installs what is missing. Needs root.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
 PACKAGES=(
   libdpdk-dev dpdk dpdk-dev          # DPDK 22.11 headers/libs, PMDs, dpdk-testpmd
@@ -23,18 +24,9 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "ci/setup.sh: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  # tshark asks whether non-root users may capture; answer for it.
-  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# tshark asks whether non-root users may capture; answer for it, should it be installed now.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+apt_install_missing "${PACKAGES[@]}"
 
 ver=$(pkg-config --modversion libdpdk)
 case "$ver" in

@@ -7,6 +7,7 @@
 # the default here); set DP_REQUIRE_PRIVILEGED=0 to let them skip loudly instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source ci/lib.sh
 
 export DP_REQUIRE_PRIVILEGED=${DP_REQUIRE_PRIVILEGED:-1}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
@@ -14,9 +15,8 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
-# cni-sriov's failure-injection and recording PF hooks exist only with this feature; the
-# release binary is built without it.
-FEATURES=(--features cni-sriov/test-hooks)
+# The test features (cni-sriov's test hooks), shared with ci/validate-k8s.sh through ci/lib.sh.
+FEATURES=("${TEST_FEATURES[@]}")
 
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
@@ -26,8 +26,9 @@ echo "== build (the end-to-end tests run the dataplane and dpctl binaries)"
 cargo build --workspace --bins "${FEATURES[@]}"
 
 status=0
+# Its step 4 (the conf_examples tests) is left to the nextest run below, which runs them too.
 echo "== Kubernetes manifests (ci/validate-k8s.sh)"
-bash ci/validate-k8s.sh || status=1
+DP_CI_TEST_SH=1 bash ci/validate-k8s.sh || status=1
 
 # The node image from this tree, run as the DaemonSet runs it (a release build, then about 40 s;
 # Debian's mirror must answer for the base image and the DPDK packages).
