@@ -84,8 +84,6 @@ pub struct PacketMeta {
 impl PacketMeta {
     /// The packet's destination MAC was a broadcast/multicast address.
     pub const F_L2_MCAST: u16 = 1 << 0;
-    /// The IPv4 header checksum was verified (by the NIC or in software).
-    pub const F_IP4_CSUM_OK: u16 = 1 << 1;
     /// We built this IPv4 packet (ICMP reply/error, VXLAN outer header): ip4-rewrite does
     /// not decrement its TTL or send ICMP errors about it.
     pub const F_LOCAL_ORIGIN: u16 = 1 << 2;

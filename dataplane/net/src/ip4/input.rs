@@ -3,15 +3,15 @@
 //! Reads: the IPv4 header at the start of the data; the NIC's checksum verdict.
 //! Checks: version, IHL, total length against the frame, header checksum (unless the NIC
 //! already verified it). Trims Ethernet padding past the total length.
-//! Sets: `F_IP4_CSUM_OK`. (The flow hash is computed later, only by the nodes that need one:
-//! [`packet_flow_hash`].)
+//! Sets nothing in the metadata: a packet that leaves towards ip4-lookup passed. (The flow
+//! hash is computed later, only by the nodes that need one: [`packet_flow_hash`].)
 //! Next: `vxlan-decap` for an unfragmented UDP datagram to a local VXLAN endpoint
 //! ([`FwdState::vtep_bypass`]; a header without options, so the check is a few compares on a
 //! line already loaded); `ip4-lookup` for everything else, or `drop` by reason. The bypass
 //! is what ip4-lookup (our address) and ip4-local (a VTEP's port) would decide, two nodes
 //! sooner; packets it does not take (options, fragments) still get there that way.
 
-use crate::buffer::{CsumStatus, PacketBuf, PacketMeta};
+use crate::buffer::{CsumStatus, PacketBuf};
 use crate::fwd::FwdState;
 use crate::graph::{Nexts, Node, NodeCtx, Vector};
 use crate::rcu::RcuReader;
@@ -171,7 +171,6 @@ fn check<B: PacketBuf>(p: &mut B) -> Result<(), Ip4InputError> {
         // Ethernet padding.
         p.truncate(total);
     }
-    p.meta_mut().flags |= PacketMeta::F_IP4_CSUM_OK;
     Ok(())
 }
 

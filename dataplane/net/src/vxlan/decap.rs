@@ -15,7 +15,7 @@
 //!   [`FwdState::vxlan`], and that the packet came to the tunnel's own local address and port.
 //! - Writes: strips the outer headers (`adj`), so the data starts at the inner Ethernet
 //!   header; `meta.rx_if` = the tunnel; `meta.decap_depth` + 1; and resets what described the
-//!   outer packet: the flags `F_IP4_CSUM_OK`, `F_LOCAL_ORIGIN`, `F_IP4_CSUM_PENDING`,
+//!   outer packet: the flags `F_LOCAL_ORIGIN`, `F_IP4_CSUM_PENDING`,
 //!   `F_L2_MCAST`, and `flow_hash`, `tx_if`, `adj`, `l2_len` (set again by the nodes that
 //!   own them). `trace` is kept, so a traced packet stays traced through the tunnel.
 //!   `rx_offload()` still describes the outer packet (the buffer trait has no way to change
@@ -76,10 +76,8 @@ crate::errors! {
 }
 
 /// Flags that described the outer packet, cleared on the inner one.
-const OUTER_FLAGS: u16 = PacketMeta::F_IP4_CSUM_OK
-    | PacketMeta::F_LOCAL_ORIGIN
-    | PacketMeta::F_IP4_CSUM_PENDING
-    | PacketMeta::F_L2_MCAST;
+const OUTER_FLAGS: u16 =
+    PacketMeta::F_LOCAL_ORIGIN | PacketMeta::F_IP4_CSUM_PENDING | PacketMeta::F_L2_MCAST;
 
 /// No key: VNIs have 24 bits, so a real key's top byte is 0.
 const NO_KEY: u64 = u64::MAX;

@@ -12,7 +12,7 @@
 //! - The outer IPv4 header checksum is left 0 for ip4-rewrite, the last node that changes
 //!   headers (it computes it in software or has the egress NIC do it): the node sets
 //!   `F_IP4_CSUM_PENDING | F_LOCAL_ORIGIN` (locally originated: rewrite keeps the TTL of 64)
-//!   and clears the flags that described the inner packet (`F_IP4_CSUM_OK`, `F_L2_MCAST`).
+//!   and clears the flag that described the inner packet (`F_L2_MCAST`).
 //!   `meta.flow_hash` keeps the hash the source port came from (the underlay's ECMP then
 //!   follows the inner flow too); `rx_if`, `tx_if` (the tunnel, until rewrite sets the
 //!   underlay port), `decap_depth` and `trace` are left as they are.
@@ -244,7 +244,7 @@ impl VxlanEncap {
         *ident = id.wrapping_add(1);
         let m = p.meta_mut();
         m.flow_hash = hash;
-        m.flags = (m.flags & !(PacketMeta::F_IP4_CSUM_OK | PacketMeta::F_L2_MCAST)) | flags;
+        m.flags = (m.flags & !PacketMeta::F_L2_MCAST) | flags;
         Ok(arc.arc())
     }
 }

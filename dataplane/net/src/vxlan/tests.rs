@@ -245,9 +245,7 @@ impl Site {
 
     /// An outer IPv4 packet as ip4-local hands it over, received on the uplink.
     fn arriving(&self, outer: &[u8]) -> VecBuf {
-        let mut p = VecBuf::on(self.port, outer);
-        p.meta_mut().flags = PacketMeta::F_IP4_CSUM_OK;
-        p
+        VecBuf::on(self.port, outer)
     }
 }
 
@@ -272,7 +270,7 @@ fn encap_writes_what_the_kernel_vxlan_device_sends() {
     // We play the kernel's side of the capture: 10.99.1.2 -> 10.99.1.1, VNI 100.
     let (mut site, _c) = Site::new(KERNEL, US);
     let mut p = site.to_tunnel(kernel_inner(), 0x1234_5678);
-    p.meta_mut().flags = PacketMeta::F_IP4_CSUM_OK | PacketMeta::F_L2_MCAST;
+    p.meta_mut().flags = PacketMeta::F_L2_MCAST;
     p.meta_mut().decap_depth = 1;
     p.meta_mut().trace = 3;
     let out = site.encap(p).unwrap();
@@ -545,10 +543,7 @@ fn decap_of_the_kernels_packet_yields_its_inner_frame_on_the_tunnel() {
     let (mut site, _c) = Site::new(US, KERNEL);
     let mut p = site.arriving(&kernel_outer());
     let m = p.meta_mut();
-    m.flags = PacketMeta::F_IP4_CSUM_OK
-        | PacketMeta::F_LOCAL_ORIGIN
-        | PacketMeta::F_IP4_CSUM_PENDING
-        | PacketMeta::F_L2_MCAST;
+    m.flags = PacketMeta::F_LOCAL_ORIGIN | PacketMeta::F_IP4_CSUM_PENDING | PacketMeta::F_L2_MCAST;
     (m.flow_hash, m.tx_if, m.adj, m.l2_len, m.trace) = (0xabcd, 9, 5, 0, 2);
     // The inner frame is IPv4 to the tunnel's MAC: decap takes its Ethernet header off too
     // and hands it to ip4-input, as ethernet-input would have.
