@@ -64,18 +64,27 @@ pub fn combine(sums: &[u16]) -> u16 {
     fold(sums.iter().map(|&s| u64::from(s)).sum())
 }
 
-/// [`sum`] of a 20-byte IPv4 header (no options): five 32-bit additions and a straight-line
-/// fold, for ip4-input and ip4-rewrite, which run it per packet.
+/// [`sum`] of a 20-byte IPv4 header (no options), for ip4-input, ip4-rewrite and vxlan-decap,
+/// which run it per packet: three native-endian loads, two additions with end-around carry and
+/// a straight-line fold. The ones'-complement sum does not depend on byte order (RFC 1071
+/// section 2(B)): summed as native words, the folded result laid out in memory is the
+/// big-endian sum's bytes, so no word is byte-swapped.
 #[inline(always)]
 pub fn sum20(h: &[u8; 20]) -> u16 {
-    let w = |i: usize| u64::from(u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
-    let acc = w(0) + w(4) + w(8) + w(12) + w(16);
-    // acc < 2^35; four end-around folds bring any such value to 16 bits.
-    let acc = (acc & 0xffff_ffff) + (acc >> 32);
-    let acc = (acc & 0xffff) + (acc >> 16);
-    let acc = (acc & 0xffff) + (acc >> 16);
-    let acc = (acc & 0xffff) + (acc >> 16);
-    acc as u16
+    let (a, rest) = h.split_first_chunk::<8>().expect("20 > 8");
+    let (b, c) = rest.split_first_chunk::<8>().expect("12 > 8");
+    let c: &[u8; 4] = c.try_into().expect("20 = 8 + 8 + 4");
+    let (s, o1) = u64::from_ne_bytes(*a).overflowing_add(u64::from_ne_bytes(*b));
+    let (s, o2) = s.overflowing_add(u64::from(u32::from_ne_bytes(*c)));
+    // End-around carries. No overflow: after a carry out, `s` is at most 2^64 - 2 (two
+    // carries leave it below 2^32).
+    let s = s + u64::from(o1) + u64::from(o2);
+    // Four end-around folds bring any u64 to 16 bits.
+    let s = (s & 0xffff_ffff) + (s >> 32);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    u16::from_be_bytes((s as u16).to_ne_bytes())
 }
 
 /// The checksum field after the TTL (the high byte of its 16-bit word) went down by one:
@@ -404,6 +413,23 @@ mod tests {
                 fill(&mut data, at);
                 (data, at)
             })
+    }
+
+    #[test]
+    fn sum20_carries_end_around_at_the_edges() {
+        // Carries out of both 64-bit additions, and none; random headers rarely get there.
+        let mut cases = vec![[0xff; 20], [0; 20], [0xfe; 20]];
+        for i in 0..20 {
+            let mut h = [0xff; 20];
+            h[i] = 0;
+            cases.push(h);
+            let mut h = [0; 20];
+            h[i] = 0xff;
+            cases.push(h);
+        }
+        for h in cases {
+            assert_eq!(sum20(&h), sum(&h), "{h:02x?}");
+        }
     }
 
     proptest! {
