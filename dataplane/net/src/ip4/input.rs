@@ -42,6 +42,26 @@ impl Ip4Input {
     }
 }
 
+/// Whether ip4-input would pass `ip` on to ip4-lookup as it is, decided in one look: a header
+/// [`passes_as_is`], and not to one of `vteps` (which the bypass takes). vxlan-decap uses it to
+/// send a clean inner packet straight to ip4-lookup; any other packet (options, padding,
+/// anything wrong, VXLAN in VXLAN) goes through this node, which trims, counts or bypasses it.
+#[inline(always)]
+pub(crate) fn straight_to_lookup(ip: &[u8], vteps: &[(u32, u16)]) -> bool {
+    passes_as_is(ip) && (vteps.is_empty() || !to_vtep(ip, vteps))
+}
+
+/// Whether `ip` is an IPv4 header [`check`] passes as it is: no options, a total length equal
+/// to the data's (no padding to trim) and a right checksum, summed in software.
+#[inline(always)]
+fn passes_as_is(ip: &[u8]) -> bool {
+    ip.first_chunk::<20>().is_some_and(|h| {
+        h[0] == 0x45
+            && usize::from(u16::from_be_bytes([h[2], h[3]])) == ip.len()
+            && checksum::sum20(h) == 0xffff
+    })
+}
+
 /// A flow hash of an IPv4 packet (`ip` starts at its header, at least 20 bytes): addresses,
 /// protocol, and the TCP/UDP/SCTP ports of unfragmented packets. Fragments (MF set or an
 /// offset) hash on addresses and protocol only, as Linux's flow dissector does, so every
@@ -201,7 +221,11 @@ pub fn packet_flow_hash<B: PacketBuf>(p: &B) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::flow_hash;
+    use proptest::prelude::*;
+
+    use super::{check, flow_hash, passes_as_is};
+    use crate::buffer::{PacketBuf, VecBuf};
+    use crate::wire::checksum;
 
     fn udp(sport: u16, frag: u16) -> [u8; 28] {
         let mut ip = [0u8; 28];
@@ -222,5 +246,58 @@ mod tests {
             flow_hash(&udp(1000, 0x2000)),
             flow_hash(&udp(0xdead, 0x00b9))
         );
+    }
+
+    /// A 28-byte UDP datagram whose IPv4 header is right: total length 28, checksum filled.
+    fn clean() -> Vec<u8> {
+        let mut ip = udp(1000, 0).to_vec();
+        ip[2..4].copy_from_slice(&28u16.to_be_bytes());
+        ip[8] = 64;
+        let sum = checksum::sum20(ip.first_chunk().expect("28 bytes"));
+        ip[10..12].copy_from_slice(&checksum::finish(sum).to_be_bytes());
+        ip
+    }
+
+    #[test]
+    fn a_clean_header_passes_as_is_and_padding_options_or_a_bad_sum_do_not() {
+        assert!(passes_as_is(&clean()));
+        let mut padded = clean();
+        padded.extend([0; 4]);
+        assert!(!passes_as_is(&padded), "padding is ip4-input's to trim");
+        let mut bad = clean();
+        bad[10] ^= 1;
+        assert!(!passes_as_is(&bad), "bad checksum");
+        let mut options = clean();
+        options[0] = 0x46;
+        assert!(!passes_as_is(&options), "options");
+        assert!(!passes_as_is(&clean()[..19]), "runt");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+        /// What the one-look test lets through, ip4-input passes without changing it: any
+        /// header byte changed, the packet cut or padded.
+        #[test]
+        fn passes_as_is_agrees_with_check(
+            edits in prop::collection::vec((0usize..28, any::<u8>()), 0..3),
+            len in 0usize..40,
+            fix_sum in any::<bool>(),
+        ) {
+            let mut ip = clean();
+            for (i, b) in edits {
+                ip[i] = b;
+            }
+            if fix_sum {
+                ip[10..12].fill(0);
+                let sum = checksum::sum20(ip.first_chunk().expect("28 bytes"));
+                ip[10..12].copy_from_slice(&checksum::finish(sum).to_be_bytes());
+            }
+            ip.resize(len, 0);
+            if passes_as_is(&ip) {
+                let mut p = VecBuf::new(&ip);
+                prop_assert_eq!(check(&mut p), Ok(()));
+                prop_assert_eq!(p.data(), &ip[..]);
+            }
+        }
     }
 }

@@ -20,14 +20,17 @@
 //!   own them). `trace` is kept, so a traced packet stays traced through the tunnel.
 //!   `rx_offload()` still describes the outer packet (the buffer trait has no way to change
 //!   it): ip4-input must not trust the NIC's IPv4 verdict when `decap_depth > 0`.
-//! - Next: `ip4-input` for an inner IPv4 frame that ethernet-input would accept on the
-//!   tunnel (its rule, [`crate::ethernet::accept`]: our MAC or a group address): decap strips
-//!   the inner Ethernet header too and sets what ethernet-input sets, which saves the inner
-//!   packet a node. Every other inner frame (ARP, frames for another MAC, other EtherTypes)
-//!   goes to `ethernet-input`, which handles or counts it. Else `drop`, counted under
-//!   [`VxlanDecapError`]. A packet already
-//!   decapsulated [`MAX_DECAP_DEPTH`] times is dropped, so nothing loops forever through
-//!   decap -> ethernet-input -> ... -> decap.
+//! - Next: for an inner IPv4 frame that ethernet-input would accept on the tunnel (its rule,
+//!   [`crate::ethernet::accept`]: our MAC or a group address), decap strips the inner
+//!   Ethernet header too and sets what ethernet-input sets, which saves the inner packet a
+//!   node. It then goes to `ip4-lookup` when ip4-input would pass it on as it is
+//!   ([`crate::ip4::input::straight_to_lookup`]: no options, no padding, checksum right, not
+//!   to a local VTEP), which saves it a second node; else to `ip4-input`, which trims, counts
+//!   or bypasses it (VXLAN in VXLAN). Every other inner frame (ARP, frames for another MAC,
+//!   other EtherTypes) goes to `ethernet-input`, which handles or counts it. Else `drop`,
+//!   counted under [`VxlanDecapError`]. A packet already decapsulated [`MAX_DECAP_DEPTH`]
+//!   times is dropped, so nothing loops forever through decap -> ethernet-input -> ... ->
+//!   decap.
 
 use std::net::Ipv4Addr;
 
@@ -52,6 +55,7 @@ crate::arcs! {
         Drop => "drop",
         EthernetInput => "ethernet-input",
         Ip4Input => "ip4-input",
+        Ip4Lookup => "ip4-lookup",
     }
 }
 
@@ -113,6 +117,9 @@ pub struct VxlanDecap {
     /// Every configured VNI, sorted: tells "unknown VNI" from "known VNI, wrong remote" for
     /// packets that miss the table, without scanning it. Rebuilt with the state.
     vnis: Vec<u32>,
+    /// [`FwdState::vtep_bypass`], copied with the state: an inner packet to a local VTEP goes
+    /// to ip4-input, whose bypass brings it back here.
+    vteps: Vec<(u32, u16)>,
 }
 
 impl VxlanDecap {
@@ -122,6 +129,7 @@ impl VxlanDecap {
             state,
             last: EMPTY,
             vnis: Vec::new(),
+            vteps: Vec::new(),
         };
         node.rebuild();
         node
@@ -136,6 +144,7 @@ impl VxlanDecap {
             .extend(self.state.get().vxlan.keys().map(|&(vni, _)| vni));
         self.vnis.sort_unstable();
         self.vnis.dedup();
+        self.vteps.clone_from(&self.state.get().vtep_bypass);
     }
 
     /// The tunnel interface for a packet from `remote` to `local:port` with `vni`.
@@ -230,7 +239,13 @@ impl VxlanDecap {
         match inner.map(|h| crate::ethernet::accept(h, &mac)) {
             Some(Ok((EthernetNext::Ip4, mcast))) => {
                 crate::ethernet::strip(p, mcast);
-                Ok(VxlanDecapNext::Ip4Input)
+                Ok(
+                    if crate::ip4::input::straight_to_lookup(p.data(), &self.vteps) {
+                        VxlanDecapNext::Ip4Lookup
+                    } else {
+                        VxlanDecapNext::Ip4Input
+                    },
+                )
             }
             _ => Ok(VxlanDecapNext::EthernetInput),
         }

@@ -545,10 +545,11 @@ fn decap_of_the_kernels_packet_yields_its_inner_frame_on_the_tunnel() {
     let m = p.meta_mut();
     m.flags = PacketMeta::F_LOCAL_ORIGIN | PacketMeta::F_IP4_CSUM_PENDING | PacketMeta::F_L2_MCAST;
     (m.flow_hash, m.tx_if, m.adj, m.l2_len, m.trace) = (0xabcd, 9, 5, 0, 2);
-    // The inner frame is IPv4 to the tunnel's MAC: decap takes its Ethernet header off too
-    // and hands it to ip4-input, as ethernet-input would have.
+    // The inner frame is IPv4 to the tunnel's MAC with a right header: decap takes its
+    // Ethernet header off too, as ethernet-input would have, and hands it to ip4-lookup, as
+    // ip4-input would have.
     let (to, out) = site.decap_to(p).unwrap();
-    assert_eq!(to, "ip4-input");
+    assert_eq!(to, "ip4-lookup");
     assert_eq!(
         out.data(),
         &kernel_inner()[14..],
@@ -570,7 +571,35 @@ fn decap_of_the_kernels_packet_yields_its_inner_frame_on_the_tunnel() {
 }
 
 #[test]
-fn decap_takes_only_what_ethernet_input_would_pass_to_ip4_input_straight_there() {
+fn decap_leaves_to_ip4_input_the_inner_packets_it_must_trim_count_or_bypass() {
+    let (mut site, _c) = Site::new(US, KERNEL);
+    let edited = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let mut f = kernel_inner().to_vec();
+        edit(&mut f);
+        wrap(&f)
+    };
+    let (to, _) = site.decap_to(site.arriving(&edited(&|_| ()))).unwrap();
+    assert_eq!(to, "ip4-lookup", "the unedited packet skips ip4-input");
+    for (outer, why) in [
+        (edited(&|f| f[14 + 10] ^= 1), "bad header checksum: counted"),
+        (edited(&|f| f.extend([0; 4])), "Ethernet padding: trimmed"),
+        (edited(&|f| f[14] = 0x46), "options"),
+        (
+            edited(&|f| f.truncate(14 + 19)),
+            "truncated header: counted",
+        ),
+        (
+            wrap(&framed(&wrap(kernel_inner()))),
+            "VXLAN to our VTEP inside: bypassed to decap",
+        ),
+    ] {
+        let (to, p) = site.decap_to(site.arriving(&outer)).unwrap();
+        assert_eq!((to, p.meta().l2_len), ("ip4-input", 14), "{why}");
+    }
+}
+
+#[test]
+fn decap_takes_only_what_ethernet_input_would_pass_to_ip4_input_past_it() {
     let (mut site, _c) = Site::new(US, KERNEL);
     let with_header = |dst: [u8; 6], ethertype: [u8; 2]| {
         let mut f = kernel_inner().to_vec();
@@ -582,7 +611,7 @@ fn decap_takes_only_what_ethernet_input_would_pass_to_ip4_input_straight_there()
     let (to, p) = site
         .decap_to(site.arriving(&with_header([0xff; 6], [8, 0])))
         .unwrap();
-    assert_eq!((to, p.meta().l2_len), ("ip4-input", 14));
+    assert_eq!((to, p.meta().l2_len), ("ip4-lookup", 14));
     assert_eq!(
         p.meta().flags,
         PacketMeta::F_L2_MCAST,
@@ -966,13 +995,17 @@ fn encap_then_decap_restores_the_inner_frame() {
     assert_eq!(outers.len(), frames.len());
     let arriving = outers.iter().map(|o| over_the_wire(o, &b)).collect();
     b.run("vxlan-decap", arriving);
-    // All three are IPv4 to the tunnel's MAC: decap hands them to ip4-input.
+    // All three are IPv4 to the tunnel's MAC: decap hands the echo request, whose header is
+    // right, to ip4-lookup; the UDP frame (`udp_frame` leaves the echo's header checksum) and
+    // the bare Ethernet header to ip4-input, which counts them.
     assert!(b.inner.lock().unwrap().is_empty());
-    let inner: Vec<VecBuf> = b.inner_ip4.lock().unwrap().drain(..).map(whole).collect();
-    let got: Vec<&[u8]> = inner.iter().map(|p| p.data()).collect();
-    let want: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
-    assert_eq!(got, want, "inner frames restored, in order");
-    assert!(inner.iter().all(|p| p.meta().rx_if == b.tunnel));
+    for (seen, want) in [(&b.routed, &frames[..1]), (&b.inner_ip4, &frames[1..])] {
+        let inner: Vec<VecBuf> = seen.lock().unwrap().drain(..).map(whole).collect();
+        let got: Vec<&[u8]> = inner.iter().map(|p| p.data()).collect();
+        let want: Vec<&[u8]> = want.iter().map(|f| &f[..]).collect();
+        assert_eq!(got, want, "inner frames restored, in order");
+        assert!(inner.iter().all(|p| p.meta().rx_if == b.tunnel));
+    }
 }
 
 #[test]
