@@ -118,6 +118,41 @@ device = "net_null_c{tag}b,no-rx=1"
     // The same device can be added again after its removal.
     d.ok(&["port", "add", "pod9", "--device", &dev9]);
     d.ok(&["port", "del", "pod9"]);
+    // A refusal names what was wrong: an MTU the device cannot take (a memif carries 1500 at
+    // most) is the request's `mtu`, not its device; and nothing is left behind.
+    let memif = dir.path().join("pods").join("pod8.sock");
+    let refused = dp_api::client::block_on(dp_api::Client::new(&socket).create_port(
+        &dp_api::CreatePort {
+            name: "pod8".into(),
+            device: dp_api::DeviceSpec::Memif {
+                socket: memif.clone(),
+                role: Default::default(),
+                id: 0,
+            },
+            address: None,
+            mtu: Some(9000),
+            up: true,
+        },
+    ))
+    .unwrap_err();
+    match &refused {
+        dp_api::ClientError::Refused {
+            status: 400,
+            field,
+            message,
+        } => {
+            assert_eq!(field.as_deref(), Some("mtu"), "{message}");
+            assert!(
+                message.contains("9000") && message.contains("net_memif"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a 400 naming `mtu`, got: {other}"),
+    }
+    assert!(!d.ok(&["show", "interfaces"]).contains("pod8"));
+    let memif = memif.to_str().unwrap();
+    d.ok(&["port", "add", "pod8", "--memif", memif, "--mtu", "1500"]);
+    d.ok(&["port", "del", "pod8"]);
 
     // Routes, including ECMP and the refusals.
     d.ok(&[
