@@ -443,3 +443,49 @@ device = "net_null_h{tag}b,no-rx=1"
     assert_eq!(d.ok(&["show", "fib"]), fib, "nothing changed");
     drop(child);
 }
+
+#[test]
+fn sighup_reload_of_an_auto_cores_config_is_applied() {
+    if !require_dpdk()
+        || !require(
+            dataplane::config::allowed_cpus().len() >= 2,
+            "`auto` needs 2 CPUs for this process",
+        )
+    {
+        return;
+    }
+    let tag = std::process::id() % 100000;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("api.sock");
+    let cfg = dir.path().join("auto.toml");
+    let base = dp_config(
+        "auto",
+        &format!("dpa{tag}"),
+        &socket,
+        &format!(
+            r#"[[port]]
+name = "pod0"
+device = "net_null_a{tag}a,no-rx=1"
+address = "10.0.1.1/24"
+"#
+        ),
+    );
+    std::fs::write(&cfg, &base).unwrap();
+    let (child, lines) = start_ready(&cfg);
+    // The EAL has pinned the main thread to one CPU by now; `auto` still means the CPUs the
+    // daemon was started with, so the unchanged [eal] passes and the route goes in.
+    std::fs::write(
+        &cfg,
+        format!("{base}[[route]]\nprefix = \"10.9.0.0/16\"\nvia = \"10.0.1.2\"\n"),
+    )
+    .unwrap();
+    signal(&child, "HUP");
+    let line = wait_line_text(&lines, "reload", Duration::from_secs(10)).expect("reload line");
+    assert!(
+        line.contains("reloaded") && line.contains("routes +1"),
+        "{line}"
+    );
+    let d = Dpctl { socket };
+    assert!(d.ok(&["show", "fib"]).contains("10.9.0.0/16"));
+    drop(child);
+}
