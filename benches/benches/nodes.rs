@@ -428,11 +428,8 @@ fn err_counts(g: &Graph<VecBuf>) -> Vec<String> {
     g.report()
         .iter()
         .flat_map(|r| {
-            r.error_names
-                .iter()
-                .zip(&r.stats.errors)
-                .filter(|e| *e.1 > 0)
-                .map(move |(n, v)| format!("{}: {n} = {v}", r.name))
+            r.nonzero_errors()
+                .map(|(n, v)| format!("{}: {n} = {v}", r.name))
         })
         .collect()
 }

@@ -311,7 +311,7 @@ impl Config {
 
     /// Cross-field checks. Errors are (config path, message).
     fn validate(&self) -> Result<(), (String, String)> {
-        let cores = resolve_lcores(&self.eal.cores, &allowed_cpus())
+        let cores = resolve_lcores(&self.eal.cores, allowed_cpus())
             .map_err(|m| ("eal.cores".to_string(), m))?;
         if cores.len() < 2 {
             let what = if self.eal.cores.trim() == "auto" {
@@ -472,7 +472,7 @@ impl Config {
     /// The lcores and their CPUs, in lcore order (valid after `validate`); the first is the
     /// main lcore.
     pub fn lcores(&self) -> Vec<Lcore> {
-        resolve_lcores(&self.eal.cores, &allowed_cpus()).unwrap_or_default()
+        resolve_lcores(&self.eal.cores, allowed_cpus()).unwrap_or_default()
     }
 }
 
@@ -687,17 +687,24 @@ pub fn parse_core_list(s: &str) -> Result<BTreeSet<u32>, String> {
     Ok(out)
 }
 
-/// The CPUs this process may run on (from /proc/self/status `Cpus_allowed_list`).
-pub fn allowed_cpus() -> BTreeSet<u32> {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-                .map(|v| v.trim().to_string())
-        })
-        .and_then(|v| parse_core_list(&v).ok())
-        .unwrap_or_default()
+/// The CPUs this process may run on as it was started (from /proc/self/status
+/// `Cpus_allowed_list`), read on the first call and kept: EAL init pins the main thread to the
+/// main lcore's CPU, after which the file names that one CPU, and `auto` read again (a SIGHUP
+/// reload) would mean a single core. The daemon's first call is in config validation, before
+/// the EAL starts.
+pub fn allowed_cpus() -> &'static BTreeSet<u32> {
+    static CPUS: std::sync::OnceLock<BTreeSet<u32>> = std::sync::OnceLock::new();
+    CPUS.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                    .map(|v| v.trim().to_string())
+            })
+            .and_then(|v| parse_core_list(&v).ok())
+            .unwrap_or_default()
+    })
 }
 
 #[cfg(test)]
@@ -894,7 +901,7 @@ mac = "02:00:00:00:50:02"
         if allowed_cpus().len() >= 2 {
             assert_eq!(
                 cores(&c.unwrap()),
-                allowed_cpus().into_iter().collect::<Vec<_>>()
+                allowed_cpus().iter().copied().collect::<Vec<_>>()
             );
         } else {
             assert!(

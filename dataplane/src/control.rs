@@ -208,6 +208,14 @@ impl dp_api::server::Backend for DaemonBackend {
         let nw = s.worker_ctls.len();
         let (port, caps) = crate::daemon::open_port(&s.eal, &req.name, &devargs)
             .map_err(|e| ApiError::invalid("device", e))?;
+        // The device's own MTU limits, checked before configuring it: DPDK would only say
+        // EINVAL, and the fault is the `mtu` asked, not the device.
+        if let Some(why) = req
+            .mtu
+            .and_then(|m| crate::daemon::device_mtu_problem(&caps, m))
+        {
+            return Err(ApiError::invalid("mtu", why));
+        }
         // The daemon's rule: an rx and a tx queue per worker as far as the device has them
         // (the workers share the tx queues when it has fewer).
         let rx_queues = crate::daemon::rx_queues_default(&caps, nw);

@@ -167,6 +167,33 @@ pub(crate) fn rx_queue_count(
     }
 }
 
+/// What keeps the device from taking `mtu`, if anything: DPDK's own rule (ethdev's MTU
+/// validation at configure time) over what the device reports, so a refusal can name the MTU
+/// instead of surfacing as `rte_eth_dev_configure` failing with EINVAL. The largest MTU is
+/// `max_mtu`, and no more than the largest frame less the device's L2 overhead (the gap
+/// between its largest frame and largest MTU when it gives both, else Ethernet header + CRC).
+pub(crate) fn device_mtu_problem(caps: &DevCaps, mtu: u16) -> Option<String> {
+    const ETH_HDR_AND_CRC: u32 = 14 + 4;
+    if caps.max_mtu == 0 || caps.max_rx_pktlen == 0 {
+        // The device did not say; configuring it will tell.
+        return None;
+    }
+    let overhead = if caps.max_mtu != u16::MAX && caps.max_rx_pktlen > u32::from(caps.max_mtu) {
+        caps.max_rx_pktlen - u32::from(caps.max_mtu)
+    } else {
+        ETH_HDR_AND_CRC
+    };
+    let by_frame = caps.max_rx_pktlen.saturating_sub(overhead);
+    let max = u32::from(caps.max_mtu).min(by_frame);
+    let min = u32::from(caps.min_mtu);
+    (!(min..=max).contains(&u32::from(mtu))).then(|| {
+        format!(
+            "{mtu} is out of the range the device ({}) takes: {min}..={max}",
+            caps.driver
+        )
+    })
+}
+
 /// A routed port's rx queues when its config does not say (and for ports made through the
 /// API): one per worker, as far as the device has them.
 pub(crate) fn rx_queues_default(caps: &DevCaps, workers: usize) -> u16 {
@@ -888,6 +915,39 @@ address = "10.0.2.1/24"
         assert_eq!(rx_queue_count(&caps("net_ixgbe", 128), 4, Some(1)), Ok(1));
         let e = rx_queue_count(&caps("net_pcap", 2), 4, Some(3)).unwrap_err();
         assert_eq!(e, "3 rx queues asked; the device (net_pcap) has 1..=2");
+    }
+
+    #[test]
+    fn an_mtu_the_device_cannot_take_is_named_with_its_range() {
+        let caps = |driver: &str, min_mtu, max_mtu, max_rx_pktlen| DevCaps {
+            driver: driver.into(),
+            min_mtu,
+            max_mtu,
+            max_rx_pktlen,
+            ..DevCaps::default()
+        };
+        // net_tap: no max MTU given (65535), 1522-byte frames: header + CRC off that.
+        let tap = caps("net_tap", 68, u16::MAX, 1522);
+        assert_eq!(device_mtu_problem(&tap, 1504), None);
+        assert_eq!(device_mtu_problem(&tap, 68), None);
+        assert_eq!(
+            device_mtu_problem(&tap, 1505).as_deref(),
+            Some("1505 is out of the range the device (net_tap) takes: 68..=1504")
+        );
+        // A NIC giving both: its own overhead (26 bytes here, VLAN tags included).
+        let nic = caps("net_ice", 68, 9702, 9728);
+        assert_eq!(device_mtu_problem(&nic, 9216), None);
+        assert_eq!(device_mtu_problem(&nic, 9702), None);
+        assert!(device_mtu_problem(&nic, 9703).is_some());
+        // A frame limit below max_mtu caps it too.
+        let small = caps("net_x", 68, 9000, 2048);
+        assert!(device_mtu_problem(&small, 9000).is_some());
+        // The low end.
+        let big_min = caps("net_y", 256, u16::MAX, 9018);
+        assert!(device_mtu_problem(&big_min, 255).is_some());
+        assert_eq!(device_mtu_problem(&big_min, 9000), None);
+        // A device that gives no limits is left to configure.
+        assert_eq!(device_mtu_problem(&caps("net_z", 0, 0, 0), 9000), None);
     }
 
     #[test]

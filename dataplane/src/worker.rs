@@ -333,14 +333,11 @@ impl WorkerStats {
                 .nodes
                 .iter()
                 .flat_map(|n| {
-                    n.error_names
-                        .iter()
-                        .zip(&n.stats.errors)
-                        .filter(|(_, c)| **c > 0)
-                        .map(|(r, c)| dp_api::ErrorCounter {
+                    n.nonzero_errors()
+                        .map(|(reason, count)| dp_api::ErrorCounter {
                             node: n.name.to_string(),
-                            reason: (*r).to_string(),
-                            count: *c,
+                            reason: reason.to_string(),
+                            count,
                         })
                 })
                 .collect(),

@@ -118,6 +118,41 @@ device = "net_null_c{tag}b,no-rx=1"
     // The same device can be added again after its removal.
     d.ok(&["port", "add", "pod9", "--device", &dev9]);
     d.ok(&["port", "del", "pod9"]);
+    // A refusal names what was wrong: an MTU the device cannot take (a memif carries 1500 at
+    // most) is the request's `mtu`, not its device; and nothing is left behind.
+    let memif = dir.path().join("pods").join("pod8.sock");
+    let refused = dp_api::client::block_on(dp_api::Client::new(&socket).create_port(
+        &dp_api::CreatePort {
+            name: "pod8".into(),
+            device: dp_api::DeviceSpec::Memif {
+                socket: memif.clone(),
+                role: Default::default(),
+                id: 0,
+            },
+            address: None,
+            mtu: Some(9000),
+            up: true,
+        },
+    ))
+    .unwrap_err();
+    match &refused {
+        dp_api::ClientError::Refused {
+            status: 400,
+            field,
+            message,
+        } => {
+            assert_eq!(field.as_deref(), Some("mtu"), "{message}");
+            assert!(
+                message.contains("9000") && message.contains("net_memif"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a 400 naming `mtu`, got: {other}"),
+    }
+    assert!(!d.ok(&["show", "interfaces"]).contains("pod8"));
+    let memif = memif.to_str().unwrap();
+    d.ok(&["port", "add", "pod8", "--memif", memif, "--mtu", "1500"]);
+    d.ok(&["port", "del", "pod8"]);
 
     // Routes, including ECMP and the refusals.
     d.ok(&[
@@ -406,5 +441,51 @@ device = "net_null_h{tag}b,no-rx=1"
         wait_line_text(&lines, "reload refused", Duration::from_secs(10)).expect("refusal line");
     assert!(line.contains("[eal] changed: restart"), "{line}");
     assert_eq!(d.ok(&["show", "fib"]), fib, "nothing changed");
+    drop(child);
+}
+
+#[test]
+fn sighup_reload_of_an_auto_cores_config_is_applied() {
+    if !require_dpdk()
+        || !require(
+            dataplane::config::allowed_cpus().len() >= 2,
+            "`auto` needs 2 CPUs for this process",
+        )
+    {
+        return;
+    }
+    let tag = std::process::id() % 100000;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("api.sock");
+    let cfg = dir.path().join("auto.toml");
+    let base = dp_config(
+        "auto",
+        &format!("dpa{tag}"),
+        &socket,
+        &format!(
+            r#"[[port]]
+name = "pod0"
+device = "net_null_a{tag}a,no-rx=1"
+address = "10.0.1.1/24"
+"#
+        ),
+    );
+    std::fs::write(&cfg, &base).unwrap();
+    let (child, lines) = start_ready(&cfg);
+    // The EAL has pinned the main thread to one CPU by now; `auto` still means the CPUs the
+    // daemon was started with, so the unchanged [eal] passes and the route goes in.
+    std::fs::write(
+        &cfg,
+        format!("{base}[[route]]\nprefix = \"10.9.0.0/16\"\nvia = \"10.0.1.2\"\n"),
+    )
+    .unwrap();
+    signal(&child, "HUP");
+    let line = wait_line_text(&lines, "reload", Duration::from_secs(10)).expect("reload line");
+    assert!(
+        line.contains("reloaded") && line.contains("routes +1"),
+        "{line}"
+    );
+    let d = Dpctl { socket };
+    assert!(d.ok(&["show", "fib"]).contains("10.9.0.0/16"));
     drop(child);
 }

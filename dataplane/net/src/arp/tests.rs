@@ -97,12 +97,8 @@ impl Rig {
 
     /// Every non-zero counter, by name (so a failure shows what happened instead).
     fn counters(&self) -> Vec<(&'static str, u64)> {
-        let st = self.graph.stats(self.arp);
-        ArpError::NAMES
-            .iter()
-            .zip(&st.errors)
-            .filter(|(_, n)| **n > 0)
-            .map(|(name, n)| (*name, *n))
+        self.graph.report()[self.arp.0 as usize]
+            .nonzero_errors()
             .collect()
     }
 

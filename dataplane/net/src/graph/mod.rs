@@ -191,6 +191,18 @@ pub struct NodeReport {
     pub error_names: &'static [&'static str],
 }
 
+impl NodeReport {
+    /// The reasons this node counted at least once, with their counts, in reason order: what
+    /// `show errors` and test failures print.
+    pub fn nonzero_errors(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.error_names
+            .iter()
+            .zip(&self.stats.errors)
+            .filter(|&(_, &n)| n > 0)
+            .map(|(&reason, &n)| (reason, n))
+    }
+}
+
 /// A graph that cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GraphError {

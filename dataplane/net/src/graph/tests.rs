@@ -163,6 +163,31 @@ fn whole_vector_moves_and_split_vectors_keep_order() {
 }
 
 #[test]
+fn nonzero_errors_are_the_reasons_that_counted() {
+    let r = NodeReport {
+        name: "n",
+        stats: NodeStats {
+            errors: vec![0, 3, 0, 1],
+            ..NodeStats::default()
+        },
+        error_names: &["a", "b", "c", "d"],
+    };
+    assert_eq!(r.nonzero_errors().collect::<Vec<_>>(), [("b", 3), ("d", 1)]);
+    // On a running graph: the classify node's one drop, nothing from the others.
+    let (mut g, _) = graph();
+    let class = g.node_id("classify").unwrap();
+    let v = vector(&mut g, &[1, 0xff, 2]);
+    g.enqueue_vector(class, v);
+    g.run();
+    let counted: Vec<_> = g
+        .report()
+        .iter()
+        .flat_map(|r| r.nonzero_errors().map(|(why, n)| (r.name, why, n)))
+        .collect();
+    assert_eq!(counted, [("classify", "packet marked 0xff", 1)]);
+}
+
+#[test]
 fn more_than_a_vector_of_single_packets_forms_several_vectors() {
     let (mut g, seen) = graph();
     let a = g.node_id("a").unwrap();

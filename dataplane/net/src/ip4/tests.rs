@@ -85,13 +85,7 @@ impl H {
 
     fn errors(&self, node: &str) -> Vec<(&'static str, u64)> {
         let id = self.g.node_id(node).unwrap();
-        let r = &self.g.report()[id.0 as usize];
-        r.error_names
-            .iter()
-            .copied()
-            .zip(r.stats.errors.iter().copied())
-            .filter(|e| e.1 > 0)
-            .collect()
+        self.g.report()[id.0 as usize].nonzero_errors().collect()
     }
 }
 
