@@ -343,3 +343,16 @@ fn capture_copies_matching_packets_up_to_its_bounds() {
         "bounded by bytes (the last copy truncated)"
     );
 }
+
+#[test]
+fn all_equal_finds_one_odd_arc_anywhere() {
+    for len in 1..=VECTOR_SIZE {
+        let arcs = vec![3u8; len];
+        assert!(all_equal(&arcs, 3), "{len} equal arcs");
+        for odd in 0..len {
+            let mut arcs = arcs.clone();
+            arcs[odd] = 4;
+            assert!(!all_equal(&arcs, 3), "{len} arcs, arc {odd} differs");
+        }
+    }
+}
