@@ -122,9 +122,15 @@ pub fn stop_child(
     grace: Duration,
     on_sigkill: impl FnOnce(),
 ) -> Option<std::process::ExitStatus> {
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
+    // Already gone (and reaped now): its pid may be someone else's, so no signal.
+    if let Ok(Some(status)) = child.try_wait() {
+        return Some(status);
+    }
+    // A signal, not a `kill` process: nothing to spawn on the way out.
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) has no memory effects; `pid` is our own child, not reaped (above).
+        unsafe { libc::kill(pid, libc::SIGINT) };
+    }
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
@@ -416,6 +422,7 @@ impl PodDpdk {
 impl Drop for PodDpdk {
     fn drop(&mut self) {
         let start = Instant::now();
+        eprintln!("[pod {}] stopping testpmd (SIGINT)", self.1);
         let exited = stop_child(&mut self.0, Duration::from_secs(5), || {
             eprintln!("[pod {}] no exit 5 s after SIGINT: SIGKILL", self.1)
         });
