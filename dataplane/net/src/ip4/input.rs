@@ -72,21 +72,41 @@ fn passes_as_is(ip: &[u8]) -> bool {
 /// If `ip` is shorter than 20 bytes.
 #[inline(always)]
 pub fn flow_hash(ip: &[u8]) -> u32 {
-    let src = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
-    let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
-    let proto = ip[9];
-    let ihl = usize::from(ip[0] & 0xf) * 4;
-    let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
+    // The common header, without options, with its transport ports in the same 24 bytes:
+    // fixed offsets, no length arithmetic.
+    if let Some(h) = ip.first_chunk::<24>()
+        && h[0] == 0x45
+    {
+        let ports = match h[20..] {
+            [a, b, c, d] if has_ports(h) => u32::from_be_bytes([a, b, c, d]),
+            _ => 0,
+        };
+        return mix(h, ports);
+    }
+    let h = ip.first_chunk::<20>().expect("flow_hash needs 20 bytes");
+    let ihl = usize::from(h[0] & 0xf) * 4;
     let ports = match ip.get(ihl..ihl + 4) {
-        Some(&[a, b, c, d]) if ihl >= 20 && !fragment && matches!(proto, 6 | 17 | 132) => {
-            u32::from_be_bytes([a, b, c, d])
-        }
+        Some(&[a, b, c, d]) if ihl >= 20 && has_ports(h) => u32::from_be_bytes([a, b, c, d]),
         _ => 0,
     };
-    let mut h = (u64::from(src) << 32 | u64::from(dst)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    h ^= (u64::from(ports) << 8 | u64::from(proto)).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
-    h ^= h >> 29;
-    (h ^ (h >> 32)) as u32
+    mix(h, ports)
+}
+
+/// Whether a packet with IPv4 header `h` carries transport ports the flow hash takes: TCP,
+/// UDP or SCTP, and not a fragment.
+#[inline(always)]
+fn has_ports(h: &[u8]) -> bool {
+    u16::from_be_bytes([h[6], h[7]]) & 0x3fff == 0 && matches!(h[9], 6 | 17 | 132)
+}
+
+/// The hash of addresses, protocol and `ports` (0 when none).
+#[inline(always)]
+fn mix(h: &[u8], ports: u32) -> u32 {
+    let addrs = u64::from_be_bytes([h[12], h[13], h[14], h[15], h[16], h[17], h[18], h[19]]);
+    let mut x = addrs.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^= (u64::from(ports) << 8 | u64::from(h[9])).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+    x ^= x >> 29;
+    (x ^ (x >> 32)) as u32
 }
 
 impl<B: PacketBuf> Node<B> for Ip4Input {
@@ -273,8 +293,43 @@ mod tests {
         assert!(!passes_as_is(&clean()[..19]), "runt");
     }
 
+    /// The hash as first written (one general path), kept to show the values never changed:
+    /// ECMP paths and VXLAN source ports stay the same across an upgrade.
+    fn reference_hash(ip: &[u8]) -> u32 {
+        let src = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
+        let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+        let proto = ip[9];
+        let ihl = usize::from(ip[0] & 0xf) * 4;
+        let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
+        let ports = match ip.get(ihl..ihl + 4) {
+            Some(&[a, b, c, d]) if ihl >= 20 && !fragment && matches!(proto, 6 | 17 | 132) => {
+                u32::from_be_bytes([a, b, c, d])
+            }
+            _ => 0,
+        };
+        let mut h = (u64::from(src) << 32 | u64::from(dst)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^= (u64::from(ports) << 8 | u64::from(proto)).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        h ^= h >> 29;
+        (h ^ (h >> 32)) as u32
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2048))]
+        #[test]
+        fn flow_hash_values_are_unchanged(
+            mut ip in prop::collection::vec(any::<u8>(), 20..64),
+            common in any::<bool>(),
+            proto in prop::sample::select(vec![6u8, 17, 132, 1, 47]),
+            frag in prop::sample::select(vec![0u16, 0x2000, 0x00b9, 0x4000]),
+        ) {
+            if common {
+                ip[0] = 0x45;
+            }
+            ip[9] = proto;
+            ip[6..8].copy_from_slice(&frag.to_be_bytes());
+            prop_assert_eq!(flow_hash(&ip), reference_hash(&ip));
+        }
+
         /// What the one-look test lets through, ip4-input passes without changing it: any
         /// header byte changed, the packet cut or padded.
         #[test]
