@@ -884,7 +884,7 @@ fn nodes(cr: &mut Criterion) {
         bench_node(&mut g, id, || {
             let frames = decap_frames(s.in_if, udp_csum);
             let input = input_at(&s, "vxlan-decap", frames);
-            NodeBench::new(VxlanDecap::new(st.clone()), "ip4-input", &input, |f, p| {
+            NodeBench::new(VxlanDecap::new(st.clone()), "ip4-lookup", &input, |f, p| {
                 // Outer IPv4, UDP and VXLAN, then the inner Ethernet header, stripped.
                 assert_eq!(
                     p.data(),
