@@ -125,7 +125,8 @@ pub struct FwdState {
     /// Per interface (`IfIndex`): for a VXLAN tunnel whose remote VTEP the FIB resolves to a
     /// single next hop on a port that is up, with its MAC known, the underlay's rewrite.
     /// vxlan-encap then writes the whole outer frame and hands it straight to port-tx,
-    /// skipping a second ip4-lookup and ip4-rewrite. Recomputed at every publish and after
+    /// skipping a second ip4-lookup and ip4-rewrite, and ip4-rewrite writes routed packets
+    /// into the tunnel whole (`vxlan::Midchain`). Recomputed at every publish and after
     /// every FIB change; `None` sends encapsulated packets through ip4-lookup.
     pub tunnel_underlay: Vec<Option<Rewrite>>,
     /// The local VXLAN endpoints, as (address bits, UDP port), whose address the FIB delivers

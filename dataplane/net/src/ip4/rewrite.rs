@@ -11,6 +11,11 @@
 //! Sets: `meta.tx_if`.
 //! Next: `port-tx` (ports), `vxlan-encap` (tunnel interfaces), `ip4-lookup` (ICMP errors we
 //! generated), `drop`.
+//! Into a tunnel stacked on a resolved underlay, a routed packet does not go on to
+//! vxlan-encap: the node writes the whole frame from the adjacency's
+//! [`Midchain`](crate::vxlan::Midchain) (inner Ethernet header and vxlan-encap's outer frame
+//! in one 64-byte copy) and sends it to `port-tx` on the underlay port. The midchains are
+//! rebuilt from the state at the quiescent point, per adjacency, never per packet.
 
 use std::net::Ipv4Addr;
 
@@ -22,6 +27,7 @@ use crate::fwd::{Adj, FwdState, IfIndex, Iface, IfaceKind, Rewrite};
 use crate::graph::{Nexts, Node, NodeCtx, Vector};
 use crate::ip4::icmp::{self, IcmpError};
 use crate::rcu::RcuReader;
+use crate::vxlan::Midchain;
 use crate::wire::{checksum, ipv4_decrement_ttl};
 
 crate::arcs! {
@@ -62,19 +68,47 @@ pub struct Ip4Rewrite {
     arp_sent: FxHashMap<(IfIndex, Ipv4Addr), u64>,
     /// Minimum clocks between two ARP requests for one next hop.
     arp_interval: u64,
+    /// Per adjacency: its [`Midchain`] when it leads into a stacked tunnel. Rebuilt from
+    /// `state` when it changes.
+    midchains: Midchains,
+    /// Outer IPv4 identification of the packets the midchains encapsulate: one counter per
+    /// node (per worker), as vxlan-encap keeps its own. At these rates any 16-bit counter
+    /// wraps within milliseconds; it only has to tell apart the fragments of packets sent
+    /// close together (the outer DF is clear).
+    ident: u16,
 }
 
 impl Ip4Rewrite {
     /// `arp_interval`: minimum clocks (of the graph's clock) between ARP requests for one
     /// next hop.
     pub fn new(state: RcuReader<FwdState>, arp_interval: u64) -> Self {
-        Ip4Rewrite {
+        let mut node = Ip4Rewrite {
             state,
             arp_sent: FxHashMap::default(),
             arp_interval,
-        }
+            midchains: Midchains(Vec::new()),
+            ident: 0,
+        };
+        node.rebuild();
+        node
+    }
+
+    /// Recomputes the midchains from the current snapshot (quiescent point only).
+    fn rebuild(&mut self) {
+        let state = self.state.get();
+        self.midchains.0.clear();
+        self.midchains
+            .0
+            .extend(state.rewrites.iter().map(|rw| match rw {
+                Some(rw) if rw.tunnel => Midchain::new(state, rw),
+                _ => None,
+            }));
     }
 }
+
+/// Per adjacency: its [`Midchain`] when it leads into a stacked tunnel. Passed by one
+/// reference, so the loop over plain routed packets does not carry a slice's two registers.
+struct Midchains(Vec<Option<Midchain>>);
 
 enum Verdict {
     Out(u8),
@@ -94,13 +128,15 @@ impl<B: PacketBuf> Node<B> for Ip4Rewrite {
         Ip4RewriteError::NAMES
     }
     fn quiescent(&mut self) {
-        self.state.refresh();
+        if self.state.refresh() {
+            self.rebuild();
+        }
     }
 
     fn process(&mut self, pkts: &mut Vector<B>, next: &mut Nexts, ctx: &mut NodeCtx<'_, B>) {
         let state = self.state.get();
         for (p, nx) in pkts.iter_mut().zip(next.iter_mut()) {
-            if let Some(arc) = fast_rewrite(p, state) {
+            if let Some(arc) = fast_rewrite(p, state, &self.midchains, &mut self.ident) {
                 *nx = arc;
                 continue;
             }
@@ -134,10 +170,16 @@ pub fn output_arc(iface: &Iface) -> u8 {
 /// headers, ICMP replies; their pending header checksum is filled here too). `None` sends the
 /// packet down the full path, which handles (and counts) everything else.
 #[inline(always)]
-fn fast_rewrite<B: PacketBuf>(p: &mut B, state: &FwdState) -> Option<u8> {
+fn fast_rewrite<B: PacketBuf>(
+    p: &mut B,
+    state: &FwdState,
+    midchains: &Midchains,
+    ident: &mut u16,
+) -> Option<u8> {
     let m = p.meta();
     let flags = m.flags;
-    let rw = state.rewrites.get(m.adj as usize)?.as_ref()?;
+    let adj = m.adj as usize;
+    let rw = state.rewrites.get(adj)?.as_ref()?;
     if p.headroom() < 14 {
         return None;
     }
@@ -154,6 +196,12 @@ fn fast_rewrite<B: PacketBuf>(p: &mut B, state: &FwdState) -> Option<u8> {
         return None;
     }
     ipv4_decrement_ttl(h);
+    if rw.tunnel
+        && let Some(mc) = midchains.0.get(adj).and_then(Option::as_ref)
+        && mc.push_routed(p, ident)
+    {
+        return Some(Ip4RewriteNext::PortTx.arc());
+    }
     push_l2(p, rw)
 }
 

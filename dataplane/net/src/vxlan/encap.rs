@@ -26,9 +26,16 @@
 //!   asking the NIC), sets `tx_if` to the port and goes straight to `port-tx`. The outer
 //!   packet then skips a second ip4-lookup and ip4-rewrite, as VPP's midchain adjacency
 //!   stacking does.
+//! - Folded into ip4-rewrite: a routed packet whose route leads into a stacked tunnel does not
+//!   come here at all. ip4-rewrite writes the route's inner Ethernet header and this node's
+//!   outer frame in one go from a [`Midchain`] (64 bytes: the underlay's Ethernet header,
+//!   the outer IPv4 + UDP + VXLAN headers, the inner Ethernet header), with the same source
+//!   port, lengths, checksum and flags as here. What comes here then: ARP over the tunnel,
+//!   packets we originate (ICMP errors), tunnels whose underlay is not resolved, and what
+//!   the midchain leaves alone (too long for the underlay, short of headroom).
 
 use crate::buffer::{PacketBuf, PacketMeta};
-use crate::fwd::{FwdState, IfIndex, IfaceKind, Rewrite};
+use crate::fwd::{FwdState, IfIndex, IfaceKind, Rewrite, VxlanTunnel};
 use crate::graph::{Nexts, Node, NodeCtx, Vector};
 use crate::rcu::RcuReader;
 use crate::wire::{
@@ -38,7 +45,7 @@ use crate::wire::{
 
 use super::PREFETCH_AHEAD;
 use super::flow::inner_flow_hash;
-use crate::ip4::input::known_flow_hash;
+use crate::ip4::input::{flow_hash, known_flow_hash};
 
 /// TTL of the outer IPv4 header (Linux's default for a `vxlan` device without `ttl`).
 pub const OUTER_TTL: u8 = 64;
@@ -89,6 +96,20 @@ struct Stacked {
 
 const STACKED_LEN: usize = ETH_HLEN + VXLAN_ENCAP_V4_LEN;
 
+/// The outer IPv4 + UDP + VXLAN template of tunnel `t` (`None` for a VNI over 24 bits, which
+/// the control plane refuses).
+fn tunnel_header(t: &VxlanTunnel) -> Option<VxlanIpv4Encap> {
+    Some(VxlanIpv4Encap::new(
+        t.local,
+        t.remote,
+        t.udp_port,
+        Vni::new(t.vni)?,
+        OUTER_TTL,
+        OUTER_TOS,
+        OUTER_DONT_FRAG,
+    ))
+}
+
 impl Stacked {
     fn new(header: &VxlanIpv4Encap, u: &Rewrite) -> Stacked {
         let mut frame = [0u8; STACKED_LEN];
@@ -120,6 +141,94 @@ impl Stacked {
             .first_chunk_mut()
             .expect("STACKED_LEN = 14 + ENCAP_V4_LEN");
         header.patch(outer, inner_len, src_port, ident, Checksum::Software);
+    }
+}
+
+/// Bytes a [`Midchain`] writes in front of an inner IPv4 packet: the underlay's Ethernet
+/// header, the outer IPv4 + UDP + VXLAN headers, the inner Ethernet header. One cache line.
+pub const MIDCHAIN_LEN: usize = ETH_HLEN + VXLAN_ENCAP_V4_LEN + ETH_HLEN;
+
+/// A route's whole rewrite into a stacked VXLAN tunnel, for ip4-rewrite: what ip4-rewrite
+/// and then vxlan-encap would write, precomputed as one 64-byte string, so a routed packet
+/// leaves for the underlay port from ip4-rewrite itself (VPP's midchain adjacency with the
+/// tunnel's rewrite folded in). Built off the hot path, per adjacency, by [`Midchain::new`].
+#[derive(Debug, Clone)]
+pub struct Midchain {
+    frame: [u8; MIDCHAIN_LEN],
+    /// The tunnel's outer template, for its checksum (patched per packet).
+    header: VxlanIpv4Encap,
+    tx_if: IfIndex,
+    /// The longest inner IPv4 packet: the tunnel's MTU, and the underlay port's less the 64
+    /// bytes. Longer ones take the two-node path, which counts or fragments-refuses them.
+    max_ip: usize,
+}
+
+impl Midchain {
+    /// The midchain of adjacency rewrite `rw` when it leads into a VXLAN tunnel that is up
+    /// and stacked on a resolved underlay ([`FwdState::tunnel_underlay`]); `None` otherwise
+    /// (a port, or a tunnel whose outer packets must be routed).
+    pub fn new(state: &FwdState, rw: &Rewrite) -> Option<Midchain> {
+        let iface = state.iface(rw.tx_if)?;
+        let IfaceKind::Vxlan(t) = &iface.kind else {
+            return None;
+        };
+        if !iface.up {
+            return None;
+        }
+        let header = tunnel_header(t)?;
+        let u = state.tunnel_underlay.get(usize::from(rw.tx_if))?.as_ref()?;
+        let stacked = Stacked::new(&header, u);
+        let mut frame = [0u8; MIDCHAIN_LEN];
+        frame[..STACKED_LEN].copy_from_slice(&stacked.frame);
+        frame[STACKED_LEN..].copy_from_slice(&rw.l2);
+        Some(Midchain {
+            frame,
+            header,
+            tx_if: stacked.tx_if,
+            max_ip: usize::from(rw.mtu).min(stacked.max_inner.saturating_sub(ETH_HLEN)),
+        })
+    }
+
+    /// Turns a routed IPv4 packet, data at its header (whose TTL the caller decremented, as
+    /// for any route), into the whole frame for the underlay port: prepends the 64 bytes
+    /// and patches them as vxlan-encap does (outer checksum in
+    /// software, source port from the packet's flow hash, identification `ident`, which it
+    /// advances), sets `tx_if`, `flow_hash` and the flags vxlan-encap sets. `false`, the
+    /// packet untouched, when it is longer than the midchain takes or short of headroom.
+    #[inline(always)]
+    pub fn push_routed<B: PacketBuf>(&self, p: &mut B, ident: &mut u16) -> bool {
+        let ip_len = p.len();
+        if ip_len > self.max_ip || ip_len < 20 {
+            return false;
+        }
+        // The same hash vxlan-encap takes: the packet's own, else the inner frame's, which
+        // for an untagged IPv4 frame is the IPv4 header's.
+        if p.headroom() < MIDCHAIN_LEN {
+            return false;
+        }
+        let hash = known_flow_hash(p).unwrap_or_else(|| flow_hash(p.data()));
+        let Some(out) = p
+            .prepend(MIDCHAIN_LEN)
+            .and_then(|d| d.first_chunk_mut::<MIDCHAIN_LEN>())
+        else {
+            return false; // (checked above)
+        };
+        *out = self.frame;
+        if let Some(outer) = out[ETH_HLEN..].first_chunk_mut() {
+            self.header.patch(
+                outer,
+                ETH_HLEN + ip_len,
+                vxlan_source_port(hash),
+                *ident,
+                Checksum::Software,
+            );
+        }
+        *ident = ident.wrapping_add(1);
+        let m = p.meta_mut();
+        m.tx_if = self.tx_if;
+        m.flow_hash = hash;
+        m.flags = (m.flags & !PacketMeta::F_L2_MCAST) | PacketMeta::F_LOCAL_ORIGIN;
+        true
     }
 }
 
@@ -159,19 +268,10 @@ impl VxlanEncap {
             };
             // The control plane refuses VNIs over 24 bits; a tunnel that still had one would
             // be left out, so its packets are counted as "not a VXLAN tunnel".
-            let Some(vni) = Vni::new(t.vni) else {
+            let Some(header) = tunnel_header(&t) else {
                 continue;
             };
             if let Some(slot) = self.tunnels.get_mut(usize::from(iface.index)) {
-                let header = VxlanIpv4Encap::new(
-                    t.local,
-                    t.remote,
-                    t.udp_port,
-                    vni,
-                    OUTER_TTL,
-                    OUTER_TOS,
-                    OUTER_DONT_FRAG,
-                );
                 let stacked = state
                     .tunnel_underlay
                     .get(usize::from(iface.index))

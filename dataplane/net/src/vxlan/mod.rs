@@ -7,6 +7,10 @@
 //! ip4-rewrite / arp-input --(inner frame, tx_if = tunnel)--> vxlan-encap --> ip4-lookup
 //!     (outer IPv4/UDP/VXLAN prepended, outer IPv4 checksum pending) --> ip4-rewrite --> port-tx
 //!
+//! ip4-lookup --(route into a tunnel stacked on a resolved underlay)--> ip4-rewrite
+//!     (inner Ethernet + outer IPv4/UDP/VXLAN + underlay Ethernet, one 64-byte midchain)
+//!     --> port-tx
+//!
 //! port-rx --> ethernet-input --> ip4-input --> ip4-lookup --> ip4-local
 //!     --(outer IPv4 at data[0], dst is our VTEP)--> vxlan-decap
 //!     --(inner frame, rx_if = tunnel)--> ethernet-input
@@ -23,7 +27,8 @@ mod flow;
 
 pub use decap::{MAX_DECAP_DEPTH, VxlanDecap, VxlanDecapError, VxlanDecapNext};
 pub use encap::{
-    OUTER_DONT_FRAG, OUTER_TOS, OUTER_TTL, VxlanEncap, VxlanEncapError, VxlanEncapNext,
+    MIDCHAIN_LEN, Midchain, OUTER_DONT_FRAG, OUTER_TOS, OUTER_TTL, VxlanEncap, VxlanEncapError,
+    VxlanEncapNext,
 };
 pub use flow::inner_flow_hash;
 

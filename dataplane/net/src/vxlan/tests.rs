@@ -16,7 +16,8 @@ use super::*;
 use crate::buffer::{CsumStatus, PacketBuf, PacketMeta, VecAlloc, VecBuf};
 use crate::fwd::{Control, FwdState, IfIndex, TxCaps, VxlanTunnel};
 use crate::graph::{Graph, GraphBuilder, Nexts, Node, NodeCtx, Vector};
-use crate::ip4::FibConfig;
+use crate::ip4::rewrite::Ip4RewriteError;
+use crate::ip4::{FibConfig, Ip4Rewrite};
 use crate::rcu::{Domain, Rcu, RcuReader};
 use crate::wire::{Checksum, Ipv4Packet, VXLAN_ENCAP_V4_LEN, checksum, vxlan_source_port};
 
@@ -114,7 +115,7 @@ fn control(local: Ipv4Addr, remote: Ipv4Addr) -> (Control, IfIndex, IfIndex) {
     (c, port, tunnel)
 }
 
-/// One worker's graph: vxlan-encap and vxlan-decap between recording sinks.
+/// One worker's graph: ip4-rewrite, vxlan-encap and vxlan-decap between recording sinks.
 struct Site {
     graph: Graph<VecBuf>,
     /// What reached ip4-lookup (after encap).
@@ -135,6 +136,7 @@ impl Site {
         let (routed, inner, sent) = (Seen::default(), Seen::default(), Seen::default());
         let inner_ip4 = Seen::default();
         let mut b = GraphBuilder::new();
+        b.add(Ip4Rewrite::new(reader.clone(), 1000));
         b.add(VxlanEncap::new(reader.clone()));
         b.add(VxlanDecap::new(reader));
         b.add(Sink("ip4-lookup", routed.clone()));
@@ -532,6 +534,216 @@ fn encap_picks_up_new_tunnels_at_the_quiescent_point() {
     );
     assert_eq!(u16::from_be_bytes([d[22], d[23]]), 8472);
     assert_eq!(&d[32..35], &[0, 0, 200], "VNI 200");
+}
+
+// ---------------------------------------------------------------------------------------
+// The midchain: ip4-rewrite writing the whole frame into a stacked tunnel
+// ---------------------------------------------------------------------------------------
+
+/// The inner next hop behind the tunnel (on its 172.16.99.0/24), and its MAC.
+const TUN_NH: Ipv4Addr = Ipv4Addr::new(172, 16, 99, 2);
+const TUN_NH_MAC: [u8; 6] = [2, 0, 0, 0, 0x63, 2];
+/// The remote VTEP's MAC on the uplink.
+const REMOTE_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0x99];
+
+/// A site at the kernel's address whose tunnel is stacked (the remote VTEP resolved on the
+/// uplink), with 10.50.0.0/16 routed into the tunnel via [`TUN_NH`] (resolved); returns the
+/// route's adjacency too.
+fn midchain_site() -> (Site, Control, u32) {
+    let (mut site, mut c) = Site::new(KERNEL, US);
+    c.set_neighbor(site.port, US, REMOTE_MAC, true).unwrap();
+    c.set_neighbor(site.tunnel, TUN_NH, TUN_NH_MAC, true)
+        .unwrap();
+    c.add_route(Ipv4Addr::new(10, 50, 0, 0), 16, &[TUN_NH])
+        .unwrap();
+    site.graph.quiescent();
+    let adj = c.fib().lookup(Ipv4Addr::new(10, 50, 1, 1)).unwrap();
+    (site, c, adj)
+}
+
+/// An IPv4 packet (no Ethernet header) as ip4-lookup hands it to ip4-rewrite: UDP
+/// 172.16.99.2:`sport` -> 10.50.1.`last`:9999 with `payload_len` bytes, TTL `ttl`, a right
+/// header checksum, routed to adjacency `adj` with flow hash `hash` (0: none known).
+fn routed(adj: u32, ttl: u8, sport: u16, last: u8, payload_len: usize, hash: u32) -> VecBuf {
+    let payload: Vec<u8> = (0..payload_len).map(|i| i as u8).collect();
+    let mut ip = udp_frame([10, 50, 1, last], sport, 9999, &payload)[14..].to_vec();
+    ip[8] = ttl;
+    fill_ip_csum(&mut ip);
+    let mut p = VecBuf::on(7, &ip);
+    p.meta_mut().adj = adj;
+    p.meta_mut().flow_hash = hash;
+    p
+}
+
+impl Site {
+    fn rewrite(&mut self, p: VecBuf) -> Result<(&'static str, VecBuf), &'static str> {
+        self.one("ip4-rewrite", Ip4RewriteError::NAMES, p)
+    }
+
+    /// Packets vxlan-encap has handled (what its runtime counters say).
+    fn encapsulated(&self) -> u64 {
+        let id = self.graph.node_id("vxlan-encap").unwrap();
+        self.graph.stats(id).packets
+    }
+}
+
+/// What ip4-rewrite and then vxlan-encap would make of `p` over the stacked tunnel: the inner
+/// TTL decremented, the route's Ethernet header, vxlan-encap's whole outer frame.
+fn rewrite_then_encap(site: &mut Site, p: &VecBuf) -> VecBuf {
+    let mut inner = [0x08u8; 14].to_vec();
+    inner[..6].copy_from_slice(&TUN_NH_MAC);
+    inner[6..12].copy_from_slice(&[2, 0, 0, 0, 1, 1]);
+    inner[12..14].copy_from_slice(&[0x08, 0x00]);
+    let mut ip = p.data().to_vec();
+    ip[8] -= 1;
+    fill_ip_csum(&mut ip);
+    inner.extend_from_slice(&ip);
+    let mut t = site.to_tunnel(&inner, p.meta().flow_hash);
+    t.meta_mut().rx_if = p.meta().rx_if;
+    site.encap(t).unwrap()
+}
+
+#[test]
+fn a_route_into_a_stacked_tunnel_leaves_rewrite_whole_as_rewrite_then_encap_would_write_it() {
+    let (site, _c, adj) = midchain_site();
+    let site = std::cell::RefCell::new(site);
+    let mut runner = TestRunner::new(ProptestConfig::with_cases(256));
+    let cases = (
+        2u8..=255,
+        any::<u16>(),
+        any::<u8>(),
+        0usize..1500 - 64 - 20 - 8 + 1,
+        prop_oneof![Just(0u32), any::<u32>()],
+    );
+    runner
+        .run(&cases, |(ttl, sport, last, len, hash)| {
+            let site = &mut *site.borrow_mut();
+            let p = routed(adj, ttl, sport, last, len, hash);
+            let want = rewrite_then_encap(site, &p);
+            let before = site.encapsulated();
+            let (to, got) = site.rewrite(p).unwrap();
+            prop_assert_eq!(to, "port-tx");
+            prop_assert_eq!(site.encapsulated(), before, "vxlan-encap not on the path");
+            let (g, w) = (got.data(), want.data());
+            prop_assert_eq!(g.len(), w.len());
+            // Byte for byte, but for the outer identification (a counter per node) and the
+            // outer checksum that covers it.
+            prop_assert_eq!(&g[..18], &w[..18]);
+            prop_assert_eq!(&g[20..24], &w[20..24]);
+            prop_assert_eq!(&g[26..], &w[26..]);
+            prop_assert!(checksum::verifies(&g[14..34]), "outer IPv4 checksum");
+            prop_assert!(checksum::verifies(&g[64..84]), "inner IPv4 checksum");
+            prop_assert_eq!(g[64 + 8], ttl - 1);
+            let (gm, wm) = (got.meta(), want.meta());
+            prop_assert_eq!(gm.tx_if, site.port);
+            prop_assert_eq!(
+                (gm.tx_if, gm.flags, gm.flow_hash, gm.rx_if),
+                (wm.tx_if, wm.flags, wm.flow_hash, wm.rx_if)
+            );
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn the_midchain_counts_identification_per_packet() {
+    let (mut site, _c, adj) = midchain_site();
+    let pkts = (0..3)
+        .map(|i| routed(adj, 64, 1000 + i, 1, 10, 0))
+        .collect();
+    site.run("ip4-rewrite", pkts);
+    let sent = site.sent.lock().unwrap();
+    let idents: Vec<u16> = sent
+        .iter()
+        .map(|p| u16::from_be_bytes([p.data()[14 + 4], p.data()[14 + 5]]))
+        .collect();
+    assert_eq!(idents.len(), 3);
+    assert_eq!(idents[1], idents[0].wrapping_add(1));
+    assert_eq!(idents[2], idents[0].wrapping_add(2));
+}
+
+#[test]
+fn what_the_midchain_cannot_take_goes_through_vxlan_encap_with_its_ttl_decremented_once() {
+    let (mut site, mut c, adj) = midchain_site();
+    // A second tunnel to the same VTEP whose MTU (1480) the uplink's (1500) cannot carry
+    // encapsulated: a 1460-byte packet fits the tunnel, not the uplink. ip4-rewrite hands
+    // the inner frame to vxlan-encap, which routes the outer packet (and ip4-rewrite would
+    // refuse it there, counted).
+    let wide = c
+        .add_vxlan(
+            "vx200",
+            VxlanTunnel {
+                vni: 200,
+                local: KERNEL,
+                remote: US,
+                udp_port: 4789,
+            },
+            [2, 0, 0, 0, 2, 2],
+            1480,
+        )
+        .unwrap();
+    c.add_address("vx200", Ipv4Addr::new(172, 16, 200, 1), 24)
+        .unwrap();
+    let nh = Ipv4Addr::new(172, 16, 200, 2);
+    c.set_neighbor(wide, nh, TUN_NH_MAC, true).unwrap();
+    c.add_route(Ipv4Addr::new(10, 60, 0, 0), 16, &[nh]).unwrap();
+    site.graph.quiescent();
+    let wide_adj = c.fib().lookup(Ipv4Addr::new(10, 60, 1, 1)).unwrap();
+    let fits = routed(wide_adj, 64, 1, 1, 1450 - 28, 0);
+    let (to, out) = site.rewrite(fits).unwrap();
+    assert_eq!(
+        (to, out.len()),
+        ("port-tx", 64 + 1450),
+        "the largest the uplink takes"
+    );
+    let p = routed(wide_adj, 64, 1, 1, 1460 - 28, 0);
+    assert_eq!(p.len(), 1460);
+    let before = site.encapsulated();
+    let (to, out) = site.rewrite(p).unwrap();
+    assert_eq!(to, "ip4-lookup", "the outer packet is routed");
+    assert_eq!(site.encapsulated(), before + 1);
+    let inner_ip = &out.data()[VXLAN_ENCAP_V4_LEN + 14..];
+    assert_eq!(inner_ip.len(), 1460);
+    assert_eq!(inner_ip[8], 63, "TTL decremented once");
+    assert!(checksum::verifies(&inner_ip[..20]));
+
+    // 60 bytes of headroom: short of the midchain's 64, not of the inner Ethernet header,
+    // after which vxlan-encap has room for the outer headers but not the whole frame.
+    let ip = routed(adj, 9, 1, 1, 10, 0);
+    let mut p = VecBuf::new(&[]);
+    p.prepend(VecBuf::HEADROOM - 60).unwrap();
+    assert!(p.truncate(ip.len()));
+    p.data_mut().copy_from_slice(ip.data());
+    *p.meta_mut() = *ip.meta();
+    assert_eq!(p.headroom(), 60);
+    let (to, out) = site.rewrite(p).unwrap();
+    assert_eq!(to, "ip4-lookup");
+    let inner_ip = &out.data()[VXLAN_ENCAP_V4_LEN + 14..];
+    assert_eq!(
+        inner_ip,
+        &{
+            let mut want = ip.data().to_vec();
+            want[8] = 8;
+            fill_ip_csum(&mut want);
+            want
+        }[..]
+    );
+
+    // The remote VTEP's MAC goes: the tunnel is no longer stacked, the route's packets go
+    // to vxlan-encap and on to ip4-lookup.
+    assert!(c.del_neighbor(site.port, US).unwrap());
+    site.graph.quiescent();
+    let before = site.encapsulated();
+    let (to, out) = site.rewrite(routed(adj, 64, 1, 1, 10, 0)).unwrap();
+    assert_eq!(to, "ip4-lookup");
+    assert_eq!(site.encapsulated(), before + 1);
+    assert_eq!(out.data()[VXLAN_ENCAP_V4_LEN + 14 + 8], 63);
+
+    // Resolved again: whole from ip4-rewrite.
+    c.set_neighbor(site.port, US, REMOTE_MAC, true).unwrap();
+    site.graph.quiescent();
+    let (to, out) = site.rewrite(routed(adj, 64, 1, 1, 10, 0)).unwrap();
+    assert_eq!((to, out.meta().tx_if), ("port-tx", site.port));
 }
 
 // ---------------------------------------------------------------------------------------
