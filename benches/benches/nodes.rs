@@ -854,25 +854,29 @@ fn nodes(cr: &mut Criterion) {
             },
         )
     });
-    bench_node(&mut g, "into a stacked tunnel (midchain, whole frame)", || {
-        let input = input_at(&s, "ip4-rewrite", flows_to([10, 3], s.in_if));
-        NodeBench::new(
-            Ip4Rewrite::new(st.clone(), ARP_INTERVAL),
-            "port-tx",
-            &input,
-            |f, p| {
-                let d = p.data();
-                assert_eq!(d[..14], l2(MAC_VTEP, MAC_OUT), "underlay Ethernet header");
-                let mut inner = l2(MAC_TUN_NH, MAC_VX100).to_vec();
-                inner.extend_from_slice(&f.data);
-                inner[14 + 8] -= 1;
-                let h: &mut [u8; 20] = (&mut inner[14..34]).try_into().expect("20 bytes");
-                *h = ipv4_header_like(h);
-                check_outer(&d[14..], REMOTE_VTEP, 100, &inner, true);
-                assert_eq!(p.meta().tx_if, s.out_if);
-            },
-        )
-    });
+    bench_node(
+        &mut g,
+        "into a stacked tunnel (midchain, whole frame)",
+        || {
+            let input = input_at(&s, "ip4-rewrite", flows_to([10, 3], s.in_if));
+            NodeBench::new(
+                Ip4Rewrite::new(st.clone(), ARP_INTERVAL),
+                "port-tx",
+                &input,
+                |f, p| {
+                    let d = p.data();
+                    assert_eq!(d[..14], l2(MAC_VTEP, MAC_OUT), "underlay Ethernet header");
+                    let mut inner = l2(MAC_TUN_NH, MAC_VX100).to_vec();
+                    inner.extend_from_slice(&f.data);
+                    inner[14 + 8] -= 1;
+                    let h: &mut [u8; 20] = (&mut inner[14..34]).try_into().expect("20 bytes");
+                    *h = ipv4_header_like(h);
+                    check_outer(&d[14..], REMOTE_VTEP, 100, &inner, true);
+                    assert_eq!(p.meta().tx_if, s.out_if);
+                },
+            )
+        },
+    );
     bench_node(&mut g, "vxlan outer, checksum pending", || {
         // Inner packets into vx200, then its outer packets through lookup (ECMP) to rewrite.
         let inner = input_at(&s, "vxlan-encap", flows_to([10, 4], s.in_if));
