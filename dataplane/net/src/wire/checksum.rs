@@ -74,11 +74,13 @@ pub fn sum20(h: &[u8; 20]) -> u16 {
     let (a, rest) = h.split_first_chunk::<8>().expect("20 > 8");
     let (b, c) = rest.split_first_chunk::<8>().expect("12 > 8");
     let c: &[u8; 4] = c.try_into().expect("20 = 8 + 8 + 4");
-    let (s, o1) = u64::from_ne_bytes(*a).overflowing_add(u64::from_ne_bytes(*b));
-    let (s, o2) = s.overflowing_add(u64::from(u32::from_ne_bytes(*c)));
-    // End-around carries. No overflow: after a carry out, `s` is at most 2^64 - 2 (two
-    // carries leave it below 2^32).
-    let s = s + u64::from(o1) + u64::from(o2);
+    // Each carry out goes back in before the next add (end-around carry), and cannot carry
+    // again: after a carry out of a + b, the sum is at most 2^64 - 2; out of s + c (c below
+    // 2^32), it is below 2^32.
+    let (s, o) = u64::from_ne_bytes(*a).overflowing_add(u64::from_ne_bytes(*b));
+    let s = s + u64::from(o);
+    let (s, o) = s.overflowing_add(u64::from(u32::from_ne_bytes(*c)));
+    let s = s + u64::from(o);
     // Four end-around folds bring any u64 to 16 bits.
     let s = (s & 0xffff_ffff) + (s >> 32);
     let s = (s & 0xffff) + (s >> 16);
@@ -427,6 +429,17 @@ mod tests {
             h[i] = 0xff;
             cases.push(h);
         }
+        // The first add carries out and the second lands exactly on 2^64 - 1: adding the
+        // first carry then would overflow (as a 0x45 header can: 45 ff .. ff | ff .. ff |
+        // bb 00 00 00 on a little-endian machine, 00 00 00 bb on a big-endian one).
+        let mut h = [0xff; 20];
+        h[0] = 0x45;
+        h[16..].copy_from_slice(&[0xbb, 0, 0, 0]);
+        cases.push(h);
+        h[16..].copy_from_slice(&[0, 0, 0, 0xbb]);
+        h[0] = 0xff;
+        h[7] = 0x45;
+        cases.push(h);
         for h in cases {
             assert_eq!(sum20(&h), sum(&h), "{h:02x?}");
         }
