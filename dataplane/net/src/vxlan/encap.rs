@@ -45,7 +45,7 @@ use crate::wire::{
 
 use super::PREFETCH_AHEAD;
 use super::flow::inner_flow_hash;
-use crate::ip4::input::{flow_hash, known_flow_hash};
+use crate::ip4::input::{known_flow_hash, packet_flow_hash};
 
 /// TTL of the outer IPv4 header (Linux's default for a `vxlan` device without `ttl`).
 pub const OUTER_TTL: u8 = 64;
@@ -133,13 +133,25 @@ impl Stacked {
         src_port: u16,
         ident: u16,
     ) {
-        *out = self.frame;
-        let (_, outer) = out
-            .split_first_chunk_mut::<ETH_HLEN>()
-            .expect("STACKED_LEN > 14");
-        let outer = outer
-            .first_chunk_mut()
-            .expect("STACKED_LEN = 14 + ENCAP_V4_LEN");
+        write_over_underlay(out, &self.frame, header, inner_len, src_port, ident);
+    }
+}
+
+/// Copies `frame`, a precomputed string that starts with the underlay's Ethernet header and
+/// `header`'s outer headers ([`Stacked`]'s, [`Midchain`]'s), into `out`, and patches the outer
+/// headers for an inner frame of `inner_len` bytes, the IPv4 checksum in software.
+#[inline(always)]
+fn write_over_underlay<const N: usize>(
+    out: &mut [u8; N],
+    frame: &[u8; N],
+    header: &VxlanIpv4Encap,
+    inner_len: usize,
+    src_port: u16,
+    ident: u16,
+) {
+    const { assert!(N >= STACKED_LEN) };
+    *out = *frame;
+    if let Some(outer) = out[ETH_HLEN..].first_chunk_mut() {
         header.patch(outer, inner_len, src_port, ident, Checksum::Software);
     }
 }
@@ -198,31 +210,26 @@ impl Midchain {
     #[inline(always)]
     pub fn push_routed<B: PacketBuf>(&self, p: &mut B, ident: &mut u16) -> bool {
         let ip_len = p.len();
-        if ip_len > self.max_ip || ip_len < 20 {
+        if ip_len > self.max_ip || p.headroom() < MIDCHAIN_LEN {
             return false;
         }
         // The same hash vxlan-encap takes: the packet's own, else the inner frame's, which
         // for an untagged IPv4 frame is the IPv4 header's.
-        if p.headroom() < MIDCHAIN_LEN {
-            return false;
-        }
-        let hash = known_flow_hash(p).unwrap_or_else(|| flow_hash(p.data()));
+        let hash = packet_flow_hash(p);
         let Some(out) = p
             .prepend(MIDCHAIN_LEN)
             .and_then(|d| d.first_chunk_mut::<MIDCHAIN_LEN>())
         else {
             return false; // (checked above)
         };
-        *out = self.frame;
-        if let Some(outer) = out[ETH_HLEN..].first_chunk_mut() {
-            self.header.patch(
-                outer,
-                ETH_HLEN + ip_len,
-                vxlan_source_port(hash),
-                *ident,
-                Checksum::Software,
-            );
-        }
+        write_over_underlay(
+            out,
+            &self.frame,
+            &self.header,
+            ETH_HLEN + ip_len,
+            vxlan_source_port(hash),
+            *ident,
+        );
         *ident = ident.wrapping_add(1);
         let m = p.meta_mut();
         m.tx_if = self.tx_if;
