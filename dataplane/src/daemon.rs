@@ -382,6 +382,15 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
         } else {
             tx_queue_count(&caps, nw)
         };
+        // As the API does: the MTU the device cannot take is the config's `mtu`, not an
+        // EINVAL from configuring the device.
+        if let Some(message) = p.mtu.and_then(|m| device_mtu_problem(&caps, m)) {
+            return Err(DaemonError::Config(crate::config::ConfigError {
+                file: path.display().to_string(),
+                location: Some(format!("port[{i}].mtu")),
+                message: format!("port `{}`: {message}", p.name),
+            }));
+        }
         let pc = PortConfig {
             mtu: p.mtu,
             rx_desc: p.rx_desc,

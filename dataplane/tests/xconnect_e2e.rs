@@ -172,6 +172,33 @@ fn device_that_does_not_probe_is_one_clear_line() {
     );
 }
 
+#[test]
+fn an_mtu_the_device_cannot_take_is_one_line_naming_the_key() {
+    if !require_dpdk() {
+        return;
+    }
+    let tag = std::process::id();
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = format!("dpmtu{tag}");
+    // A memif carries 1500 bytes at most.
+    let text = format!(
+        "[eal]\ncores = \"0-1\"\nargs = [\"--no-pci\", \"--file-prefix={prefix}\", \"--huge-unlink\"]\n\
+         [[port]]\nname = \"pod\"\ndevice = \"net_memif{n},role=server,socket={}\"\nmtu = 9000\n",
+        dir.path().join("memif.sock").display(),
+        n = tag % 1000
+    );
+    let (code, err) = run_with_config(&text);
+    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
+    assert_eq!(code, 1);
+    let line = error_line(&err);
+    assert!(
+        line.contains("port[0].mtu")
+            && line.contains("port `pod`")
+            && line.contains("9000 is out of the range the device (net_memif) takes"),
+        "{line}"
+    );
+}
+
 /// `cores = "auto"` takes the CPUs the process may run on (taskset here; the kubelet's CPU
 /// manager in a pod): the first is the main lcore, the rest workers; one CPU is refused.
 #[test]
