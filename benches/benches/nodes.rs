@@ -483,21 +483,22 @@ fn input_at(s: &Site, at: &'static str, frames: Vec<VecBuf>) -> Vec<VecBuf> {
 /// write the whole frame itself: TTL decremented, the route's Ethernet header in front,
 /// `tx_if` the tunnel.
 fn inner_frame(c: &Control, mut p: VecBuf) -> VecBuf {
-    let st = c.state();
-    let rw = st.rewrites[p.meta().adj as usize].expect("a resolved route");
-    let h: &mut [u8; 20] = (&mut p.data_mut()[..20]).try_into().expect("20 bytes");
-    h[8] -= 1;
-    *h = ipv4_header_like(h);
-    p.prepend(14).expect("headroom").copy_from_slice(&rw.l2);
+    let rw = c.state().rewrites[p.meta().adj as usize].expect("a resolved route");
+    let frame = rewritten(rw.l2, p.data());
+    p.prepend(ETHERNET_HEADER_LEN).expect("headroom");
+    p.data_mut().copy_from_slice(&frame);
     p.meta_mut().tx_if = rw.tx_if;
     p
 }
 
-/// `h` with its checksum computed afresh.
-fn ipv4_header_like(h: &[u8; 20]) -> [u8; 20] {
-    let mut h = *h;
-    Ipv4Packet::new_unchecked(&mut h[..]).fill_checksum(Checksum::Software);
-    h
+/// IPv4 packet `ip` as ip4-rewrite routes it: behind Ethernet header `l2`, its TTL one less
+/// and its header checksum computed afresh.
+fn rewritten(l2: [u8; 14], ip: &[u8]) -> Vec<u8> {
+    let mut f = l2.to_vec();
+    f.extend_from_slice(ip);
+    f[ETHERNET_HEADER_LEN + 8] -= 1;
+    Ipv4Packet::new_unchecked(&mut f[ETHERNET_HEADER_LEN..]).fill_checksum(Checksum::Software);
+    f
 }
 
 /// A packet as it enters the node under test, kept compactly (65,536 of them for
@@ -866,11 +867,7 @@ fn nodes(cr: &mut Criterion) {
                 |f, p| {
                     let d = p.data();
                     assert_eq!(d[..14], l2(MAC_VTEP, MAC_OUT), "underlay Ethernet header");
-                    let mut inner = l2(MAC_TUN_NH, MAC_VX100).to_vec();
-                    inner.extend_from_slice(&f.data);
-                    inner[14 + 8] -= 1;
-                    let h: &mut [u8; 20] = (&mut inner[14..34]).try_into().expect("20 bytes");
-                    *h = ipv4_header_like(h);
+                    let inner = rewritten(l2(MAC_TUN_NH, MAC_VX100), &f.data);
                     check_outer(&d[14..], REMOTE_VTEP, 100, &inner, true);
                     assert_eq!(p.meta().tx_if, s.out_if);
                 },
