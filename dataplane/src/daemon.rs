@@ -610,6 +610,10 @@ fn control_loop(
         .build()
         .map_err(|e| DaemonError::Runtime(format!("cannot start the control runtime: {e}")))?;
     rt.block_on(async {
+        // Handlers first: once "control API on" is out, a supervisor may signal at once, and
+        // a SIGHUP or SIGINT before them would end the process (the default action) instead
+        // of reloading or stopping it cleanly.
+        let signals = Signals::new()?;
         if let Some(path) = &ctl.state_file {
             restore(backend, path).await;
         }
@@ -636,7 +640,7 @@ fn control_loop(
         let serving = tokio::spawn(server.serve(async {
             let _ = quit_rx.await;
         }));
-        let r = signals_and_ticks(backend, learn, jobs, cfg.clone(), path).await;
+        let r = signals_and_ticks(signals, backend, learn, jobs, cfg.clone(), path).await;
         let _ = quit_tx.send(());
         let _ = serving.await;
         if let Some(m) = metrics {
@@ -685,7 +689,29 @@ async fn restore(backend: &Arc<DaemonBackend>, path: &std::path::Path) {
     );
 }
 
+/// The signals the daemon acts on, caught from when they are made (inside the control runtime).
+struct Signals {
+    hup: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals, DaemonError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let catch = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| DaemonError::Runtime(format!("{name} handler: {e}")))
+        };
+        Ok(Signals {
+            hup: catch(SignalKind::hangup(), "SIGHUP")?,
+            int: catch(SignalKind::interrupt(), "SIGINT")?,
+            term: catch(SignalKind::terminate(), "SIGTERM")?,
+        })
+    }
+}
+
 async fn signals_and_ticks(
+    signals: Signals,
     backend: &Arc<DaemonBackend>,
     learn: &LearnQueue,
     jobs: &[crate::dpdk::LcoreJoin<WorkerStats>],
@@ -693,13 +719,11 @@ async fn signals_and_ticks(
     path: &std::path::Path,
 ) -> Result<(), DaemonError> {
     {
-        let mut hup = signal(SignalKind::hangup())
-            .map_err(|e| DaemonError::Runtime(format!("SIGHUP handler: {e}")))?;
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut int = signal(SignalKind::interrupt())
-            .map_err(|e| DaemonError::Runtime(format!("SIGINT handler: {e}")))?;
-        let mut term = signal(SignalKind::terminate())
-            .map_err(|e| DaemonError::Runtime(format!("SIGTERM handler: {e}")))?;
+        let Signals {
+            mut hup,
+            mut int,
+            mut term,
+        } = signals;
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         loop {
             tokio::select! {
