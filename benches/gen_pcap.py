@@ -2,14 +2,17 @@
 """Writes a pcap of UDP/IPv4 test frames for the throughput benchmark (no dependencies).
 
     gen_pcap.py OUT.pcap --size 64 --flows 256 --dst-net 10.2 [--count N] [--imix]
-                         [--vxlan VNI --outer-src A.B.C.D --outer-dst A.B.C.D]
+                         [--dst-mac M] [--vxlan VNI --outer-src A.B.C.D --outer-dst A.B.C.D
+                          --inner-dst-mac M]
 
 Frames go from 10.0.1.2 to DST_NET.x.y (one destination per flow, UDP ports varying too),
-with a broadcast destination MAC (the receiving port's MAC is not known in advance; the
-dataplane accepts broadcast frames). --size is the frame length as captured, without FCS.
+unicast to --dst-mac, the receiving port's MAC, as a router's traffic is (default
+ff:ff:ff:ff:ff:ff, which any port takes, for when that MAC is not known in advance).
+--size is the frame length as captured, without FCS.
 --imix cycles through 64, 576 and 1500-byte frames 7:4:1 (the simple IMIX) instead.
 --vxlan wraps each frame as a remote VTEP would (outer IPv4 OUTER_SRC -> OUTER_DST, UDP to
-4789 with the source port from the flow, checksum 0): --size then sizes the inner frame.
+4789 with the source port from the flow, checksum 0; the outer frame to --dst-mac, the inner
+one to --inner-dst-mac, the tunnel interface's MAC): --size then sizes the inner frame.
 """
 import argparse
 import struct
@@ -25,9 +28,20 @@ def csum(data: bytes) -> int:
     return ~s & 0xFFFF
 
 
-def ethernet(src_mac: bytes) -> bytes:
-    """A broadcast Ethernet header from `src_mac`, EtherType IPv4."""
-    return b"\xff" * 6 + src_mac + b"\x08\x00"
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+
+
+def mac(s: str) -> bytes:
+    """The six bytes of a MAC written aa:bb:cc:dd:ee:ff."""
+    b = bytes(int(x, 16) for x in s.split(":"))
+    if len(b) != 6:
+        raise ValueError("not a MAC address: %r" % s)
+    return b
+
+
+def ethernet(dst_mac: bytes, src_mac: bytes) -> bytes:
+    """An Ethernet header from `src_mac` to `dst_mac`, EtherType IPv4."""
+    return dst_mac + src_mac + b"\x08\x00"
 
 
 def ipv4_udp(src: bytes, dst: bytes, ident: int, payload_len: int) -> bytes:
@@ -38,26 +52,26 @@ def ipv4_udp(src: bytes, dst: bytes, ident: int, payload_len: int) -> bytes:
     return ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
 
 
-def frame(flow: int, size: int, dst_net: str) -> bytes:
+def frame(flow: int, size: int, dst_net: str, dst_mac: bytes) -> bytes:
     a, b = (int(x) for x in dst_net.split("."))
     host = flow + 1  # never the .0 network address
     dst = bytes([a, b, (host >> 8) & 0xFF, host & 0xFF])
     src = bytes([10, 0, 1, 2])
     payload_len = max(size - 14 - 20 - 8, 0)
     udp = struct.pack("!HHHH", 1024 + flow % 4096, 5000, 8 + payload_len, 0) + bytes(payload_len)
-    return ethernet(bytes([2, 0, 0, 0, 1, 2])) + ipv4_udp(src, dst, flow, len(udp)) + udp
+    return ethernet(dst_mac, bytes([2, 0, 0, 0, 1, 2])) + ipv4_udp(src, dst, flow, len(udp)) + udp
 
 
 IMIX = [64] * 7 + [576] * 4 + [1500]
 
 
-def vxlan(inner: bytes, flow: int, vni: int, src: str, dst: str) -> bytes:
+def vxlan(inner: bytes, flow: int, vni: int, src: str, dst: str, dst_mac: bytes) -> bytes:
     s = bytes(int(x) for x in src.split("."))
     d = bytes(int(x) for x in dst.split("."))
     vx = struct.pack("!II", 0x08000000, vni << 8)
     udp = struct.pack("!HHHH", 49152 + flow % 16384, 4789, 8 + len(vx) + len(inner), 0)
     ip = ipv4_udp(s, d, flow, len(udp) + len(vx) + len(inner))
-    return ethernet(bytes([2, 0, 0, 0, 1, 9])) + ip + udp + vx + inner
+    return ethernet(dst_mac, bytes([2, 0, 0, 0, 1, 9])) + ip + udp + vx + inner
 
 
 def write_frames(out: str, frames: Iterable[bytes]) -> None:
@@ -71,15 +85,21 @@ def write_frames(out: str, frames: Iterable[bytes]) -> None:
 
 def write_pcap(out: str, size: int = 64, flows: int = 256, dst_net: str = "10.2",
                count: int = 0, imix: bool = False, vxlan_vni: int = 0,
-               outer_src: str = "10.0.1.9", outer_dst: str = "10.0.1.1") -> None:
+               outer_src: str = "10.0.1.9", outer_dst: str = "10.0.1.1",
+               dst_mac: str = BROADCAST, inner_dst_mac: str = BROADCAST) -> None:
     """Writes the frames described in the module doc to `out` (benches/e2e calls it too)."""
     n = count or (max(flows, len(IMIX)) if imix else flows)
+    # The frame that reaches the router: the inner one when there is a tunnel around it.
+    if vxlan_vni:
+        first_dst, outer_dst_mac = mac(inner_dst_mac), mac(dst_mac)
+    else:
+        first_dst, outer_dst_mac = mac(dst_mac), b""
 
     def frames() -> Iterator[bytes]:
         for i in range(n):
-            fr = frame(i % flows, IMIX[i % len(IMIX)] if imix else size, dst_net)
+            fr = frame(i % flows, IMIX[i % len(IMIX)] if imix else size, dst_net, first_dst)
             if vxlan_vni:
-                fr = vxlan(fr, i % flows, vxlan_vni, outer_src, outer_dst)
+                fr = vxlan(fr, i % flows, vxlan_vni, outer_src, outer_dst, outer_dst_mac)
             yield fr
 
     write_frames(out, frames())
@@ -96,9 +116,11 @@ def main() -> None:
     p.add_argument("--vxlan", type=int, default=0, metavar="VNI")
     p.add_argument("--outer-src", default="10.0.1.9")
     p.add_argument("--outer-dst", default="10.0.1.1")
+    p.add_argument("--dst-mac", default=BROADCAST)
+    p.add_argument("--inner-dst-mac", default=BROADCAST)
     a = p.parse_args()
     write_pcap(a.out, a.size, a.flows, a.dst_net, a.count, a.imix, a.vxlan, a.outer_src,
-               a.outer_dst)
+               a.outer_dst, a.dst_mac, a.inner_dst_mac)
 
 
 if __name__ == "__main__":
