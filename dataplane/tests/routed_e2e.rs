@@ -197,6 +197,11 @@ print("udp ok")
         "ttl: {out}"
     );
 
+    // IPv4 options (ping -R: record route) are the one kind of the kernel's packets that
+    // ethernet-input leaves to ip4-input's full check; they are routed like any other.
+    let out = sh_ok(&pa, "ping -c 2 -i 0.2 -W 2 -R 10.0.2.2");
+    assert!(out.contains("2 received"), "ping with IPv4 options: {out}");
+
     // A pod joins at runtime: a port created through the API, polled without stopping anyone.
     let pc = Netns::new(&format!("dprc{tag}"));
     let hc = format!("rc{tag}");

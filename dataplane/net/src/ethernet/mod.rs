@@ -1,18 +1,33 @@
 //! ethernet-input: the first node every received frame goes through, and decapsulated inner
 //! frames that vxlan-decap does not take straight to ip4-input (ARP, drops by reason).
 //!
-//! Reads: the Ethernet header at the start of the data, `meta.rx_if`.
+//! Reads: the Ethernet header at the start of the data, `meta.rx_if`; for IPv4, the IPv4
+//! header after it and the NIC's checksum verdict.
 //! Sets: strips the header (`adj`), `meta.l2_len`, `F_L2_MCAST` for broadcast/multicast.
-//! Next: `arp-input` (ARP), `ip4-input` (IPv4), `drop` (everything else, by reason).
+//! Next: `arp-input` (ARP); for IPv4, where ip4-input would send it when ip4-input would pass
+//! it on as it is ([`crate::ip4::input::pass_on`]: no options, no padding, checksum right):
+//! `ip4-lookup`, or `vxlan-decap` for a VXLAN packet to a local VTEP; any other IPv4 packet
+//! goes to `ip4-input`, which trims, checks and counts it. `drop` for everything else, by
+//! reason. Taking the clean packet past ip4-input saves it a whole pass over the vector: one
+//! look at a header that is already in registers, instead of a node that loads it again
+//! (measured: L3 routing 40.8 -> 46.9 Mpps when ip4-input's pass was left out). So ip4-input's
+//! packet counter in `show runtime` counts only the packets it had to check in full.
 
 use crate::buffer::{PacketBuf, PacketMeta};
 use crate::fwd::{FwdState, IfIndex, Iface};
 use crate::graph::{Nexts, Node, NodeCtx, Vector};
+use crate::ip4::input::Ip4InputNext;
 use crate::rcu::RcuReader;
 use crate::wire::EtherType;
 
 crate::arcs! {
-    pub enum EthernetNext { Drop => "drop", Arp => "arp-input", Ip4 => "ip4-input" }
+    pub enum EthernetNext {
+        Drop => "drop",
+        Arp => "arp-input",
+        Ip4 => "ip4-input",
+        Ip4Lookup => "ip4-lookup",
+        VxlanDecap => "vxlan-decap",
+    }
 }
 
 crate::errors! {
@@ -56,8 +71,10 @@ impl<B: PacketBuf> Node<B> for EthernetInput {
 
     fn process(&mut self, pkts: &mut Vector<B>, next: &mut Nexts, ctx: &mut NodeCtx<'_, B>) {
         let state = self.state.get();
-        // Vectors mostly come from one interface: look it up once per change.
-        let mut cur: Option<(IfIndex, Option<&Iface>)> = None;
+        let vteps = &state.vtep_bypass[..];
+        // Vectors mostly come from one interface: look it up once per change, with what the
+        // per-packet check needs from it.
+        let mut cur: Option<(IfIndex, Rx)> = None;
         let n = pkts.len();
         for i in 0..n {
             if let Some(p) = pkts.get(i + 2) {
@@ -65,35 +82,61 @@ impl<B: PacketBuf> Node<B> for EthernetInput {
             }
             let p = &mut pkts[i];
             let rx_if = p.meta().rx_if;
-            let iface = match cur {
-                Some((idx, f)) if idx == rx_if => f,
+            let rx = match cur {
+                Some((idx, rx)) if idx == rx_if => rx,
                 _ => {
-                    let f = state.iface(rx_if);
-                    cur = Some((rx_if, f));
-                    f
+                    let rx = Rx::of(state.iface(rx_if));
+                    cur = Some((rx_if, rx));
+                    rx
                 }
             };
-            next[i] = classify(p, iface, ctx);
+            next[i] = classify(p, rx, vteps, ctx);
+        }
+    }
+}
+
+/// What ethernet-input knows of the interface a frame arrived on.
+#[derive(Debug, Clone, Copy)]
+enum Rx {
+    NoIface,
+    Down,
+    Up(MacKey),
+}
+
+impl Rx {
+    #[inline(always)]
+    fn of(iface: Option<&Iface>) -> Rx {
+        match iface {
+            None => Rx::NoIface,
+            Some(f) if !f.up => Rx::Down,
+            Some(f) => Rx::Up(MacKey::new(&f.mac)),
         }
     }
 }
 
 #[inline(always)]
-fn classify<B: PacketBuf>(p: &mut B, iface: Option<&Iface>, ctx: &mut NodeCtx<'_, B>) -> u8 {
+fn classify<B: PacketBuf>(p: &mut B, rx: Rx, vteps: &[(u32, u16)], ctx: &mut NodeCtx<'_, B>) -> u8 {
     let drop = |ctx: &mut NodeCtx<'_, B>, e: EthernetError| {
         ctx.count(e.idx());
         EthernetNext::Drop.arc()
     };
-    let Some(iface) = iface else {
-        return drop(ctx, EthernetError::NoIface);
+    let mac = match rx {
+        Rx::Up(mac) => mac,
+        Rx::NoIface => return drop(ctx, EthernetError::NoIface),
+        Rx::Down => return drop(ctx, EthernetError::IfaceDown),
     };
-    if !iface.up {
-        return drop(ctx, EthernetError::IfaceDown);
-    }
     let Some(h) = p.data().first_chunk::<ETH_HLEN>() else {
         return drop(ctx, EthernetError::Runt);
     };
-    match accept(h, &iface.mac) {
+    match accept(h, mac) {
+        Ok((EthernetNext::Ip4, mcast)) => {
+            strip(p, mcast);
+            match crate::ip4::input::pass_on(p, vteps) {
+                Some(Ip4InputNext::Lookup) => EthernetNext::Ip4Lookup.arc(),
+                Some(Ip4InputNext::VxlanDecap) => EthernetNext::VxlanDecap.arc(),
+                _ => EthernetNext::Ip4.arc(),
+            }
+        }
         Ok((next, mcast)) => {
             strip(p, mcast);
             next.arc()
@@ -102,27 +145,65 @@ fn classify<B: PacketBuf>(p: &mut B, iface: Option<&Iface>, ctx: &mut NodeCtx<'_
     }
 }
 
+/// An interface's unicast MAC as [`accept`] compares it: the six bytes in the top 48 bits of
+/// a little-endian `u64`, so a frame's destination is one 8-byte load and a shift away from
+/// it (made once per interface, not per frame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MacKey(u64);
+
+impl MacKey {
+    #[inline(always)]
+    pub(crate) fn new(mac: &[u8; 6]) -> MacKey {
+        let [a, b, c, d, e, f] = *mac;
+        MacKey(u64::from_le_bytes([0, 0, a, b, c, d, e, f]))
+    }
+
+    /// Whether the frame whose header is `h` is addressed to this MAC.
+    #[inline(always)]
+    fn matches(self, h: &[u8; ETH_HLEN]) -> bool {
+        let first8 = h
+            .first_chunk::<8>()
+            .expect("an Ethernet header holds 8 bytes");
+        // Bytes 6 and 7 (the source MAC's start) shift out; 0..6 land where `new` put ours.
+        u64::from_le_bytes(*first8) << 16 == self.0
+    }
+}
+
 /// Where a frame with Ethernet header `h` goes when it arrives on an interface whose MAC is
 /// `mac`, and whether it was sent to a group address. The one rule for "is this frame ours",
 /// shared with vxlan-decap, which classifies inner frames itself to skip a second pass
-/// through this node.
+/// through this node. The common frame (IPv4, to our MAC) is told apart in two compares.
 #[inline(always)]
 pub(crate) fn accept(
     h: &[u8; ETH_HLEN],
-    mac: &[u8; 6],
+    mac: MacKey,
 ) -> Result<(EthernetNext, bool), EthernetError> {
-    let mcast = h[0] & 1 != 0;
-    if !mcast && h.first_chunk::<6>() != Some(mac) {
+    // Our MAC is unicast: a frame to it is never a group frame.
+    let mcast = if mac.matches(h) {
+        false
+    } else if h[0] & 1 != 0 {
+        true
+    } else {
         return Err(EthernetError::NotForUs);
-    }
+    };
+    // IPv4 first, on its own: in a match it would sit in a search tree with the rest.
     let next = match u16::from_be_bytes([h[12], h[13]]) {
         0x0800 => EthernetNext::Ip4,
-        0x0806 => EthernetNext::Arp,
-        0x86dd => return Err(EthernetError::Ipv6),
-        t if EtherType::from(t).is_vlan_tpid() => return Err(EthernetError::Vlan),
-        _ => return Err(EthernetError::UnknownEthertype),
+        t => not_ip4(t)?,
     };
     Ok((next, mcast))
+}
+
+/// Where a frame of EtherType `t`, not IPv4, goes.
+#[cold]
+#[inline(never)]
+fn not_ip4(t: u16) -> Result<EthernetNext, EthernetError> {
+    match t {
+        0x0806 => Ok(EthernetNext::Arp),
+        0x86dd => Err(EthernetError::Ipv6),
+        t if EtherType::from(t).is_vlan_tpid() => Err(EthernetError::Vlan),
+        _ => Err(EthernetError::UnknownEthertype),
+    }
 }
 
 /// Takes the Ethernet header off an accepted frame and records what it said.

@@ -42,24 +42,50 @@ impl Ip4Input {
     }
 }
 
-/// Whether ip4-input would pass `ip` on to ip4-lookup as it is, decided in one look: a header
-/// [`passes_as_is`], and not to one of `vteps` (which the bypass takes). vxlan-decap uses it to
-/// send a clean inner packet straight to ip4-lookup; any other packet (options, padding,
-/// anything wrong, VXLAN in VXLAN) goes through this node, which trims, counts or bypasses it.
+/// Where ip4-input would send `p` (its data starting at an IPv4 header) when it would pass
+/// the packet on as it is, decided in one look: `Some(Lookup)`, or `Some(VxlanDecap)` for the
+/// VTEP bypass; `None` when this node must see the packet: options, Ethernet padding to trim,
+/// anything wrong to count. The nodes in front of ip4-input that already hold the header
+/// (ethernet-input, and vxlan-decap for an inner packet) use it to save the packet a pass
+/// through this node; what it lets through is exactly what [`check`] passes unchanged.
 #[inline(always)]
-pub(crate) fn straight_to_lookup(ip: &[u8], vteps: &[(u32, u16)]) -> bool {
-    passes_as_is(ip) && (vteps.is_empty() || !to_vtep(ip, vteps))
+pub(crate) fn pass_on<B: PacketBuf>(p: &B, vteps: &[(u32, u16)]) -> Option<Ip4InputNext> {
+    let verdict = verdict(p);
+    let ip = p.data();
+    if !passes_as_is(ip, verdict) {
+        None
+    } else if !vteps.is_empty() && to_vtep(ip, vteps) {
+        Some(Ip4InputNext::VxlanDecap)
+    } else {
+        Some(Ip4InputNext::Lookup)
+    }
 }
 
 /// Whether `ip` is an IPv4 header [`check`] passes as it is: no options, a total length equal
-/// to the data's (no padding to trim) and a right checksum, summed in software.
+/// to the data's (no padding to trim) and a right checksum (`verdict`, or summed in software
+/// when the NIC gave none).
 #[inline(always)]
-fn passes_as_is(ip: &[u8]) -> bool {
+fn passes_as_is(ip: &[u8], verdict: CsumStatus) -> bool {
     ip.first_chunk::<20>().is_some_and(|h| {
         h[0] == 0x45
             && usize::from(u16::from_be_bytes([h[2], h[3]])) == ip.len()
-            && checksum::sum20(h) == 0xffff
+            && match verdict {
+                CsumStatus::Good => true,
+                CsumStatus::Bad => false,
+                CsumStatus::Unknown => checksum::sum20(h) == 0xffff,
+            }
     })
+}
+
+/// The NIC's verdict on `p`'s IPv4 header checksum. After decapsulation it described the
+/// outer packet: unknown.
+#[inline(always)]
+fn verdict<B: PacketBuf>(p: &B) -> CsumStatus {
+    if p.meta().decap_depth > 0 {
+        CsumStatus::Unknown
+    } else {
+        p.rx_ip_csum()
+    }
 }
 
 /// A flow hash of an IPv4 packet (`ip` starts at its header, at least 20 bytes): addresses,
@@ -171,12 +197,7 @@ fn dport(h: &[u8; 28]) -> u16 {
 
 #[inline(always)]
 fn check<B: PacketBuf>(p: &mut B) -> Result<(), Ip4InputError> {
-    // After decapsulation the NIC's verdict describes the outer packet.
-    let verdict = if p.meta().decap_depth > 0 {
-        CsumStatus::Unknown
-    } else {
-        p.rx_ip_csum()
-    };
+    let verdict = verdict(p);
     let d = p.data();
     let len = d.len();
     let Some(h) = d.first_chunk::<20>() else {
@@ -243,8 +264,8 @@ pub fn packet_flow_hash<B: PacketBuf>(p: &B) -> u32 {
 mod tests {
     use proptest::prelude::*;
 
-    use super::{check, flow_hash, passes_as_is};
-    use crate::buffer::{PacketBuf, VecBuf};
+    use super::{Ip4InputNext, check, flow_hash, pass_on, passes_as_is};
+    use crate::buffer::{CsumStatus, PacketBuf, VecBuf};
     use crate::wire::checksum;
 
     fn udp(sport: u16, frag: u16) -> [u8; 28] {
@@ -280,17 +301,46 @@ mod tests {
 
     #[test]
     fn a_clean_header_passes_as_is_and_padding_options_or_a_bad_sum_do_not() {
-        assert!(passes_as_is(&clean()));
+        let unknown = CsumStatus::Unknown;
+        assert!(passes_as_is(&clean(), unknown));
         let mut padded = clean();
         padded.extend([0; 4]);
-        assert!(!passes_as_is(&padded), "padding is ip4-input's to trim");
+        assert!(
+            !passes_as_is(&padded, unknown),
+            "padding is ip4-input's to trim"
+        );
         let mut bad = clean();
         bad[10] ^= 1;
-        assert!(!passes_as_is(&bad), "bad checksum");
+        assert!(!passes_as_is(&bad, unknown), "bad checksum");
+        assert!(
+            passes_as_is(&bad, CsumStatus::Good),
+            "the NIC's verdict is taken"
+        );
+        assert!(
+            !passes_as_is(&clean(), CsumStatus::Bad),
+            "the NIC's verdict is taken"
+        );
         let mut options = clean();
         options[0] = 0x46;
-        assert!(!passes_as_is(&options), "options");
-        assert!(!passes_as_is(&clean()[..19]), "runt");
+        assert!(!passes_as_is(&options, unknown), "options");
+        assert!(!passes_as_is(&clean()[..19], unknown), "runt");
+    }
+
+    #[test]
+    fn pass_on_names_the_vtep_bypass_and_ignores_the_nic_after_decap() {
+        let p = VecBuf::new(&clean());
+        assert_eq!(pass_on(&p, &[]), Some(Ip4InputNext::Lookup));
+        // clean() is UDP from 10.0.0.1 port 1000 to 10.0.0.2, port 0 (its bytes 22..24).
+        let vtep = (u32::from_be_bytes([10, 0, 0, 2]), 0);
+        assert_eq!(pass_on(&p, &[vtep]), Some(Ip4InputNext::VxlanDecap));
+        assert_eq!(pass_on(&p, &[(vtep.0, 4789)]), Some(Ip4InputNext::Lookup));
+        let mut bad = clean();
+        bad[10] ^= 1;
+        let mut p = VecBuf::new(&bad);
+        p.rx.ip = CsumStatus::Good;
+        assert_eq!(pass_on(&p, &[]), Some(Ip4InputNext::Lookup));
+        p.meta_mut().decap_depth = 1;
+        assert_eq!(pass_on(&p, &[]), None, "the verdict was the outer packet's");
     }
 
     /// The hash as first written (one general path), kept to show the values never changed:
@@ -348,7 +398,7 @@ mod tests {
                 ip[10..12].copy_from_slice(&checksum::finish(sum).to_be_bytes());
             }
             ip.resize(len, 0);
-            if passes_as_is(&ip) {
+            if passes_as_is(&ip, CsumStatus::Unknown) {
                 let mut p = VecBuf::new(&ip);
                 prop_assert_eq!(check(&mut p), Ok(()));
                 prop_assert_eq!(p.data(), &ip[..]);

@@ -500,8 +500,10 @@ fn udp_to_a_vtep_goes_to_decap_and_other_udp_is_counted() {
         h.errors("ip4-local"),
         vec![("UDP to a port nothing listens on", 1)]
     );
-    // ip4-input took the VTEP's packet straight to decap: only the other one was looked up.
+    // ethernet-input took the VTEP's packet straight to decap (ip4-input's bypass, decided
+    // where the header was already at hand): only the other one was looked up.
     assert_eq!(h.packets("ip4-lookup"), 1);
+    assert_eq!(h.packets("ip4-input"), 0);
 
     // With IPv4 options the bypass does not look: the packet gets there through ip4-lookup
     // and ip4-local.
@@ -622,4 +624,50 @@ fn ethernet_padding_is_trimmed() {
     f.extend_from_slice(&[0; 20]);
     let out = h.send(h.p0, &[f]);
     assert_eq!(out[0].1.data().len(), unpadded);
+    assert_eq!(h.packets("ip4-input"), 1, "trimmed by ip4-input");
+}
+
+#[test]
+fn clean_ipv4_goes_past_ip4_input_and_everything_else_through_it() {
+    let mut h = harness(TxCaps::default(), 1500);
+    let clean = from_a("10.0.2.2", 64, &udp(1, 2, 10));
+    let out = h.send(h.p0, std::slice::from_ref(&clean));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, "port-tx");
+    assert_eq!(
+        (h.packets("ip4-input"), h.packets("ip4-lookup")),
+        (0, 1),
+        "ethernet-input checked it and sent it on to ip4-lookup"
+    );
+
+    let mut bad_sum = clean.clone();
+    bad_sum[14 + 10] ^= 0x40;
+    let mut options = ipv4("10.0.1.2", "10.0.2.2", 64, 17, false, &[1, 1, 1, 0]);
+    options[0] = 0x46;
+    options.extend_from_slice(&udp(1, 2, 10));
+    let total = options.len() as u16;
+    options[2..4].copy_from_slice(&total.to_be_bytes());
+    options[10..12].fill(0);
+    let c = !checksum::sum(&options[..24]);
+    options[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut too_long = clean.clone();
+    too_long[14 + 3] += 1;
+    too_long[14 + 11] = too_long[14 + 11].wrapping_sub(1);
+    assert!(
+        checksum::verifies(&too_long[14..34]),
+        "only the length is wrong"
+    );
+    let out = h.send(
+        h.p0,
+        &[bad_sum, eth(MAC0, POD_A, 0x0800, &options), too_long],
+    );
+    assert_eq!(out.len(), 1, "the packet with options is routed");
+    assert_eq!(h.packets("ip4-input"), 3, "each went through ip4-input");
+    assert_eq!(
+        h.errors("ip4-input"),
+        vec![
+            ("IPv4 total length disagrees with the frame", 1),
+            ("IPv4 header checksum wrong", 1),
+        ]
+    );
 }

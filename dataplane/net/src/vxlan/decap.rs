@@ -24,8 +24,8 @@
 //!   [`crate::ethernet::accept`]: our MAC or a group address), decap strips the inner
 //!   Ethernet header too and sets what ethernet-input sets, which saves the inner packet a
 //!   node. It then goes to `ip4-lookup` when ip4-input would pass it on as it is
-//!   ([`crate::ip4::input::straight_to_lookup`]: no options, no padding, checksum right, not
-//!   to a local VTEP), which saves it a second node; else to `ip4-input`, which trims, counts
+//!   ([`crate::ip4::input::pass_on`]: no options, no padding, checksum right, not to a
+//!   local VTEP), which saves it a second node; else to `ip4-input`, which trims, counts
 //!   or bypasses it (VXLAN in VXLAN). Every other inner frame (ARP, frames for another MAC,
 //!   other EtherTypes) goes to `ethernet-input`, which handles or counts it. Else `drop`,
 //!   counted under [`VxlanDecapError`]. A packet already decapsulated [`MAX_DECAP_DEPTH`]
@@ -35,9 +35,10 @@
 use std::net::Ipv4Addr;
 
 use crate::buffer::{CsumStatus, PacketBuf, PacketMeta};
-use crate::ethernet::EthernetNext;
+use crate::ethernet::{EthernetNext, MacKey};
 use crate::fwd::{FwdState, IfIndex, Iface, IfaceKind};
 use crate::graph::{Nexts, Node, NodeCtx, Vector};
+use crate::ip4::input::Ip4InputNext;
 use crate::rcu::RcuReader;
 use crate::wire::{
     ETHERNET_HEADER_LEN, Error as WireError, IpProtocol, Ipv4Packet, PseudoHeader, UDP_HEADER_LEN,
@@ -236,16 +237,14 @@ impl VxlanDecap {
         m.l2_len = 0;
         // `strip < end` left at least an Ethernet header (InnerRunt above).
         let inner = p.data().first_chunk::<ETHERNET_HEADER_LEN>();
-        match inner.map(|h| crate::ethernet::accept(h, &mac)) {
+        match inner.map(|h| crate::ethernet::accept(h, MacKey::new(&mac))) {
             Some(Ok((EthernetNext::Ip4, mcast))) => {
                 crate::ethernet::strip(p, mcast);
-                Ok(
-                    if crate::ip4::input::straight_to_lookup(p.data(), &self.vteps) {
-                        VxlanDecapNext::Ip4Lookup
-                    } else {
-                        VxlanDecapNext::Ip4Input
-                    },
-                )
+                Ok(match crate::ip4::input::pass_on(p, &self.vteps) {
+                    Some(Ip4InputNext::Lookup) => VxlanDecapNext::Ip4Lookup,
+                    // VXLAN in VXLAN, and anything to trim or count, through ip4-input.
+                    _ => VxlanDecapNext::Ip4Input,
+                })
             }
             _ => Ok(VxlanDecapNext::EthernetInput),
         }
