@@ -578,8 +578,20 @@ impl Control {
         let glean = Self::adj_id(&mut next, Adj::Glean { iface: iface.index });
         let local = Self::adj_id(&mut next, Adj::Local);
         self.publish(next)?;
+        // A FIB that cannot take the routes (full) refuses the address as a whole: the
+        // interface goes back to the addresses it had and no route is left behind.
+        let undo = |c: &mut Control, e: FibError, connected: bool| -> Result<(), FwdError> {
+            if connected {
+                let _ = c.fib.delete(subnet, len);
+                c.routes.remove(&(subnet, len));
+            }
+            c.publish((*state).clone())?;
+            Err(FwdError::from(e))
+        };
         if len < 32 {
-            self.fib.add(subnet, len, glean)?;
+            if let Err(e) = self.fib.add(subnet, len, glean) {
+                return undo(self, e, false);
+            }
             self.routes.insert(
                 (subnet, len),
                 RouteEntry {
@@ -591,8 +603,10 @@ impl Control {
                 },
             );
         }
-        if !self.routes.contains_key(&(addr, 32)) {
-            self.fib.add(addr, 32, local)?;
+        if !self.routes.contains_key(&(addr, 32))
+            && let Err(e) = self.fib.add(addr, 32, local)
+        {
+            return undo(self, e, len < 32);
         }
         self.routes.insert(
             (addr, 32),
@@ -949,6 +963,41 @@ mod tests {
         assert_eq!(adj("10.0.1.77"), Some(Adj::Glean { iface: p }));
         assert_eq!(adj("10.0.2.1"), None);
         assert_eq!(c.routes().count(), 2);
+    }
+
+    #[test]
+    fn an_address_the_fib_has_no_room_for_is_refused_whole() {
+        let mut c = Control::new(
+            &Domain::new(4),
+            FibConfig {
+                max_routes: 3,
+                tbl8_groups: 64,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        c.add_port("a", 0, [2; 6], 1500, TxCaps::default()).unwrap();
+        c.add_port("b", 1, [3; 6], 1500, TxCaps::default()).unwrap();
+        c.add_address("a", ip("10.0.1.1"), 24).unwrap();
+        let before = c.state().clone();
+        // Room for b's connected /24 (the third route) but not its local /32.
+        let e = c.add_address("b", ip("10.0.2.1"), 24).unwrap_err();
+        assert!(matches!(e, FwdError::Fib(_)), "{e:?}");
+        assert_eq!(c.iface("b").unwrap().addrs, vec![], "no address half-added");
+        assert_eq!(c.routes().count(), 2, "no route left behind");
+        let (fib, _) = c.readers();
+        assert_eq!(fib.lookup(u32::from(ip("10.0.2.7"))), None);
+        assert_eq!(c.state().ifaces, before.ifaces);
+        // With no room for the connected route either, the same.
+        c.add_route(ip("10.9.0.0"), 16, &[ip("10.0.1.2")]).unwrap();
+        assert!(c.add_address("b", ip("10.0.2.1"), 24).is_err());
+        assert_eq!(c.iface("b").unwrap().addrs, vec![]);
+        assert_eq!(c.routes().count(), 3);
+        // Room again: it goes in.
+        c.del_route(ip("10.9.0.0"), 16).unwrap();
+        c.del_address("a", ip("10.0.1.1"), 24).unwrap();
+        c.add_address("b", ip("10.0.2.1"), 24).unwrap();
+        assert_eq!(c.iface("b").unwrap().addrs, vec![(ip("10.0.2.1"), 24)]);
     }
 
     #[test]
