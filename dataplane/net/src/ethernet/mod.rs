@@ -128,6 +128,8 @@ fn classify<B: PacketBuf>(p: &mut B, rx: Rx, vteps: &[(u32, u16)], ctx: &mut Nod
     let Some(h) = p.data().first_chunk::<ETH_HLEN>() else {
         return drop(ctx, EthernetError::Runt);
     };
+    // `strip` in both arms on purpose: one call ahead of an IPv4 test costs 4 instructions
+    // a packet more (callgrind, L3: 113.3 -> 117.2).
     match accept(h, mac) {
         Ok((EthernetNext::Ip4, mcast)) => {
             strip(p, mcast);
@@ -153,7 +155,7 @@ pub(crate) struct MacKey(u64);
 
 impl MacKey {
     #[inline(always)]
-    pub(crate) fn new(mac: &[u8; 6]) -> MacKey {
+    pub(crate) const fn new(mac: &[u8; 6]) -> MacKey {
         let [a, b, c, d, e, f] = *mac;
         MacKey(u64::from_le_bytes([0, 0, a, b, c, d, e, f]))
     }
@@ -214,5 +216,69 @@ pub(crate) fn strip<B: PacketBuf>(p: &mut B, mcast: bool) {
     m.l2_len = ETH_HLEN as u8;
     if mcast {
         m.flags |= PacketMeta::F_L2_MCAST;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ETH_HLEN, EthernetError, EthernetNext, MacKey, accept};
+
+    const OURS: [u8; 6] = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55];
+
+    fn header(dst: [u8; 6], src: [u8; 6], ethertype: u16) -> [u8; ETH_HLEN] {
+        let mut h = [0u8; ETH_HLEN];
+        h[..6].copy_from_slice(&dst);
+        h[6..12].copy_from_slice(&src);
+        h[12..].copy_from_slice(&ethertype.to_be_bytes());
+        h
+    }
+
+    #[test]
+    fn the_mac_key_takes_exactly_our_six_bytes_whatever_the_source() {
+        let key = MacKey::new(&OURS);
+        for src in [[0; 6], [0xff; 6], OURS] {
+            assert!(key.matches(&header(OURS, src, 0x0800)), "from {src:02x?}");
+        }
+        for i in 0..6 {
+            for bit in 0..8 {
+                let mut dst = OURS;
+                dst[i] ^= 1 << bit;
+                assert!(!key.matches(&header(dst, OURS, 0x0800)), "{dst:02x?}");
+            }
+        }
+    }
+
+    #[test]
+    fn accept_takes_our_mac_and_group_frames_only() {
+        let key = MacKey::new(&OURS);
+        let other = [0x02, 0x11, 0x22, 0x33, 0x44, 0x56];
+        assert_eq!(
+            accept(&header(OURS, other, 0x0800), key),
+            Ok((EthernetNext::Ip4, false))
+        );
+        assert_eq!(
+            accept(&header([0xff; 6], other, 0x0806), key),
+            Ok((EthernetNext::Arp, true))
+        );
+        assert_eq!(
+            accept(&header([0x01, 0, 0x5e, 0, 0, 1], other, 0x0800), key),
+            Ok((EthernetNext::Ip4, true))
+        );
+        assert_eq!(
+            accept(&header(other, OURS, 0x0800), key),
+            Err(EthernetError::NotForUs)
+        );
+        assert_eq!(
+            accept(&header(OURS, other, 0x86dd), key),
+            Err(EthernetError::Ipv6)
+        );
+        assert_eq!(
+            accept(&header(OURS, other, 0x8100), key),
+            Err(EthernetError::Vlan)
+        );
+        assert_eq!(
+            accept(&header(OURS, other, 0x88cc), key),
+            Err(EthernetError::UnknownEthertype)
+        );
     }
 }

@@ -96,8 +96,9 @@ struct LastTunnel {
     local: Ipv4Addr,
     port: u16,
     iface: IfIndex,
-    /// The tunnel interface's MAC, for the inner frame's destination.
-    mac: [u8; 6],
+    /// The tunnel interface's MAC, for the inner frame's destination, in the form
+    /// ethernet's `accept` compares (made once per tunnel lookup, not per packet).
+    mac: MacKey,
     up: bool,
 }
 
@@ -106,7 +107,7 @@ const EMPTY: LastTunnel = LastTunnel {
     local: Ipv4Addr::UNSPECIFIED,
     port: 0,
     iface: 0,
-    mac: [0; 6],
+    mac: MacKey::new(&[0; 6]),
     up: false,
 };
 
@@ -194,7 +195,7 @@ impl VxlanDecap {
                 local: t.local,
                 port: t.udp_port,
                 iface: index,
-                mac: *mac,
+                mac: MacKey::new(mac),
                 up: *up,
             }),
             _ => Err(VxlanDecapError::UnknownVni),
@@ -237,7 +238,7 @@ impl VxlanDecap {
         m.l2_len = 0;
         // `strip < end` left at least an Ethernet header (InnerRunt above).
         let inner = p.data().first_chunk::<ETHERNET_HEADER_LEN>();
-        match inner.map(|h| crate::ethernet::accept(h, MacKey::new(&mac))) {
+        match inner.map(|h| crate::ethernet::accept(h, mac)) {
             Some(Ok((EthernetNext::Ip4, mcast))) => {
                 crate::ethernet::strip(p, mcast);
                 Ok(match crate::ip4::input::pass_on(p, &self.vteps) {
