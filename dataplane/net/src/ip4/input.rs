@@ -52,12 +52,21 @@ impl Ip4Input {
 pub(crate) fn pass_on<B: PacketBuf>(p: &B, vteps: &[(u32, u16)]) -> Option<Ip4InputNext> {
     let verdict = verdict(p);
     let ip = p.data();
-    if !passes_as_is(ip, verdict) {
-        None
-    } else if !vteps.is_empty() && to_vtep(ip, vteps) {
-        Some(Ip4InputNext::VxlanDecap)
+    if passes_as_is(ip, verdict) {
+        Some(onward(ip, vteps))
     } else {
-        Some(Ip4InputNext::Lookup)
+        None
+    }
+}
+
+/// Where a packet that passed the checks goes: `vxlan-decap` for VXLAN to one of `vteps`
+/// (the bypass), else `ip4-lookup`. The one rule, for this node and for [`pass_on`].
+#[inline(always)]
+fn onward(ip: &[u8], vteps: &[(u32, u16)]) -> Ip4InputNext {
+    if !vteps.is_empty() && to_vtep(ip, vteps) {
+        Ip4InputNext::VxlanDecap
+    } else {
+        Ip4InputNext::Lookup
     }
 }
 
@@ -154,10 +163,7 @@ impl<B: PacketBuf> Node<B> for Ip4Input {
         let vteps = &self.state.get().vtep_bypass[..];
         for (p, nx) in pkts.iter_mut().zip(next.iter_mut()) {
             *nx = match check(p) {
-                Ok(()) if !vteps.is_empty() && to_vtep(p.data(), vteps) => {
-                    Ip4InputNext::VxlanDecap.arc()
-                }
-                Ok(()) => Ip4InputNext::Lookup.arc(),
+                Ok(()) => onward(p.data(), vteps).arc(),
                 Err(e) => {
                     ctx.count(e.idx());
                     Ip4InputNext::Drop.arc()
