@@ -935,10 +935,15 @@ mod tests {
     }
 
     fn control() -> Control {
+        control_with(1024)
+    }
+
+    /// A control plane whose FIB holds at most `max_routes` routes.
+    fn control_with(max_routes: usize) -> Control {
         Control::new(
             &Domain::new(4),
             FibConfig {
-                max_routes: 1024,
+                max_routes,
                 tbl8_groups: 64,
                 ..Default::default()
             },
@@ -967,15 +972,7 @@ mod tests {
 
     #[test]
     fn an_address_the_fib_has_no_room_for_is_refused_whole() {
-        let mut c = Control::new(
-            &Domain::new(4),
-            FibConfig {
-                max_routes: 3,
-                tbl8_groups: 64,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let mut c = control_with(3);
         c.add_port("a", 0, [2; 6], 1500, TxCaps::default()).unwrap();
         c.add_port("b", 1, [3; 6], 1500, TxCaps::default()).unwrap();
         c.add_address("a", ip("10.0.1.1"), 24).unwrap();

@@ -114,6 +114,20 @@ fn ipv4(src: &str, dst: &str, ttl: u8, proto: u8, df: bool, payload: &[u8]) -> V
     h
 }
 
+/// An IPv4 header with 4 bytes of options (a no-op list) from `src` to `dst`, TTL 64,
+/// protocol UDP, its checksum right, and `payload` after it.
+fn ipv4_with_options(src: &str, dst: &str, payload: &[u8]) -> Vec<u8> {
+    let mut ip = ipv4(src, dst, 64, 17, false, &[1, 1, 1, 0]);
+    ip[0] = 0x46;
+    ip.extend_from_slice(payload);
+    let total = ip.len() as u16;
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip[10..12].fill(0);
+    let c = !checksum::sum(&ip[..24]);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    ip
+}
+
 fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = Vec::new();
     f.extend_from_slice(&dst);
@@ -507,14 +521,7 @@ fn udp_to_a_vtep_goes_to_decap_and_other_udp_is_counted() {
 
     // With IPv4 options the bypass does not look: the packet gets there through ip4-lookup
     // and ip4-local.
-    let mut opts = ipv4("10.0.1.2", "10.0.1.1", 64, 17, false, &[1, 1, 1, 0]);
-    opts[0] = 0x46;
-    opts.extend_from_slice(&udp(5555, 4789, 50));
-    let total = opts.len() as u16;
-    opts[2..4].copy_from_slice(&total.to_be_bytes());
-    opts[10..12].fill(0);
-    let c = !checksum::sum(&opts[..24]);
-    opts[10..12].copy_from_slice(&c.to_be_bytes());
+    let opts = ipv4_with_options("10.0.1.2", "10.0.1.1", &udp(5555, 4789, 50));
     let out = h.send(h.p0, &[eth(MAC0, POD_A, 0x0800, &opts)]);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].0, "vxlan-decap");
@@ -642,14 +649,7 @@ fn clean_ipv4_goes_past_ip4_input_and_everything_else_through_it() {
 
     let mut bad_sum = clean.clone();
     bad_sum[14 + 10] ^= 0x40;
-    let mut options = ipv4("10.0.1.2", "10.0.2.2", 64, 17, false, &[1, 1, 1, 0]);
-    options[0] = 0x46;
-    options.extend_from_slice(&udp(1, 2, 10));
-    let total = options.len() as u16;
-    options[2..4].copy_from_slice(&total.to_be_bytes());
-    options[10..12].fill(0);
-    let c = !checksum::sum(&options[..24]);
-    options[10..12].copy_from_slice(&c.to_be_bytes());
+    let options = ipv4_with_options("10.0.1.2", "10.0.2.2", &udp(1, 2, 10));
     let mut too_long = clean.clone();
     too_long[14 + 3] += 1;
     too_long[14 + 11] = too_long[14 + 11].wrapping_sub(1);
