@@ -116,31 +116,68 @@ impl Drop for DpProc {
 }
 
 /// Stops `child`: SIGINT, then up to `grace` for it to exit, then SIGKILL (calling `on_sigkill`
-/// just before). Returns how it exited, if that could be known.
+/// just before) and up to 30 s more. Returns how it exited, if it did.
+///
+/// It waits for the exit without reaping the child (`waitid` with `WNOWAIT`) and leaves the
+/// zombie to init when the test process ends. Reaping a DPDK process here once took 25-75 s
+/// inside the kernel (`wait4` -> `release_task` -> `shrink_dcache_parent` on its `/proc`
+/// entries), with the child long gone: the caller's thread sat in that `wait4`, past its own
+/// SIGKILL deadline. A zombie holds no memory, files or sockets, only its pid, which it also
+/// keeps from being reused while we may still signal it.
 pub fn stop_child(
     child: &mut Child,
     grace: Duration,
     on_sigkill: impl FnOnce(),
 ) -> Option<std::process::ExitStatus> {
-    // Already gone (and reaped now): its pid may be someone else's, so no signal.
-    if let Ok(Some(status)) = child.try_wait() {
+    let Ok(pid) = libc::pid_t::try_from(child.id()) else {
+        return None;
+    };
+    // Not exited yet, so its pid is still its own (and, unreaped, stays so).
+    if let Some(status) = exited(pid) {
         return Some(status);
     }
-    // A signal, not a `kill` process: nothing to spawn on the way out.
-    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: kill(2) has no memory effects; `pid` is our own child, not reaped (above).
-        unsafe { libc::kill(pid, libc::SIGINT) };
+    // SAFETY: kill(2) has no memory effects; `pid` is our own child, not reaped.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    if let Some(status) = exited_within(pid, grace) {
+        return Some(status);
     }
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
+    on_sigkill();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    exited_within(pid, Duration::from_secs(30))
+}
+
+/// How child `pid` exited, if it has, without reaping it.
+fn exited(pid: libc::pid_t) -> Option<std::process::ExitStatus> {
+    use std::os::unix::process::ExitStatusExt;
+    // SAFETY: an all-zero siginfo_t is valid; waitid only writes into it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+    // SAFETY: `info` is a valid siginfo_t for waitid to fill.
+    let r = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) };
+    // SAFETY: waitid filled `info` for a child (si_pid 0: none has exited).
+    let (who, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if r != 0 || who == 0 {
+        return None;
+    }
+    // The wait(2) status word: exit code in the second byte, else the signal.
+    Some(std::process::ExitStatus::from_raw(match info.si_code {
+        libc::CLD_EXITED => (status & 0xff) << 8,
+        _ => status & 0x7f,
+    }))
+}
+
+fn exited_within(pid: libc::pid_t, wait: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Some(status) = exited(pid) {
             return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    on_sigkill();
-    let _ = child.kill();
-    child.wait().ok()
 }
 
 pub fn start(config: &Path) -> (DpProc, std::sync::mpsc::Receiver<String>) {
