@@ -32,9 +32,11 @@
 //! ip4-lookup cycles through 65,536 random destinations instead (256 new ones per vector)
 //! drawn from the installed routes, on 1k and on 1M random prefixes
 //! (`dp_benches::random_routes`, as `fib.rs`), plus a 1M case with 256 flows only (its FIB
-//! lines stay cached). ip4-rewrite has three paths: the precomputed via-gateway fast path, a
-//! glean to pods on a connected subnet (neighbor-table lookup: the path pod traffic takes),
-//! and VXLAN outer packets whose IPv4 checksum is pending (computed in software).
+//! lines stay cached). ip4-rewrite's cases: the precomputed via-gateway fast path; a glean to
+//! hosts on a connected subnet (a neighbor-table lookup per packet); pods by their own /32
+//! routes, as the CNI plugin sets them up (host adjacencies: the fast path again); the
+//! midchain into a tunnel; and VXLAN outer packets whose IPv4 checksum is pending (computed
+//! in software).
 //! ethernet-input checks clean IPv4 itself and hands it straight to ip4-lookup, or to
 //! vxlan-decap for a local VTEP; ip4-input runs on what it leaves: frames with Ethernet
 //! padding to trim (small packets in minimum-size frames). vxlan-decap takes VXLAN packets,
@@ -83,6 +85,7 @@ const FLOWS: usize = 256;
 const MAC_IN: [u8; 6] = [2, 0, 0, 0, 1, 1];
 const MAC_OUT: [u8; 6] = [2, 0, 0, 0, 2, 1];
 const MAC_PODS: [u8; 6] = [2, 0, 0, 0, 3, 1];
+const MAC_PODS32: [u8; 6] = [2, 0, 0, 0, 3, 2];
 /// The sender in front of port `in`, and remote VTEP 10.0.1.9 behind it.
 const MAC_PEER: [u8; 6] = [2, 0, 0, 0, 1, 2];
 /// Gateways 10.0.2.2 and 10.0.2.3, and remote VTEP 10.0.2.9, behind port `out`.
@@ -114,6 +117,11 @@ fn pod_mac(i: usize) -> [u8; 6] {
 /// Pod `i` (0..256) behind port `pods`: 10.1.0.2 and up.
 fn pod_ip(i: usize) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 1, 0, 2)) + i as u32)
+}
+
+/// Pod `i` (0..256) behind port `pods32`, by its own /32 route: 10.56.0.2 and up.
+fn pod32_ip(i: usize) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 56, 0, 2)) + i as u32)
 }
 
 /// Flow `i`'s destination in `net`/16, as gen_pcap.py numbers them.
@@ -240,12 +248,15 @@ fn padded_flows_to(net: [u8; 2], rx_if: IfIndex) -> Vec<VecBuf> {
 ///   172.17.0.2: its VTEP is behind an ECMP route (10.9.0.0/16 via both gateways), so its
 ///   outer packets go back through ip4-lookup and ip4-rewrite;
 /// - port `pods` 10.1.0.1/16 with 256 pods resolved: routing to them takes a glean
-///   adjacency and a neighbor-table lookup per packet.
+///   adjacency and a neighbor-table lookup per packet;
+/// - port `pods32`, unnumbered (10.56.0.1/32), with 256 pods resolved, each by its own /32
+///   route through the port, as the CNI plugin sets pods up: a host adjacency each.
 struct Site {
     c: Control,
     in_if: IfIndex,
     out_if: IfIndex,
     pods_if: IfIndex,
+    pods32_if: IfIndex,
     vxin: IfIndex,
 }
 
@@ -279,6 +290,12 @@ fn site() -> Result<Site, FwdError> {
     for i in 0..FLOWS {
         c.set_neighbor(pods_if, pod_ip(i), pod_mac(i), true)?;
     }
+    let pods32_if = c.add_port("pods32", 3, MAC_PODS32, 1500, TxCaps::default())?;
+    c.add_address("pods32", ip("10.56.0.1"), 32)?;
+    for i in 0..FLOWS {
+        c.add_route_hops(pod32_ip(i), 32, &[(None, Some(pods32_if))])?;
+        c.set_neighbor(pods32_if, pod32_ip(i), pod_mac(i), true)?;
+    }
     c.add_route(ip("10.2.0.0"), 16, &[GW])?;
     c.add_route(ip("10.9.0.0"), 16, &[GW, GW2])?;
     let tunnel = |vni, local, remote| VxlanTunnel {
@@ -306,6 +323,7 @@ fn site() -> Result<Site, FwdError> {
         in_if,
         out_if,
         pods_if,
+        pods32_if,
         vxin,
     })
 }
@@ -843,7 +861,8 @@ fn nodes(cr: &mut Criterion) {
             |f, p| check_routed(f, p, l2(MAC_GW, MAC_OUT), s.out_if),
         )
     });
-    bench_node(&mut g, "glean to 256 pods (neighbor lookup)", || {
+    // 256 pods, each its own flow: the frames ip4-rewrite gets, and the pod it must reach.
+    let to_pods = |pod_ip: fn(usize) -> Ipv4Addr, port_mac: [u8; 6], port: IfIndex| {
         let frames = (0..FLOWS)
             .map(|i| VecBuf::on(s.out_if, &udp_frame(MAC_OUT, GW, pod_ip(i), i, FRAME_LEN)))
             .collect();
@@ -852,11 +871,17 @@ fn nodes(cr: &mut Criterion) {
             Ip4Rewrite::new(st.clone(), ARP_INTERVAL),
             "port-tx",
             &input,
-            |f, p| {
+            move |f, p| {
                 let pod = usize::from(f.data[18]) << 8 | usize::from(f.data[19]);
-                check_routed(f, p, l2(pod_mac(pod - 2), MAC_PODS), s.pods_if);
+                check_routed(f, p, l2(pod_mac(pod - 2), port_mac), port);
             },
         )
+    };
+    bench_node(&mut g, "glean to 256 pods (neighbor lookup)", || {
+        to_pods(pod_ip, MAC_PODS, s.pods_if)
+    });
+    bench_node(&mut g, "256 pods by /32 routes (host adjacencies)", || {
+        to_pods(pod32_ip, MAC_PODS32, s.pods32_if)
     });
     bench_node(
         &mut g,

@@ -237,9 +237,9 @@ pub fn render(backend: &DaemonBackend) -> String {
     f.add(
         "dataplane_adjacencies",
         "gauge",
-        "Adjacencies the FIB points at.",
+        "Adjacencies the FIB points at (slots freed by deleted pod routes not counted).",
         &[],
-        state.adjs.len() as u64,
+        state.adjs_in_use() as u64,
     );
     drop(s);
     f.render()

@@ -77,7 +77,7 @@ impl Iface {
 /// Where the FIB sends a packet (the FIB's next-hop id indexes `FwdState::adjs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Adj {
-    /// Blackhole.
+    /// Blackhole (slot 0); in any other slot, a freed one that no route points to.
     Drop,
     /// One of our addresses: ip4-local.
     Local,
@@ -171,6 +171,16 @@ impl FwdState {
     #[inline]
     pub fn iface(&self, i: IfIndex) -> Option<&Iface> {
         self.ifaces.get(i as usize).and_then(Option::as_ref)
+    }
+
+    /// Adjacencies in use: the blackhole and every slot not freed (see [`Adj::Drop`]).
+    pub fn adjs_in_use(&self) -> usize {
+        1 + self
+            .adjs
+            .iter()
+            .skip(1)
+            .filter(|a| **a != Adj::Drop)
+            .count()
     }
 
     #[inline]
@@ -533,9 +543,15 @@ impl Control {
         self.add_iface(name, IfaceKind::Vxlan(t), mac, mtu, TxCaps::default())
     }
 
+    /// The id of adjacency `adj` in `next`: an equal one's, else a freed slot's (an
+    /// [`Adj::Drop`] past slot 0, see [`Control::free_host_adjs`]), else a new one.
     fn adj_id(next: &mut FwdState, adj: Adj) -> u32 {
         if let Some(i) = next.adjs.iter().position(|a| *a == adj) {
             return i as u32;
+        }
+        if let Some(i) = next.adjs.iter().skip(1).position(|a| *a == Adj::Drop) {
+            next.adjs[i + 1] = adj;
+            return (i + 1) as u32;
         }
         next.adjs.push(adj);
         (next.adjs.len() - 1) as u32
@@ -777,6 +793,12 @@ impl Control {
     /// Adds a route whose next hops are a gateway (which must be in a connected subnet), an
     /// interface (the destination itself is resolved by ARP on it: a pod behind its port), or
     /// both (a gateway on that interface). Several hops make an ECMP group.
+    ///
+    /// A /32 through an interface alone (a pod's route) gets a host adjacency, a `Via` to the
+    /// address itself, rather than the interface's glean: its rewrite is then precomputed
+    /// once the pod's MAC is known, and its packets take ip4-rewrite's fast path instead of a
+    /// neighbor lookup per packet (VPP's adjacency per attached host). ARP resolves it the
+    /// same way. [`Control::del_route`] frees it for reuse.
     pub fn add_route_hops(
         &mut self,
         prefix: Ipv4Addr,
@@ -811,6 +833,7 @@ impl Control {
                     };
                     Adj::Via { iface, gw }
                 }
+                (None, Some(iface)) if len == 32 => Adj::Via { iface, gw: prefix },
                 (None, Some(iface)) => Adj::Glean { iface },
                 (None, None) => return Err(FwdError::NoNextHop(prefix, len)),
             };
@@ -827,7 +850,7 @@ impl Control {
         }
         // Most routes reuse an adjacency the workers already have: then the FIB's in-place
         // update is the whole change, and no worker is waited for.
-        if next.adjs.len() != state.adjs.len() {
+        if next.adjs != state.adjs {
             self.publish(next)?;
         }
         self.fib.add(prefix, len, adj)?;
@@ -846,15 +869,49 @@ impl Control {
 
     /// Deletes a configured route.
     pub fn del_route(&mut self, prefix: Ipv4Addr, len: u8) -> Result<(), FwdError> {
-        match self.routes.get(&(prefix, len)) {
-            Some(r) if r.kind == RouteKind::Static => {}
+        let hops = match self.routes.get(&(prefix, len)) {
+            Some(r) if r.kind == RouteKind::Static => r.hops.clone(),
             _ => return Err(FwdError::NoRoute(prefix, len)),
-        }
+        };
         self.fib.delete(prefix, len)?;
         self.routes.remove(&(prefix, len));
-        // Adjacencies stay (they are shared and few); workers that still hold the old entry
-        // find a valid adjacency.
+        // Shared adjacencies stay (gateways and gleans are few); workers that still hold the
+        // old entry find a valid adjacency. A pod's host adjacency is freed.
+        self.free_host_adjs(prefix, len, &hops)?;
         self.restack()
+    }
+
+    /// Frees the host adjacencies of deleted route `prefix/len` (a /32 through interfaces
+    /// alone, see [`Control::add_route_hops`]) unless a route still has `prefix` as its
+    /// gateway (the same adjacency). Freed slots become [`Adj::Drop`] and are published
+    /// before anything reuses them: once every worker has seen the state without the route,
+    /// no packet still carries the id, so [`Control::adj_id`] may give it to another
+    /// adjacency. Pods come and go with new addresses; their adjacencies do not pile up.
+    fn free_host_adjs(
+        &mut self,
+        prefix: Ipv4Addr,
+        len: u8,
+        hops: &[(Option<Ipv4Addr>, Option<IfIndex>)],
+    ) -> Result<(), FwdError> {
+        if len != 32 || self.routes.values().any(|r| r.via.contains(&prefix)) {
+            return Ok(());
+        }
+        let mut next = (*self.state.load()).clone();
+        let mut freed = false;
+        for &(gw, dev) in hops {
+            let (None, Some(iface)) = (gw, dev) else {
+                continue;
+            };
+            let host = Adj::Via { iface, gw: prefix };
+            if let Some(slot) = next.adjs.iter_mut().skip(1).find(|a| **a == host) {
+                *slot = Adj::Drop;
+                freed = true;
+            }
+        }
+        if freed {
+            self.publish(next)?;
+        }
+        Ok(())
     }
 
     /// Records a neighbor (learned by a worker, or static).
@@ -1214,8 +1271,21 @@ mod tests {
         let (fib, snap) = c.readers();
         let adj =
             |addr: &str| snap.get().adjs[fib.lookup(u32::from(ip(addr))).unwrap() as usize].clone();
-        assert_eq!(adj("10.56.0.5"), Adj::Glean { iface: a });
-        assert_eq!(adj("10.56.0.6"), Adj::Glean { iface: b });
+        // A host adjacency each (the pod itself as the next hop), not the ports' gleans.
+        assert_eq!(
+            adj("10.56.0.5"),
+            Adj::Via {
+                iface: a,
+                gw: ip("10.56.0.5")
+            }
+        );
+        assert_eq!(
+            adj("10.56.0.6"),
+            Adj::Via {
+                iface: b,
+                gw: ip("10.56.0.6")
+            }
+        );
         assert_eq!(adj("10.56.0.1"), Adj::Local);
         assert!(
             matches!(c.del_port("p-a"), Err(FwdError::IfaceInUse { .. })),
@@ -1239,6 +1309,86 @@ mod tests {
             c.add_route_hops(ip("10.9.0.0"), 16, &[(None, None)]),
             Err(FwdError::NoNextHop(..))
         ));
+    }
+
+    /// A pod's /32 gets its rewrite precomputed once its MAC is known (ip4-rewrite's fast
+    /// path), and a deleted pod's adjacency slot goes to the next pod: churn does not grow
+    /// the adjacency table.
+    #[test]
+    fn pod_routes_get_host_adjacencies_that_are_reused_after_the_pod_goes() {
+        let mut c = control();
+        let a = c
+            .add_port("p-a", 0, [2; 6], 1500, TxCaps::default())
+            .unwrap();
+        c.add_address("p-a", ip("10.56.0.1"), 32).unwrap();
+        let (fib, _) = c.readers();
+        let id = |addr: &str| fib.lookup(u32::from(ip(addr))).unwrap() as usize;
+        c.add_route_hops(ip("10.56.0.5"), 32, &[(None, Some(a))])
+            .unwrap();
+        let pod = id("10.56.0.5");
+        assert_eq!(c.state().rewrites[pod], None, "MAC not known yet");
+        c.set_neighbor(a, ip("10.56.0.5"), [5; 6], false).unwrap();
+        let rw = c.state().rewrites[pod].expect("precomputed once the MAC is known");
+        assert_eq!(
+            rw.l2[..12],
+            [[5; 6], [2; 6]].concat()[..],
+            "pod's MAC, port's MAC"
+        );
+        assert_eq!(rw.tx_if, a);
+
+        let before = c.state().adjs.len();
+        for n in 6..40 {
+            let old = ip(&format!("10.56.0.{}", n - 1));
+            c.del_route(old, 32).unwrap();
+            assert_eq!(c.state().adjs[pod], Adj::Drop, "freed when the pod goes");
+            assert_eq!(c.state().adjs_in_use(), before - 1);
+            c.add_route_hops(ip(&format!("10.56.0.{n}")), 32, &[(None, Some(a))])
+                .unwrap();
+            assert_eq!(
+                id(&format!("10.56.0.{n}")),
+                pod,
+                "the next pod takes the slot"
+            );
+        }
+        assert_eq!(
+            c.state().adjs.len(),
+            before,
+            "34 pods later, no new adjacency"
+        );
+    }
+
+    /// A pod that is also a gateway (a route via its address, a CNF router) keeps its
+    /// adjacency when its /32 goes.
+    #[test]
+    fn a_host_adjacency_a_gateway_route_still_uses_is_kept() {
+        let mut c = control();
+        let a = c
+            .add_port("p-a", 0, [2; 6], 1500, TxCaps::default())
+            .unwrap();
+        c.add_address("p-a", ip("10.56.0.1"), 32).unwrap();
+        c.add_route_hops(ip("10.56.0.5"), 32, &[(None, Some(a))])
+            .unwrap();
+        c.add_route_hops(ip("10.99.0.0"), 16, &[(Some(ip("10.56.0.5")), Some(a))])
+            .unwrap();
+        let (fib, _) = c.readers();
+        let host = fib.lookup(u32::from(ip("10.56.0.5"))).unwrap();
+        assert_eq!(
+            fib.lookup(u32::from(ip("10.99.1.1"))),
+            Some(host),
+            "one adjacency"
+        );
+        c.del_route(ip("10.56.0.5"), 32).unwrap();
+        assert_eq!(
+            c.state().adjs[host as usize],
+            Adj::Via {
+                iface: a,
+                gw: ip("10.56.0.5")
+            },
+            "still the /16's next hop"
+        );
+        c.add_route_hops(ip("10.56.0.6"), 32, &[(None, Some(a))])
+            .unwrap();
+        assert_ne!(fib.lookup(u32::from(ip("10.56.0.6"))), Some(host));
     }
 
     #[test]

@@ -205,6 +205,46 @@ fn no_arp_request_from_an_interface_without_an_address() {
     );
 }
 
+/// A pod behind an unnumbered port (10.56.0.1/32 on it, a /32 route to the pod through the
+/// port, as the CNI plugin sets it up): ARP for the pod itself, then its packets routed with
+/// its MAC (through its host adjacency's precomputed rewrite).
+#[test]
+fn a_pod_behind_an_unnumbered_port_is_resolved_then_reached() {
+    let mut h = harness(TxCaps::default(), 1500);
+    const POD_C: [u8; 6] = [2, 0, 0, 0, 0xc, 0xc];
+    let p2 =
+        h.c.add_port("pod2", 2, [2, 0, 0, 0, 0, 0x22], 1500, TxCaps::default())
+            .unwrap();
+    h.c.add_address("pod2", ip("10.56.0.1"), 32).unwrap();
+    h.c.add_route_hops(ip("10.56.0.7"), 32, &[(None, Some(p2))])
+        .unwrap();
+    h.g.quiescent();
+    let f = from_a("10.56.0.7", 64, &udp(1, 2, 10));
+    let out = h.send(h.p0, std::slice::from_ref(&f));
+    assert_eq!(out.len(), 1, "an ARP request, the packet dropped");
+    let d = out[0].1.data();
+    assert_eq!((out[0].1.meta().tx_if, &d[12..14]), (p2, &[8u8, 6][..]));
+    assert_eq!(
+        d[28..32],
+        ip("10.56.0.1").octets(),
+        "from the port's address"
+    );
+    assert_eq!(d[38..42], ip("10.56.0.7").octets(), "for the pod");
+
+    h.c.set_neighbor(p2, ip("10.56.0.7"), POD_C, false).unwrap();
+    h.g.quiescent();
+    let out = h.send(h.p0, std::slice::from_ref(&f));
+    assert_eq!(out.len(), 1);
+    let (node, p) = &out[0];
+    assert_eq!((*node, p.meta().tx_if), ("port-tx", p2));
+    let d = p.data();
+    assert_eq!(d[..6], POD_C, "to the pod's MAC");
+    assert_eq!(d[6..12], [2, 0, 0, 0, 0, 0x22], "from its port's MAC");
+    assert_eq!(d[14 + 8], 63, "TTL decremented");
+    assert!(checksum::verifies(&d[14..34]));
+    assert_eq!(d[34..], f[34..], "payload untouched");
+}
+
 #[test]
 fn unresolved_next_hop_sends_one_arp_request_then_rate_limits() {
     let mut h = harness(TxCaps::default(), 1500);
