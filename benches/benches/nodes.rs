@@ -33,7 +33,7 @@
 //! drawn from the installed routes, on 1k and on 1M random prefixes
 //! (`dp_benches::random_routes`, as `fib.rs`), plus a 1M case with 256 flows only (its FIB
 //! lines stay cached). ip4-rewrite's cases: the precomputed via-gateway fast path; a glean to
-//! hosts on a connected subnet (a neighbor-table lookup per packet); pods by their own /32
+//! hosts on a connected subnet (one hash lookup of the host's rewrite per packet); pods by their own /32
 //! routes, as the CNI plugin sets them up (host adjacencies: the fast path again); the
 //! midchain into a tunnel; and VXLAN outer packets whose IPv4 checksum is pending (computed
 //! in software).
@@ -247,8 +247,8 @@ fn padded_flows_to(net: [u8; 2], rx_if: IfIndex) -> Vec<VecBuf> {
 /// - tunnel `vx200` (VNI 200, 10.0.2.1 -> 10.9.0.9, 172.17.0.1/24), 10.4.0.0/16 via
 ///   172.17.0.2: its VTEP is behind an ECMP route (10.9.0.0/16 via both gateways), so its
 ///   outer packets go back through ip4-lookup and ip4-rewrite;
-/// - port `pods` 10.1.0.1/16 with 256 pods resolved: routing to them takes a glean
-///   adjacency and a neighbor-table lookup per packet;
+/// - port `pods` 10.1.0.1/16 with 256 hosts resolved: routing to them takes a glean
+///   adjacency and one hash lookup of the host's rewrite per packet;
 /// - port `pods32`, unnumbered (10.56.0.1/32), with 256 pods resolved, each by its own /32
 ///   route through the port, as the CNI plugin sets pods up: a host adjacency each.
 struct Site {
@@ -877,9 +877,11 @@ fn nodes(cr: &mut Criterion) {
             },
         )
     };
-    bench_node(&mut g, "glean to 256 pods (neighbor lookup)", || {
-        to_pods(pod_ip, MAC_PODS, s.pods_if)
-    });
+    bench_node(
+        &mut g,
+        "glean to 256 hosts (rewrite by destination)",
+        || to_pods(pod_ip, MAC_PODS, s.pods_if),
+    );
     bench_node(&mut g, "256 pods by /32 routes (host adjacencies)", || {
         to_pods(pod32_ip, MAC_PODS32, s.pods32_if)
     });

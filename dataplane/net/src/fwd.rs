@@ -134,6 +134,11 @@ pub struct FwdState {
     /// and ip4-local (VPP's "vxlan-bypass"). Recomputed with `tunnel_underlay`, so an
     /// endpoint whose address went away stops being bypassed and takes the routed path.
     pub vtep_bypass: Vec<(u32, u16)>,
+    /// Per neighbor whose MAC is known, on an interface that is up: its rewrite (recomputed
+    /// at every publish). A packet routed by a glean (into a connected subnet) finds its own
+    /// with one hash lookup by destination and takes ip4-rewrite's fast path, as a `Via`
+    /// takes `rewrites`, instead of the neighbor table and the full checks.
+    pub host_rewrites: FxHashMap<(IfIndex, Ipv4Addr), Rewrite>,
 }
 
 /// A resolved adjacency, ready to be written in front of a packet.
@@ -382,6 +387,11 @@ impl Control {
                 Adj::Via { iface, gw } => next.resolved(*iface, *gw),
                 _ => None,
             })
+            .collect();
+        next.host_rewrites = next
+            .neighbors
+            .keys()
+            .filter_map(|&(i, ip)| Some(((i, ip), next.resolved(i, ip)?)))
             .collect();
         next.tunnel_underlay = self.underlays(&next);
         next.vtep_bypass = self.bypass(&next);
@@ -796,9 +806,9 @@ impl Control {
     ///
     /// A /32 through an interface alone (a pod's route) gets a host adjacency, a `Via` to the
     /// address itself, rather than the interface's glean: its rewrite is then precomputed
-    /// once the pod's MAC is known, and its packets take ip4-rewrite's fast path instead of a
-    /// neighbor lookup per packet (VPP's adjacency per attached host). ARP resolves it the
-    /// same way. [`Control::del_route`] frees it for reuse.
+    /// once the pod's MAC is known, indexed by the adjacency like a gateway's, with no
+    /// lookup by destination per packet (VPP's adjacency per attached host). ARP resolves it
+    /// the same way. [`Control::del_route`] frees it for reuse.
     pub fn add_route_hops(
         &mut self,
         prefix: Ipv4Addr,
@@ -1355,6 +1365,33 @@ mod tests {
             before,
             "34 pods later, no new adjacency"
         );
+    }
+
+    /// Every resolved neighbor on an interface that is up has its rewrite for gleans, kept in
+    /// step with its MAC, the interface's state and the neighbor's removal.
+    #[test]
+    fn resolved_hosts_have_a_rewrite_for_gleans_kept_in_step() {
+        let mut c = control();
+        let a = c.add_port("p", 0, [2; 6], 1500, TxCaps::default()).unwrap();
+        c.add_address("p", ip("10.0.1.1"), 24).unwrap();
+        let host = (a, ip("10.0.1.5"));
+        let dst_mac = |c: &Control| {
+            c.state()
+                .host_rewrites
+                .get(&host)
+                .map(|r| r.l2[..6].to_vec())
+        };
+        assert_eq!(dst_mac(&c), None);
+        c.set_neighbor(a, host.1, [5; 6], false).unwrap();
+        assert_eq!(dst_mac(&c), Some(vec![5; 6]));
+        c.set_neighbor(a, host.1, [6; 6], false).unwrap();
+        assert_eq!(dst_mac(&c), Some(vec![6; 6]), "the new MAC");
+        c.set_up("p", false).unwrap();
+        assert_eq!(dst_mac(&c), None, "not while the port is down");
+        c.set_up("p", true).unwrap();
+        assert_eq!(dst_mac(&c), Some(vec![6; 6]));
+        assert!(c.del_neighbor(a, host.1).unwrap());
+        assert_eq!(dst_mac(&c), None, "gone with the neighbor");
     }
 
     /// A pod that is also a gateway (a route via its address, a CNF router) keeps its

@@ -7,7 +7,8 @@
 //! originated); finishes a pending IPv4 header checksum, by the egress NIC when it can
 //! (`set_tx_offload`) or in software; resolves the next hop's MAC (unresolved -> an ARP
 //! request, rate-limited per next hop, and the packet is dropped and counted); prepends the
-//! Ethernet header.
+//! Ethernet header. Resolved next hops (a gateway's, and a glean's host in a connected
+//! subnet) have their rewrite precomputed at every publish: the fast path copies it.
 //! Sets: `meta.tx_if`.
 //! Next: `port-tx` (ports), `vxlan-encap` (tunnel interfaces), `ip4-lookup` (ICMP errors we
 //! generated), `drop`.
@@ -165,8 +166,8 @@ pub fn output_arc(iface: &Iface) -> u8 {
     }
 }
 
-/// The common case in a few loads and stores: a packet to a resolved gateway on an interface
-/// that is up, within its MTU, with a TTL above 1 unless we originated it (VXLAN outer
+/// The common case in a few loads and stores: a packet to a resolved gateway (or, by a glean,
+/// to a resolved host in a connected subnet) on an interface that is up, within its MTU, with a TTL above 1 unless we originated it (VXLAN outer
 /// headers, ICMP replies; their pending header checksum is filled here too). `None` sends the
 /// packet down the full path, which handles (and counts) everything else.
 #[inline(always)]
@@ -179,7 +180,10 @@ fn fast_rewrite<B: PacketBuf>(
     let m = p.meta();
     let flags = m.flags;
     let adj = m.adj as usize;
-    let rw = state.rewrites.get(adj)?.as_ref()?;
+    let rw = match state.rewrites.get(adj)? {
+        Some(rw) => rw,
+        None => host_rewrite(p, state, adj)?,
+    };
     if p.headroom() < 14 {
         return None;
     }
@@ -203,6 +207,18 @@ fn fast_rewrite<B: PacketBuf>(
         return Some(Ip4RewriteNext::PortTx.arc());
     }
     push_l2(p, rw)
+}
+
+/// The rewrite to a packet's own destination when its adjacency is a glean (a host in a
+/// connected subnet) and the host's MAC is known: [`FwdState::host_rewrites`].
+#[inline(always)]
+fn host_rewrite<'s, B: PacketBuf>(p: &B, state: &'s FwdState, adj: usize) -> Option<&'s Rewrite> {
+    let Some(Adj::Glean { iface }) = state.adjs.get(adj) else {
+        return None;
+    };
+    let h = p.data().first_chunk::<20>()?;
+    let dst = Ipv4Addr::new(h[16], h[17], h[18], h[19]);
+    state.host_rewrites.get(&(*iface, dst))
 }
 
 /// [`fast_rewrite`] for a packet we built (no TTL decrement) or whose header checksum is
@@ -310,8 +326,8 @@ fn rewrite<B: PacketBuf>(
         }
         return Verdict::Drop(Ip4RewriteError::TooBig);
     }
-    // Resolved gateways on interfaces that are up took the fast path; here: gleans, and
-    // everything else that needs the neighbor table.
+    // Resolved next hops on interfaces that are up (gateways, and hosts in a connected
+    // subnet) took the fast path; here: the unresolved, and everything else it leaves.
     let Some(mac) = state.neighbor(out_if, nh).map(|n| n.mac) else {
         return resolve(iface, nh, arp_sent, arp_interval, ctx);
     };
@@ -327,8 +343,7 @@ fn rewrite<B: PacketBuf>(
     if p.meta().flags & PacketMeta::F_IP4_CSUM_PENDING != 0 {
         fill_pending_checksum(p, iface.tx_caps.ipv4_csum);
     }
-    // Written in place rather than through a `Rewrite` built per packet (gleans to pods on a
-    // connected subnet come here for every packet).
+    // Written in place rather than through a `Rewrite` built per packet.
     let Some(l2) = p.prepend(14) else {
         return Verdict::Drop(Ip4RewriteError::NoHeadroom);
     };

@@ -185,6 +185,24 @@ fn routes_between_ports_with_ttl_and_mac_rewrite() {
     assert_eq!(d[34..], expect[34..], "payload untouched");
 }
 
+/// A host in a connected subnet (a glean) whose MAC changes: the next packets go to the new
+/// MAC (its precomputed rewrite follows the neighbor table).
+#[test]
+fn a_host_in_a_connected_subnet_is_reached_at_its_current_mac() {
+    let mut h = harness(TxCaps::default(), 1500);
+    let f = from_a("10.0.2.2", 64, &udp(1000, 2000, 100));
+    let out = h.send(h.p0, std::slice::from_ref(&f));
+    assert_eq!(out[0].1.data()[..6], POD_B);
+    const MOVED: [u8; 6] = [2, 0, 0, 0, 0xb, 0xc];
+    h.c.set_neighbor(h.p1, ip("10.0.2.2"), MOVED, true).unwrap();
+    h.g.quiescent();
+    let out = h.send(h.p0, std::slice::from_ref(&f));
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].0, out[0].1.meta().tx_if), ("port-tx", h.p1));
+    assert_eq!(out[0].1.data()[..6], MOVED, "to the new MAC");
+    assert_eq!(h.packets("ip4-rewrite"), 2);
+}
+
 #[test]
 fn no_arp_request_from_an_interface_without_an_address() {
     let mut h = harness(TxCaps::default(), 1500);
