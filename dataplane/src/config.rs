@@ -43,6 +43,16 @@ pub struct Config {
     pub tunnels: Vec<TunnelEntry>,
     #[serde(default, rename = "route")]
     pub routes: Vec<RouteConfig>,
+    /// Files of routes for tables too big for `[[route]]`: one route per line,
+    /// `PREFIX via GW [via GW]...` (several gateways: ECMP), `#` starts a comment. Relative
+    /// paths are from the config file's folder. A top-level key: it goes before the first
+    /// `[table]`. (1M routes as `[[route]]` tables took 2 GB of memory to parse; as a file,
+    /// a few hundred MB.)
+    #[serde(default, rename = "route-files")]
+    pub route_files: Vec<std::path::PathBuf>,
+    /// The routes of `route_files`, read by [`Config::parse`].
+    #[serde(skip)]
+    pub file_routes: Vec<FileRoute>,
     #[serde(default, rename = "neighbor")]
     pub neighbors: Vec<NeighborEntry>,
     #[serde(default)]
@@ -153,6 +163,39 @@ impl OneOrMany {
 pub struct RouteConfig {
     pub prefix: String,
     pub via: OneOrMany,
+}
+
+/// A route read from one of `route-files`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileRoute {
+    /// Which of `route-files` (its index) and the line, from 1: for errors.
+    pub file: usize,
+    pub line: usize,
+    pub prefix: Ipv4Addr,
+    pub len: u8,
+    pub via: Vec<Ipv4Addr>,
+}
+
+/// One line of a route file: `None` for a blank or comment line.
+fn parse_route_line(line: &str) -> Result<Option<(Ipv4Addr, u8, Vec<Ipv4Addr>)>, String> {
+    let line = line.split('#').next().unwrap_or_default();
+    let mut words = line.split_whitespace();
+    let Some(prefix) = words.next() else {
+        return Ok(None);
+    };
+    let (prefix, len) = parse_cidr(prefix)?;
+    let mut via = Vec::new();
+    while let Some(w) = words.next() {
+        if w != "via" {
+            return Err(format!("`{w}`: expected `via GATEWAY`"));
+        }
+        let gw = words.next().ok_or("`via` without a gateway")?;
+        via.push(parse_ip(gw)?);
+    }
+    if via.is_empty() {
+        return Err("no gateway: a line is `PREFIX via GATEWAY [via GATEWAY]...`".into());
+    }
+    Ok(Some((prefix, len, via)))
 }
 
 /// `[[neighbor]]`: a static ARP entry.
@@ -301,12 +344,63 @@ impl Config {
                 message,
             }
         })?;
+        let mut cfg = cfg;
+        cfg.read_route_files(Path::new(file).parent())
+            .map_err(|(location, message)| ConfigError {
+                file: file.to_string(),
+                location: Some(location),
+                message,
+            })?;
         cfg.validate().map_err(|(location, message)| ConfigError {
             file: file.to_string(),
             location: Some(location),
             message,
         })?;
         Ok(cfg)
+    }
+
+    /// Reads `route_files` (relative to `dir`, the config file's folder) into
+    /// `file_routes`. Errors are (where, message).
+    fn read_route_files(&mut self, dir: Option<&Path>) -> Result<(), (String, String)> {
+        use std::io::BufRead;
+        for (i, path) in self.route_files.iter().enumerate() {
+            let full = match dir {
+                Some(d) if path.is_relative() => d.join(path),
+                _ => path.clone(),
+            };
+            let at = format!("route-files[{i}] ({})", full.display());
+            let f = std::fs::File::open(&full)
+                .map_err(|e| (at.clone(), format!("cannot read: {e}")))?;
+            for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
+                let line = line.map_err(|e| (at.clone(), format!("cannot read: {e}")))?;
+                let route =
+                    parse_route_line(&line).map_err(|m| (format!("{at} line {}", n + 1), m))?;
+                if let Some((prefix, len, via)) = route {
+                    self.file_routes.push(FileRoute {
+                        file: i,
+                        line: n + 1,
+                        prefix,
+                        len,
+                        via,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Where route `r` of `file_routes` came from, for errors.
+    pub fn file_route_location(&self, r: &FileRoute) -> String {
+        let path = self
+            .route_files
+            .get(r.file)
+            .map(|p| p.display().to_string());
+        format!(
+            "route-files[{}] ({}) line {}",
+            r.file,
+            path.unwrap_or_default(),
+            r.line
+        )
     }
 
     /// Cross-field checks. Errors are (config path, message).
@@ -612,6 +706,11 @@ pub fn apply(
             .add_route(prefix, len, &via)
             .map_err(|e| at("", e.to_string()))?;
     }
+    for r in &cfg.file_routes {
+        control
+            .add_route(r.prefix, r.len, &r.via)
+            .map_err(|e| (cfg.file_route_location(r), e.to_string()))?;
+    }
     for (i, n) in cfg.neighbors.iter().enumerate() {
         let at = |field: &str, m: String| (format!("neighbor[{i}]{field}"), m);
         let iface = control
@@ -834,6 +933,100 @@ mac = "02:00:00:00:50:02"
         let c = Config::parse(ROUTED, "t.toml").unwrap();
         assert_eq!(c.tunnels[0].port, 4789);
         assert_eq!(c.routes[1].via.items(), vec!["172.16.0.2", "192.168.50.9"]);
+    }
+
+    /// ROUTED with `route-files = [...]` in front and `files` (name, text) written beside
+    /// it in a fresh folder; returns the folder (kept alive) and the config's path.
+    fn with_route_files(files: &[(&str, &str)]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<String> = files.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let cfg = dir.path().join("node.toml");
+        let text = format!("route-files = [{}]\n{ROUTED}", names.join(", "));
+        std::fs::write(&cfg, text).unwrap();
+        (dir, cfg)
+    }
+
+    #[test]
+    fn route_files_are_read_beside_the_config_and_applied() {
+        let (_dir, path) = with_route_files(&[
+            (
+                "a.txt",
+                "# upstream\n10.8.0.0/16 via 172.16.0.2\n\n   10.9.0.0/24 via 172.16.0.2 via 192.168.50.9  # ECMP\n",
+            ),
+            ("b.txt", "10.7.0.0/16 via 192.168.50.9\n"),
+        ]);
+        let c = Config::load(&path).unwrap();
+        let got: Vec<_> = c
+            .file_routes
+            .iter()
+            .map(|r| (r.file, r.line, r.prefix, r.len, r.via.len()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, 2, Ipv4Addr::new(10, 8, 0, 0), 16, 1),
+                (0, 4, Ipv4Addr::new(10, 9, 0, 0), 24, 2),
+                (1, 1, Ipv4Addr::new(10, 7, 0, 0), 16, 1),
+            ]
+        );
+        let domain = Domain::new(1);
+        let mut control = Control::new(&domain, c.fib_config()).unwrap();
+        let fake: Vec<PortInfo> = (0..2)
+            .map(|i| PortInfo {
+                port_id: i,
+                mac: [2, 0, 0, 0, 0, i as u8],
+                mtu: 1500,
+                caps: TxCaps::default(),
+            })
+            .collect();
+        apply(&c, &mut control, &fake).unwrap();
+        let prefixes: Vec<(Ipv4Addr, u8)> = control.routes().map(|r| (r.prefix, r.len)).collect();
+        for p in [(10, 8, 16), (10, 9, 24), (10, 7, 16)] {
+            let want = (Ipv4Addr::new(p.0, p.1, 0, 0), p.2);
+            assert!(prefixes.contains(&want), "{want:?} in {prefixes:?}");
+        }
+    }
+
+    #[test]
+    fn route_file_errors_name_the_file_and_line() {
+        let cases = [
+            (
+                "10.8.0.0/16 via 172.16.0.2\n10.8.1.0/33 via 172.16.0.2\n",
+                "line 2: prefix length 33 is over 32",
+            ),
+            ("10.8.0.0/16\n", "line 1: no gateway"),
+            (
+                "10.8.0.0/16 172.16.0.2\n",
+                "line 1: `172.16.0.2`: expected `via GATEWAY`",
+            ),
+            ("10.8.0.0/16 via\n", "line 1: `via` without a gateway"),
+            ("10.8.0.0/16 via 172.16.0\n", "line 1: "),
+            // Read, but refused when applied: the same checks as [[route]].
+            (
+                "\n10.8.0.0/16 via 10.9.9.9\n",
+                "line 2: route 10.8.0.0/16: next hop 10.9.9.9 is not in a connected subnet",
+            ),
+            (
+                "10.0.2.0/24 via 172.16.0.2\n",
+                "line 1: route 10.0.2.0/24 exists",
+            ),
+        ];
+        for (text, want) in cases {
+            let (_dir, path) = with_route_files(&[("r.txt", text)]);
+            let e = Config::load(&path).unwrap_err().to_string();
+            assert!(
+                e.contains("route-files[0] (") && e.contains(want),
+                "{text:?}: {e}"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("node.toml");
+        std::fs::write(&cfg, format!("route-files = [\"gone.txt\"]\n{ROUTED}")).unwrap();
+        let e = Config::load(&cfg).unwrap_err().to_string();
+        assert!(e.contains("gone.txt") && e.contains("cannot read"), "{e}");
     }
 
     #[test]

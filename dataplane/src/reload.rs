@@ -54,6 +54,11 @@ fn routes(c: &Config) -> Result<Routes, String> {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok((p, via))
         })
+        .chain(
+            c.file_routes
+                .iter()
+                .map(|r| Ok(((r.prefix, r.len), r.via.clone()))),
+        )
         .collect()
 }
 
@@ -258,5 +263,50 @@ mod tests {
         let new = Config::parse(&format!("{text}rx-queues = 2\n"), "t.toml").unwrap();
         let why = restart_needed(&old, &new).expect("a restart is needed");
         assert!(why.contains("rx-queues"), "{why}");
+    }
+
+    /// A route file edited between two loads: the reload adds and deletes the difference.
+    #[test]
+    fn a_changed_route_file_is_applied_as_a_difference() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("node.toml");
+        let routes = dir.path().join("r.txt");
+        std::fs::write(
+            &cfg,
+            "route-files = [\"r.txt\"]\n[eal]\ncores = \"0-1\"\n[[port]]\nname = \"up\"\n\
+             device = \"net_null0\"\naddress = \"10.0.2.1/24\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &routes,
+            "10.8.0.0/16 via 10.0.2.2\n10.9.0.0/16 via 10.0.2.2\n",
+        )
+        .unwrap();
+        let old = Config::load(&cfg).unwrap();
+        std::fs::write(
+            &routes,
+            "10.9.0.0/16 via 10.0.2.2\n10.7.0.0/16 via 10.0.2.3\n",
+        )
+        .unwrap();
+        let new = Config::load(&cfg).unwrap();
+
+        let domain = dp_net::rcu::Domain::new(1);
+        let mut control = Control::new(&domain, old.fib_config()).unwrap();
+        let port = crate::config::PortInfo {
+            port_id: 0,
+            mac: [2; 6],
+            mtu: 1500,
+            caps: dp_net::fwd::TxCaps::default(),
+        };
+        crate::config::apply(&old, &mut control, &[port]).unwrap();
+        let sum = apply_diff(&old, &new, &mut control).unwrap();
+        assert_eq!((sum.routes_added, sum.routes_deleted), (1, 1));
+        let mut have: Vec<String> = control
+            .routes()
+            .filter(|r| r.kind == dp_net::fwd::RouteKind::Static)
+            .map(|r| format!("{}/{}", r.prefix, r.len))
+            .collect();
+        have.sort();
+        assert_eq!(have, vec!["10.7.0.0/16", "10.9.0.0/16"]);
     }
 }
