@@ -288,13 +288,28 @@ pub fn wait_line_text(
     None
 }
 
+/// Sends signal `sig` ("INT", "TERM", "HUP") to the running dataplane: kill(2), no `kill`
+/// process.
 pub fn signal(child: &DpProc, sig: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{sig}"), &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{sig}");
+    let signo = match sig {
+        "INT" => libc::SIGINT,
+        "TERM" => libc::SIGTERM,
+        "HUP" => libc::SIGHUP,
+        _ => panic!("signal {sig}: not one the tests send"),
+    };
+    // Never 0 (that would signal our whole process group).
+    let pid = libc::pid_t::try_from(child.id())
+        .ok()
+        .filter(|&p| p > 0)
+        .expect("a running dataplane");
+    // SAFETY: kill(2) has no memory effects; `pid` is our running, unreaped child.
+    let rc = unsafe { libc::kill(pid, signo) };
+    assert_eq!(
+        rc,
+        0,
+        "kill -{sig} {pid}: {}",
+        std::io::Error::last_os_error()
+    );
 }
 
 /// A binary of another workspace package (`dpctl`, `cni-sriov`), built by
