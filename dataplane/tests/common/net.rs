@@ -129,54 +129,77 @@ pub fn stop_child(
     grace: Duration,
     on_sigkill: impl FnOnce(),
 ) -> Option<std::process::ExitStatus> {
-    let Ok(pid) = libc::pid_t::try_from(child.id()) else {
-        return None;
-    };
-    // Not exited yet, so its pid is still its own (and, unreaped, stays so).
-    if let Some(status) = exited(pid) {
-        return Some(status);
+    let pid = child_pid(child.id())?;
+    // Running, so its pid is still its own (and, unreaped, stays so until we are done).
+    match child_state(pid) {
+        ChildState::Running => {}
+        ChildState::Exited(status) => return Some(status),
+        // Reaped elsewhere: its pid may be another process's now, so no signal.
+        ChildState::Gone => return None,
     }
-    // SAFETY: kill(2) has no memory effects; `pid` is our own child, not reaped.
-    unsafe { libc::kill(pid, libc::SIGINT) };
+    let _ = kill(pid, libc::SIGINT);
     if let Some(status) = exited_within(pid, grace) {
         return Some(status);
     }
     on_sigkill();
-    // SAFETY: as above.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let _ = kill(pid, libc::SIGKILL);
     exited_within(pid, Duration::from_secs(30))
 }
 
-/// How child `pid` exited, if it has, without reaping it.
-fn exited(pid: libc::pid_t) -> Option<std::process::ExitStatus> {
+/// A child's pid for kill(2): never 0 or negative (those signal process groups).
+fn child_pid(id: u32) -> Option<libc::pid_t> {
+    libc::pid_t::try_from(id).ok().filter(|&p| p > 0)
+}
+
+/// kill(2): a signal, not a `kill` process.
+fn kill(pid: libc::pid_t, signo: libc::c_int) -> std::io::Result<()> {
+    // SAFETY: kill(2) has no memory effects; callers pass a child's pid (`child_pid`).
+    match unsafe { libc::kill(pid, signo) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// A child as `waitid` sees it without reaping it.
+enum ChildState {
+    Running,
+    Exited(std::process::ExitStatus),
+    /// Not a child to wait for any more (reaped already).
+    Gone,
+}
+
+fn child_state(pid: libc::pid_t) -> ChildState {
     use std::os::unix::process::ExitStatusExt;
     // SAFETY: an all-zero siginfo_t is valid; waitid only writes into it.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
     // SAFETY: `info` is a valid siginfo_t for waitid to fill.
-    let r = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) };
-    // SAFETY: waitid filled `info` for a child (si_pid 0: none has exited).
+    if unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) } != 0 {
+        return ChildState::Gone;
+    }
+    // SAFETY: waitid filled `info` (si_pid 0: the child has not exited).
     let (who, status) = unsafe { (info.si_pid(), info.si_status()) };
-    if r != 0 || who == 0 {
-        return None;
+    if who == 0 {
+        return ChildState::Running;
     }
     // The wait(2) status word: exit code in the second byte, else the signal.
-    Some(std::process::ExitStatus::from_raw(match info.si_code {
+    ChildState::Exited(std::process::ExitStatus::from_raw(match info.si_code {
         libc::CLD_EXITED => (status & 0xff) << 8,
         _ => status & 0x7f,
     }))
 }
 
+/// How child `pid` exited, waiting up to `wait` for it; `None` if it did not, or if it can
+/// no longer be waited for.
 fn exited_within(pid: libc::pid_t, wait: Duration) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + wait;
     loop {
-        if let Some(status) = exited(pid) {
-            return Some(status);
+        match child_state(pid) {
+            ChildState::Exited(status) => return Some(status),
+            ChildState::Gone => return None,
+            ChildState::Running if Instant::now() >= deadline => return None,
+            ChildState::Running => std::thread::sleep(Duration::from_millis(50)),
         }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -297,19 +320,10 @@ pub fn signal(child: &DpProc, sig: &str) {
         "HUP" => libc::SIGHUP,
         _ => panic!("signal {sig}: not one the tests send"),
     };
-    // Never 0 (that would signal our whole process group).
-    let pid = libc::pid_t::try_from(child.id())
-        .ok()
-        .filter(|&p| p > 0)
-        .expect("a running dataplane");
-    // SAFETY: kill(2) has no memory effects; `pid` is our running, unreaped child.
-    let rc = unsafe { libc::kill(pid, signo) };
-    assert_eq!(
-        rc,
-        0,
-        "kill -{sig} {pid}: {}",
-        std::io::Error::last_os_error()
-    );
+    let pid = child_pid(child.id()).expect("a running dataplane");
+    if let Err(e) = kill(pid, signo) {
+        panic!("kill -{sig} {pid}: {e}");
+    }
 }
 
 /// A binary of another workspace package (`dpctl`, `cni-sriov`), built by
