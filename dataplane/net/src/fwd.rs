@@ -380,18 +380,19 @@ impl Control {
 
     /// Publishes `next` and waits until every online worker has seen it.
     fn publish(&mut self, mut next: FwdState) -> Result<(), FwdError> {
-        next.rewrites = next
-            .adjs
-            .iter()
-            .map(|a| match a {
-                Adj::Via { iface, gw } => next.resolved(*iface, *gw),
-                _ => None,
-            })
-            .collect();
+        // Every resolved neighbor's rewrite once; a gateway's adjacency takes its gateway's.
         next.host_rewrites = next
             .neighbors
             .keys()
             .filter_map(|&(i, ip)| Some(((i, ip), next.resolved(i, ip)?)))
+            .collect();
+        next.rewrites = next
+            .adjs
+            .iter()
+            .map(|a| match a {
+                Adj::Via { iface, gw } => next.host_rewrites.get(&(*iface, *gw)).copied(),
+                _ => None,
+            })
             .collect();
         next.tunnel_underlay = self.underlays(&next);
         next.vtep_bypass = self.bypass(&next);
@@ -417,7 +418,7 @@ impl Control {
                     Adj::Glean { iface } => (*iface, t.remote),
                     _ => return None,
                 };
-                st.resolved(iface, nh).filter(|_| {
+                st.host_rewrites.get(&(iface, nh)).copied().filter(|_| {
                     matches!(
                         st.iface(iface).map(|o| o.kind),
                         Some(IfaceKind::Port { .. })
@@ -1256,17 +1257,22 @@ mod tests {
         );
     }
 
+    /// A pod's port as the CNI plugin makes it: port `name` (MAC all `2 + port_id` bytes)
+    /// with the pods' unnumbered gateway 10.56.0.1/32 on it.
+    fn pod_port(c: &mut Control, name: &str, port_id: u16) -> IfIndex {
+        let mac = [2 + port_id as u8; 6];
+        let i = c
+            .add_port(name, port_id, mac, 1500, TxCaps::default())
+            .unwrap();
+        c.add_address(name, ip("10.56.0.1"), 32).unwrap();
+        i
+    }
+
     #[test]
     fn pod_ports_share_an_unnumbered_gateway_and_get_interface_routes() {
         let mut c = control();
-        let a = c
-            .add_port("p-a", 0, [2; 6], 1500, TxCaps::default())
-            .unwrap();
-        let b = c
-            .add_port("p-b", 1, [3; 6], 1500, TxCaps::default())
-            .unwrap();
-        c.add_address("p-a", ip("10.56.0.1"), 32).unwrap();
-        c.add_address("p-b", ip("10.56.0.1"), 32).unwrap();
+        let a = pod_port(&mut c, "p-a", 0);
+        let b = pod_port(&mut c, "p-b", 1);
         assert!(
             matches!(
                 c.add_address("p-b", ip("10.56.0.1"), 24),
@@ -1327,10 +1333,7 @@ mod tests {
     #[test]
     fn pod_routes_get_host_adjacencies_that_are_reused_after_the_pod_goes() {
         let mut c = control();
-        let a = c
-            .add_port("p-a", 0, [2; 6], 1500, TxCaps::default())
-            .unwrap();
-        c.add_address("p-a", ip("10.56.0.1"), 32).unwrap();
+        let a = pod_port(&mut c, "p-a", 0);
         let (fib, _) = c.readers();
         let id = |addr: &str| fib.lookup(u32::from(ip(addr))).unwrap() as usize;
         c.add_route_hops(ip("10.56.0.5"), 32, &[(None, Some(a))])
@@ -1399,10 +1402,7 @@ mod tests {
     #[test]
     fn a_host_adjacency_a_gateway_route_still_uses_is_kept() {
         let mut c = control();
-        let a = c
-            .add_port("p-a", 0, [2; 6], 1500, TxCaps::default())
-            .unwrap();
-        c.add_address("p-a", ip("10.56.0.1"), 32).unwrap();
+        let a = pod_port(&mut c, "p-a", 0);
         c.add_route_hops(ip("10.56.0.5"), 32, &[(None, Some(a))])
             .unwrap();
         c.add_route_hops(ip("10.99.0.0"), 16, &[(Some(ip("10.56.0.5")), Some(a))])

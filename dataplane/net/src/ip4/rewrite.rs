@@ -167,9 +167,10 @@ pub fn output_arc(iface: &Iface) -> u8 {
 }
 
 /// The common case in a few loads and stores: a packet to a resolved gateway (or, by a glean,
-/// to a resolved host in a connected subnet) on an interface that is up, within its MTU, with a TTL above 1 unless we originated it (VXLAN outer
-/// headers, ICMP replies; their pending header checksum is filled here too). `None` sends the
-/// packet down the full path, which handles (and counts) everything else.
+/// to a resolved host in a connected subnet) on an interface that is up, within its MTU, with
+/// a TTL above 1 unless we originated it (VXLAN outer headers, ICMP replies; their pending
+/// header checksum is filled here too). `None` sends the packet down the full path, which
+/// handles (and counts) everything else.
 #[inline(always)]
 fn fast_rewrite<B: PacketBuf>(
     p: &mut B,
