@@ -861,10 +861,18 @@ impl Control {
         }
         // Most routes reuse an adjacency the workers already have: then the FIB's in-place
         // update is the whole change, and no worker is waited for.
-        if next.adjs != state.adjs {
+        let grew = next.adjs != state.adjs;
+        if grew {
             self.publish(next)?;
         }
-        self.fib.add(prefix, len, adj)?;
+        if let Err(e) = self.fib.add(prefix, len, adj) {
+            // Refused whole (a full FIB): the adjacencies go back to what they were, so a
+            // pod's host adjacency, or a new ECMP group, is not left behind unreferenced.
+            if grew {
+                self.publish((*state).clone())?;
+            }
+            return Err(e.into());
+        }
         self.routes.insert(
             (prefix, len),
             RouteEntry {
@@ -1395,6 +1403,24 @@ mod tests {
         assert_eq!(dst_mac(&c), Some(vec![6; 6]));
         assert!(c.del_neighbor(a, host.1).unwrap());
         assert_eq!(dst_mac(&c), None, "gone with the neighbor");
+    }
+
+    /// A route the FIB has no room for leaves no adjacency behind (a pod added to a full
+    /// FIB, again and again, would otherwise grow the table each time).
+    #[test]
+    fn a_route_the_fib_has_no_room_for_leaves_no_adjacency_behind() {
+        // Room for p-a's local /32 and one more route.
+        let mut c = control_with(2);
+        let a = pod_port(&mut c, "p-a", 0);
+        c.add_route_hops(ip("10.56.0.5"), 32, &[(None, Some(a))])
+            .unwrap();
+        let before = c.state().adjs.clone();
+        for n in 6..10 {
+            let pod = ip(&format!("10.56.0.{n}"));
+            let e = c.add_route_hops(pod, 32, &[(None, Some(a))]).unwrap_err();
+            assert!(matches!(e, FwdError::Fib(_)), "{e:?}");
+            assert_eq!(c.state().adjs, before, "no adjacency for {pod}");
+        }
     }
 
     /// A pod that is also a gateway (a route via its address, a CNF router) keeps its
