@@ -321,7 +321,7 @@ impl Config {
 
     /// Parses and validates `text` (`file` names it in errors).
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
             let location = e.span().map(|span| {
                 let before = &text[..span.start.min(text.len())];
                 let line = before.matches('\n').count() + 1;
@@ -344,7 +344,6 @@ impl Config {
                 message,
             }
         })?;
-        let mut cfg = cfg;
         cfg.read_route_files(Path::new(file).parent())
             .map_err(|(location, message)| ConfigError {
                 file: file.to_string(),
@@ -532,6 +531,13 @@ impl Config {
         }
         // Everything about addresses, tunnels, routes and neighbors is checked by applying
         // them to a scratch forwarding state: the same code the dataplane runs at startup.
+        self.scratch_control().map(drop)
+    }
+
+    /// The file applied to a scratch forwarding state, with made-up ports (MAC
+    /// 02:00:00:00:00:<i>, MTU 1500): the check [`Config::parse`] makes, and what tests look
+    /// into. Errors are (config path, message).
+    pub fn scratch_control(&self) -> Result<Control, (String, String)> {
         let fake: Vec<PortInfo> = (0..self.ports.len())
             .map(|i| PortInfo {
                 port_id: i as u16,
@@ -544,7 +550,7 @@ impl Config {
         let mut control = Control::new(&domain, self.fib_config())
             .map_err(|e| ("fib".to_string(), e.to_string()))?;
         apply(self, &mut control, &fake)?;
-        Ok(())
+        Ok(control)
     }
 
     /// The FIB sizing.
@@ -972,17 +978,7 @@ mac = "02:00:00:00:50:02"
                 (1, 1, Ipv4Addr::new(10, 7, 0, 0), 16, 1),
             ]
         );
-        let domain = Domain::new(1);
-        let mut control = Control::new(&domain, c.fib_config()).unwrap();
-        let fake: Vec<PortInfo> = (0..2)
-            .map(|i| PortInfo {
-                port_id: i,
-                mac: [2, 0, 0, 0, 0, i as u8],
-                mtu: 1500,
-                caps: TxCaps::default(),
-            })
-            .collect();
-        apply(&c, &mut control, &fake).unwrap();
+        let control = c.scratch_control().unwrap();
         let prefixes: Vec<(Ipv4Addr, u8)> = control.routes().map(|r| (r.prefix, r.len)).collect();
         for p in [(10, 8, 16), (10, 9, 24), (10, 7, 16)] {
             let want = (Ipv4Addr::new(p.0, p.1, 0, 0), p.2);

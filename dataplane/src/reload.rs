@@ -290,15 +290,7 @@ mod tests {
         .unwrap();
         let new = Config::load(&cfg).unwrap();
 
-        let domain = dp_net::rcu::Domain::new(1);
-        let mut control = Control::new(&domain, old.fib_config()).unwrap();
-        let port = crate::config::PortInfo {
-            port_id: 0,
-            mac: [2; 6],
-            mtu: 1500,
-            caps: dp_net::fwd::TxCaps::default(),
-        };
-        crate::config::apply(&old, &mut control, &[port]).unwrap();
+        let mut control = old.scratch_control().unwrap();
         let sum = apply_diff(&old, &new, &mut control).unwrap();
         assert_eq!((sum.routes_added, sum.routes_deleted), (1, 1));
         let mut have: Vec<String> = control

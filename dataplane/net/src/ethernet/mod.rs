@@ -10,8 +10,9 @@
 //! goes to `ip4-input`, which trims, checks and counts it. `drop` for everything else, by
 //! reason. Taking the clean packet past ip4-input saves it a whole pass over the vector: one
 //! look at a header that is already in registers, instead of a node that loads it again
-//! (measured: L3 routing 40.8 -> 46.9 Mpps when ip4-input's pass was left out). So ip4-input's
-//! packet counter in `show runtime` counts only the packets it had to check in full.
+//! (measured with alternating fresh processes: L3 routing 42.39 -> 43.78 Mpps, decap
+//! 27.84 -> 28.87). So ip4-input's packet counter in `show runtime` counts only the packets
+//! it had to check in full.
 
 use crate::buffer::{PacketBuf, PacketMeta};
 use crate::fwd::{FwdState, IfIndex, Iface};
