@@ -157,12 +157,92 @@ impl OneOrMany {
     }
 }
 
-/// `[[route]]`: a prefix through one or more gateways.
+/// `[[route]]`: a prefix through one or more gateways (`via`, several = ECMP), through a
+/// port or tunnel alone (`dev`: the destination is on that link, resolved by ARP, as for a
+/// pod's /32 or a point-to-point link), or both (each gateway on that interface).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     pub prefix: String,
-    pub via: OneOrMany,
+    #[serde(default)]
+    pub via: Option<OneOrMany>,
+    #[serde(default)]
+    pub dev: Option<String>,
+}
+
+impl RouteConfig {
+    /// The next hops; errors are (field, message).
+    pub fn hops(&self) -> Result<NextHops, (&'static str, String)> {
+        let via = match &self.via {
+            Some(v) => v
+                .items()
+                .into_iter()
+                .map(parse_ip)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|m| (".via", m))?,
+            None => Vec::new(),
+        };
+        NextHops::new(via, self.dev.as_deref()).map_err(|m| ("", m))
+    }
+}
+
+/// A configured route's next hops: gateways (several = ECMP), an interface by name, or both
+/// (each gateway on that interface). Never neither.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextHops {
+    via: Vec<Ipv4Addr>,
+    dev: Option<Box<str>>,
+}
+
+impl NextHops {
+    /// Refuses a route with neither gateways nor an interface.
+    pub fn new(via: Vec<Ipv4Addr>, dev: Option<&str>) -> Result<NextHops, String> {
+        if via.is_empty() && dev.is_none() {
+            return Err(
+                "no next hop: give `via` (gateways), `dev` (a port or tunnel), or both".into(),
+            );
+        }
+        Ok(NextHops {
+            via,
+            dev: dev.map(Box::from),
+        })
+    }
+
+    /// The gateways.
+    pub fn via(&self) -> &[Ipv4Addr] {
+        &self.via
+    }
+
+    /// The interface's name.
+    pub fn dev(&self) -> Option<&str> {
+        self.dev.as_deref()
+    }
+
+    /// Adds route `prefix/len` through these hops to `control`, the interface looked up by
+    /// name. Errors are (field, message): `.dev` for an interface that does not exist.
+    pub fn add_route(
+        &self,
+        control: &mut Control,
+        prefix: Ipv4Addr,
+        len: u8,
+    ) -> Result<(), (&'static str, String)> {
+        let dev = match self.dev() {
+            Some(name) => Some(
+                control
+                    .iface(name)
+                    .map_err(|e| (".dev", format!("route {prefix}/{len}: {e}")))?
+                    .index,
+            ),
+            None => None,
+        };
+        let hops: Vec<(Option<Ipv4Addr>, Option<IfIndex>)> = match self.via.as_slice() {
+            [] => vec![(None, dev)],
+            via => via.iter().map(|&gw| (Some(gw), dev)).collect(),
+        };
+        control
+            .add_route_hops(prefix, len, &hops)
+            .map_err(|e| ("", e.to_string()))
+    }
 }
 
 /// A route read from one of `route-files`.
@@ -173,11 +253,14 @@ pub struct FileRoute {
     pub line: usize,
     pub prefix: Ipv4Addr,
     pub len: u8,
-    pub via: Vec<Ipv4Addr>,
+    pub hops: NextHops,
 }
 
+/// The syntax of a route file's line, for errors.
+const ROUTE_LINE: &str = "`PREFIX via GATEWAY [via GATEWAY]... [dev NAME]` or `PREFIX dev NAME`";
+
 /// One line of a route file: `None` for a blank or comment line.
-fn parse_route_line(line: &str) -> Result<Option<(Ipv4Addr, u8, Vec<Ipv4Addr>)>, String> {
+fn parse_route_line(line: &str) -> Result<Option<(Ipv4Addr, u8, NextHops)>, String> {
     let line = line.split('#').next().unwrap_or_default();
     let mut words = line.split_whitespace();
     let Some(prefix) = words.next() else {
@@ -185,17 +268,18 @@ fn parse_route_line(line: &str) -> Result<Option<(Ipv4Addr, u8, Vec<Ipv4Addr>)>,
     };
     let (prefix, len) = parse_cidr(prefix)?;
     let mut via = Vec::new();
+    let mut dev = None;
     while let Some(w) = words.next() {
-        if w != "via" {
-            return Err(format!("`{w}`: expected `via GATEWAY`"));
+        match w {
+            "via" => via.push(parse_ip(words.next().ok_or("`via` without a gateway")?)?),
+            "dev" if dev.is_some() => return Err("`dev` given twice".into()),
+            "dev" => dev = Some(words.next().ok_or("`dev` without an interface name")?),
+            _ => return Err(format!("`{w}`: expected `via GATEWAY` or `dev NAME`")),
         }
-        let gw = words.next().ok_or("`via` without a gateway")?;
-        via.push(parse_ip(gw)?);
     }
-    if via.is_empty() {
-        return Err("no gateway: a line is `PREFIX via GATEWAY [via GATEWAY]...`".into());
-    }
-    Ok(Some((prefix, len, via)))
+    let hops =
+        NextHops::new(via, dev).map_err(|_| format!("no next hop: a line is {ROUTE_LINE}"))?;
+    Ok(Some((prefix, len, hops)))
 }
 
 /// `[[neighbor]]`: a static ARP entry.
@@ -367,20 +451,23 @@ impl Config {
                 Some(d) if path.is_relative() => d.join(path),
                 _ => path.clone(),
             };
-            let at = format!("route-files[{i}] ({})", full.display());
-            let f = std::fs::File::open(&full)
-                .map_err(|e| (at.clone(), format!("cannot read: {e}")))?;
+            // The place as configured, as apply's errors give it ([`Self::file_route_location`]);
+            // the path read, in the message.
+            let at = format!("route-files[{i}] ({})", path.display());
+            let unreadable =
+                |e: std::io::Error| (at.clone(), format!("cannot read {}: {e}", full.display()));
+            let f = std::fs::File::open(&full).map_err(unreadable)?;
             for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
-                let line = line.map_err(|e| (at.clone(), format!("cannot read: {e}")))?;
+                let line = line.map_err(unreadable)?;
                 let route =
                     parse_route_line(&line).map_err(|m| (format!("{at} line {}", n + 1), m))?;
-                if let Some((prefix, len, via)) = route {
+                if let Some((prefix, len, hops)) = route {
                     self.file_routes.push(FileRoute {
                         file: i,
                         line: n + 1,
                         prefix,
                         len,
-                        via,
+                        hops,
                     });
                 }
             }
@@ -701,21 +788,14 @@ pub fn apply(
     for (i, r) in cfg.routes.iter().enumerate() {
         let at = |field: &str, m: String| (format!("route[{i}]{field}"), m);
         let (prefix, len) = parse_cidr(&r.prefix).map_err(|m| at(".prefix", m))?;
-        let via: Vec<Ipv4Addr> = r
-            .via
-            .items()
-            .into_iter()
-            .map(parse_ip)
-            .collect::<Result<_, _>>()
-            .map_err(|m| at(".via", m))?;
-        control
-            .add_route(prefix, len, &via)
-            .map_err(|e| at("", e.to_string()))?;
+        let hops = r.hops().map_err(|(f, m)| at(f, m))?;
+        hops.add_route(control, prefix, len)
+            .map_err(|(f, m)| at(f, m))?;
     }
     for r in &cfg.file_routes {
-        control
-            .add_route(r.prefix, r.len, &r.via)
-            .map_err(|e| (cfg.file_route_location(r), e.to_string()))?;
+        r.hops
+            .add_route(control, r.prefix, r.len)
+            .map_err(|(_, m)| (cfg.file_route_location(r), m))?;
     }
     for (i, n) in cfg.neighbors.iter().enumerate() {
         let at = |field: &str, m: String| (format!("neighbor[{i}]{field}"), m);
@@ -938,7 +1018,10 @@ mac = "02:00:00:00:50:02"
     fn routed_config_with_tunnel_and_ecmp_parses() {
         let c = Config::parse(ROUTED, "t.toml").unwrap();
         assert_eq!(c.tunnels[0].port, 4789);
-        assert_eq!(c.routes[1].via.items(), vec!["172.16.0.2", "192.168.50.9"]);
+        assert_eq!(
+            c.routes[1].via.as_ref().map(OneOrMany::items),
+            Some(vec!["172.16.0.2", "192.168.50.9"])
+        );
     }
 
     /// ROUTED with `route-files = [...]` in front and `files` (name, text) written beside
@@ -968,7 +1051,7 @@ mac = "02:00:00:00:50:02"
         let got: Vec<_> = c
             .file_routes
             .iter()
-            .map(|r| (r.file, r.line, r.prefix, r.len, r.via.len()))
+            .map(|r| (r.file, r.line, r.prefix, r.len, r.hops.via().len()))
             .collect();
         assert_eq!(
             got,
@@ -986,6 +1069,102 @@ mac = "02:00:00:00:50:02"
         }
     }
 
+    /// A route's next hops, the interfaces by name.
+    type NamedHops = Vec<(Option<Ipv4Addr>, Option<String>)>;
+
+    /// The static (configured) routes of `control`, as (prefix, hops).
+    fn static_routes(control: &Control) -> Vec<(String, NamedHops)> {
+        let state = control.state();
+        let name = |i: IfIndex| state.iface(i).map(|f| f.name.clone());
+        let mut out: Vec<_> = control
+            .routes()
+            .filter(|r| r.kind == dp_net::fwd::RouteKind::Static)
+            .map(|r| {
+                let hops = r
+                    .hops
+                    .iter()
+                    .map(|&(gw, dev)| (gw, dev.and_then(name)))
+                    .collect();
+                (format!("{}/{}", r.prefix, r.len), hops)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn routes_through_a_port_or_tunnel_by_name_are_applied() {
+        let text = format!(
+            "{ROUTED}[[route]]\nprefix = \"10.0.1.7/32\"\ndev = \"pod0\"\n\
+             [[route]]\nprefix = \"10.0.4.0/24\"\nvia = \"192.168.50.9\"\ndev = \"uplink\"\n\
+             [[route]]\nprefix = \"10.0.5.0/24\"\ndev = \"vx100\"\n"
+        );
+        let control = Config::parse(&text, "t.toml")
+            .unwrap()
+            .scratch_control()
+            .unwrap();
+        let dev = |d: &str| Some(d.to_string());
+        let gw = |a, b, c, d| Some(Ipv4Addr::new(a, b, c, d));
+        let got = static_routes(&control);
+        for want in [
+            ("10.0.1.7/32".to_string(), vec![(None, dev("pod0"))]),
+            (
+                "10.0.4.0/24".to_string(),
+                vec![(gw(192, 168, 50, 9), dev("uplink"))],
+            ),
+            ("10.0.5.0/24".to_string(), vec![(None, dev("vx100"))]),
+            ("10.0.2.0/24".to_string(), vec![(gw(172, 16, 0, 2), None)]),
+        ] {
+            assert!(got.contains(&want), "{want:?} in {got:?}");
+        }
+    }
+
+    #[test]
+    fn a_route_without_a_next_hop_or_with_an_unknown_interface_is_refused() {
+        let extra = |r: &str| format!("{ROUTED}[[route]]\nprefix = \"10.0.1.7/32\"\n{r}");
+        assert_eq!(
+            err(&extra("")),
+            "t.toml: route[2]: no next hop: give `via` (gateways), `dev` (a port or tunnel), or both"
+        );
+        assert_eq!(
+            err(&extra("via = []\n")),
+            "t.toml: route[2]: no next hop: give `via` (gateways), `dev` (a port or tunnel), or both"
+        );
+        assert_eq!(
+            err(&extra("dev = \"pod9\"\n")),
+            "t.toml: route[2].dev: route 10.0.1.7/32: no interface `pod9`"
+        );
+        assert_eq!(
+            err(&extra("via = \"10.0.1.300\"\ndev = \"pod0\"\n")),
+            format!(
+                "t.toml: route[2].via: {}",
+                parse_ip("10.0.1.300").unwrap_err()
+            )
+        );
+    }
+
+    #[test]
+    fn route_file_lines_may_name_an_interface() {
+        let (_dir, path) = with_route_files(&[(
+            "r.txt",
+            "10.0.1.7/32 dev pod0\n10.0.4.0/24 via 192.168.50.9 dev uplink # on the uplink\n",
+        )]);
+        let c = Config::load(&path).unwrap();
+        let got = static_routes(&c.scratch_control().unwrap());
+        let want_pod = (
+            "10.0.1.7/32".to_string(),
+            vec![(None, Some("pod0".to_string()))],
+        );
+        let want_gw = (
+            "10.0.4.0/24".to_string(),
+            vec![(
+                Some(Ipv4Addr::new(192, 168, 50, 9)),
+                Some("uplink".to_string()),
+            )],
+        );
+        assert!(got.contains(&want_pod) && got.contains(&want_gw), "{got:?}");
+    }
+
     #[test]
     fn route_file_errors_name_the_file_and_line() {
         let cases = [
@@ -993,12 +1172,27 @@ mac = "02:00:00:00:50:02"
                 "10.8.0.0/16 via 172.16.0.2\n10.8.1.0/33 via 172.16.0.2\n",
                 "line 2: prefix length 33 is over 32",
             ),
-            ("10.8.0.0/16\n", "line 1: no gateway"),
+            (
+                "10.8.0.0/16\n",
+                "line 1: no next hop: a line is `PREFIX via GATEWAY",
+            ),
             (
                 "10.8.0.0/16 172.16.0.2\n",
-                "line 1: `172.16.0.2`: expected `via GATEWAY`",
+                "line 1: `172.16.0.2`: expected `via GATEWAY` or `dev NAME`",
             ),
             ("10.8.0.0/16 via\n", "line 1: `via` without a gateway"),
+            (
+                "10.8.0.0/16 dev\n",
+                "line 1: `dev` without an interface name",
+            ),
+            (
+                "10.8.0.0/16 dev pod0 dev uplink\n",
+                "line 1: `dev` given twice",
+            ),
+            (
+                "\n\n10.8.0.0/16 dev pod9\n",
+                "line 3: route 10.8.0.0/16: no interface `pod9`",
+            ),
             ("10.8.0.0/16 via 172.16.0\n", "line 1: "),
             // Read, but refused when applied: the same checks as [[route]].
             (
@@ -1022,7 +1216,14 @@ mac = "02:00:00:00:50:02"
         let cfg = dir.path().join("node.toml");
         std::fs::write(&cfg, format!("route-files = [\"gone.txt\"]\n{ROUTED}")).unwrap();
         let e = Config::load(&cfg).unwrap_err().to_string();
-        assert!(e.contains("gone.txt") && e.contains("cannot read"), "{e}");
+        let full = dir.path().join("gone.txt");
+        assert!(
+            e.contains(&format!(
+                "route-files[0] (gone.txt): cannot read {}: ",
+                full.display()
+            )),
+            "{e}"
+        );
     }
 
     #[test]

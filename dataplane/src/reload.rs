@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 
 use dp_net::fwd::Control;
 
-use crate::config::{Config, parse_cidr, parse_ip, parse_mac, tunnel_mac};
+use crate::config::{Config, NextHops, parse_cidr, parse_ip, parse_mac, tunnel_mac};
 
 /// What a reload did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -38,26 +38,17 @@ impl std::fmt::Display for ReloadSummary {
     }
 }
 
-type Routes = BTreeMap<(Ipv4Addr, u8), Vec<Ipv4Addr>>;
+type Routes = BTreeMap<(Ipv4Addr, u8), NextHops>;
 type Neighbors = BTreeMap<(String, Ipv4Addr), [u8; 6]>;
 
 fn routes(c: &Config) -> Result<Routes, String> {
     c.routes
         .iter()
-        .map(|r| {
-            let p = parse_cidr(&r.prefix)?;
-            let via = r
-                .via
-                .items()
-                .into_iter()
-                .map(parse_ip)
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((p, via))
-        })
+        .map(|r| Ok((parse_cidr(&r.prefix)?, r.hops().map_err(|(_, m)| m)?)))
         .chain(
             c.file_routes
                 .iter()
-                .map(|r| Ok(((r.prefix, r.len), r.via.clone()))),
+                .map(|r| Ok(((r.prefix, r.len), r.hops.clone()))),
         )
         .collect()
 }
@@ -171,8 +162,8 @@ fn apply_steps(
 ) -> Result<(), String> {
     let e = |what: String| move |err: dp_net::fwd::FwdError| format!("{what}: {err}");
 
-    for ((p, l), via) in or {
-        if nr.get(&(*p, *l)) != Some(via) {
+    for ((p, l), hops) in or {
+        if nr.get(&(*p, *l)) != Some(hops) {
             control
                 .del_route(*p, *l)
                 .map_err(e(format!("route {p}/{l}")))?;
@@ -231,11 +222,10 @@ fn apply_steps(
         }
         sum.tunnels_added += 1;
     }
-    for ((p, l), via) in nr {
-        if or.get(&(*p, *l)) != Some(via) {
-            control
-                .add_route(*p, *l, via)
-                .map_err(e(format!("route {p}/{l}")))?;
+    for ((p, l), hops) in nr {
+        if or.get(&(*p, *l)) != Some(hops) {
+            hops.add_route(control, *p, *l)
+                .map_err(|(_, m)| format!("route {p}/{l}: {m}"))?;
             sum.routes_added += 1;
         }
     }
@@ -300,5 +290,36 @@ mod tests {
             .collect();
         have.sort();
         assert_eq!(have, vec!["10.7.0.0/16", "10.9.0.0/16"]);
+    }
+
+    /// A route that moves from a gateway to a port (a pod's /32, say) is replaced; one whose
+    /// next hops are unchanged is left alone.
+    #[test]
+    fn a_route_moved_from_a_gateway_to_a_port_is_replaced() {
+        let base = "[eal]\ncores = \"0-1\"\n[[port]]\nname = \"pod0\"\ndevice = \"net_null0\"\n\
+                    address = \"10.0.1.1/24\"\n[[route]]\nprefix = \"10.9.0.0/16\"\nvia = \"10.0.1.2\"\n\
+                    [[route]]\nprefix = \"10.0.1.7/32\"\n";
+        let old = Config::parse(&format!("{base}via = \"10.0.1.2\"\n"), "t.toml").unwrap();
+        let new = Config::parse(&format!("{base}dev = \"pod0\"\n"), "t.toml").unwrap();
+        let mut control = old.scratch_control().unwrap();
+        let sum = apply_diff(&old, &new, &mut control).unwrap();
+        assert_eq!((sum.routes_added, sum.routes_deleted), (1, 1));
+        let pod0 = control.iface("pod0").unwrap().index;
+        let hops: Vec<_> = control
+            .routes()
+            .filter(|r| r.kind == dp_net::fwd::RouteKind::Static)
+            .map(|r| (format!("{}/{}", r.prefix, r.len), r.hops.clone()))
+            .collect();
+        assert!(
+            hops.contains(&("10.0.1.7/32".into(), vec![(None, Some(pod0))]))
+                && hops.contains(&(
+                    "10.9.0.0/16".into(),
+                    vec![(Some(Ipv4Addr::new(10, 0, 1, 2)), None)]
+                )),
+            "{hops:?}"
+        );
+        // Loading the same file again changes nothing.
+        let sum = apply_diff(&new, &new, &mut control).unwrap();
+        assert_eq!(sum, ReloadSummary::default());
     }
 }
