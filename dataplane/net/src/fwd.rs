@@ -331,6 +331,9 @@ pub struct Control {
     fib: FibWriter,
     state: Rcu<FwdState>,
     routes: BTreeMap<(Ipv4Addr, u8), RouteEntry>,
+    /// How many static routes have each address as a gateway: whether a pod's host
+    /// adjacency is still a gateway's, without a scan of every route.
+    gateway_uses: FxHashMap<Ipv4Addr, u32>,
 }
 
 impl std::fmt::Debug for Control {
@@ -356,6 +359,7 @@ impl Control {
             fib,
             state,
             routes: BTreeMap::new(),
+            gateway_uses: FxHashMap::default(),
         })
     }
 
@@ -873,12 +877,16 @@ impl Control {
             }
             return Err(e.into());
         }
+        let via: Vec<Ipv4Addr> = hops.iter().filter_map(|h| h.0).collect();
+        for gw in &via {
+            *self.gateway_uses.entry(*gw).or_default() += 1;
+        }
         self.routes.insert(
             (prefix, len),
             RouteEntry {
                 prefix,
                 len,
-                via: hops.iter().filter_map(|h| h.0).collect(),
+                via,
                 hops: hops.to_vec(),
                 kind: RouteKind::Static,
             },
@@ -893,7 +901,16 @@ impl Control {
             _ => return Err(FwdError::NoRoute(prefix, len)),
         };
         self.fib.delete(prefix, len)?;
-        self.routes.remove(&(prefix, len));
+        if let Some(r) = self.routes.remove(&(prefix, len)) {
+            for gw in &r.via {
+                if let Some(n) = self.gateway_uses.get_mut(gw) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.gateway_uses.remove(gw);
+                    }
+                }
+            }
+        }
         // Shared adjacencies stay (gateways and gleans are few); workers that still hold the
         // old entry find a valid adjacency. A pod's host adjacency is freed.
         self.free_host_adjs(prefix, len, &hops)?;
@@ -912,7 +929,7 @@ impl Control {
         len: u8,
         hops: &[(Option<Ipv4Addr>, Option<IfIndex>)],
     ) -> Result<(), FwdError> {
-        if len != 32 || self.routes.values().any(|r| r.via.contains(&prefix)) {
+        if len != 32 || self.gateway_uses.contains_key(&prefix) {
             return Ok(());
         }
         let mut next = (*self.state.load()).clone();
@@ -1452,6 +1469,36 @@ mod tests {
         c.add_route_hops(ip("10.56.0.6"), 32, &[(None, Some(a))])
             .unwrap();
         assert_ne!(fib.lookup(u32::from(ip("10.56.0.6"))), Some(host));
+
+        // Through two gateway routes: kept until the last one goes, then freed with the /32.
+        c.add_route_hops(ip("10.98.0.0"), 16, &[(Some(ip("10.56.0.5")), Some(a))])
+            .unwrap();
+        c.del_route(ip("10.99.0.0"), 16).unwrap();
+        let pod = |c: &mut Control| {
+            c.add_route_hops(ip("10.56.0.5"), 32, &[(None, Some(a))])
+                .unwrap();
+            let id = fib.lookup(u32::from(ip("10.56.0.5"))).unwrap();
+            c.del_route(ip("10.56.0.5"), 32).unwrap();
+            (id, c.state().adjs[id as usize].clone())
+        };
+        let (id, adj) = pod(&mut c);
+        assert_eq!(
+            (id, adj),
+            (
+                host,
+                Adj::Via {
+                    iface: a,
+                    gw: ip("10.56.0.5")
+                }
+            ),
+            "10.98/16's"
+        );
+        c.del_route(ip("10.98.0.0"), 16).unwrap();
+        assert_eq!(
+            pod(&mut c),
+            (host, Adj::Drop),
+            "freed: no route through it is left"
+        );
     }
 
     #[test]
