@@ -103,6 +103,9 @@ fn run_with_config(text: &str) -> (i32, String) {
         .args(["--config", cfg.to_str().unwrap()])
         .output()
         .unwrap();
+    if let Some(prefix) = file_prefix(text) {
+        remove_runtime_dir(&prefix);
+    }
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(
         !stderr.contains("panicked"),
@@ -188,7 +191,6 @@ fn an_mtu_the_device_cannot_take_is_one_line_naming_the_key() {
         n = tag % 1000
     );
     let (code, err) = run_with_config(&text);
-    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
     assert_eq!(code, 1);
     let line = error_line(&err);
     assert!(
@@ -250,6 +252,7 @@ fn auto_cores_follow_the_cpu_affinity() {
         .args(["-INT", &child.id().to_string()])
         .status();
     let _ = child.wait();
+    remove_runtime_dir(&format!("dpx{tag}"));
     assert!(
         line.contains("1 worker lcore(s) [1] (main lcore 0)"),
         "{line}"

@@ -84,6 +84,15 @@ fn shared() -> &'static Shared {
             log.as_str(),
         ];
         let eal = Eal::init(args).expect("EAL init");
+        // The EAL is never torn down (it lives in this static); its runtime folder goes when
+        // the process exits. Handlers run last-registered first, so this one runs before the
+        // EAL's own, which then find their sockets gone: harmless at exit.
+        extern "C" fn remove_runtime_dir() {
+            net::remove_runtime_dir(&format!("dpt{}", std::process::id()));
+        }
+        // SAFETY: registers a plain function with no arguments; it touches only the file
+        // system.
+        unsafe { libc::atexit(remove_runtime_dir) };
         let pool = Mempool::new(&eal, "test_pool", 8191, 256, 2176, None).expect("mbuf pool");
         Shared { eal, pool }
     })

@@ -87,9 +87,11 @@ pub fn dataplane_bin() -> String {
 }
 
 /// A running `dataplane`: stopped (SIGINT, then SIGKILL after 5 s) when dropped, so a failing
-/// test never leaves one behind.
+/// test never leaves one behind, nor, once it has exited, its EAL runtime folder.
 pub struct DpProc {
     child: Option<Child>,
+    /// The EAL `--file-prefix` of its config.
+    prefix: Option<String>,
 }
 
 impl DpProc {
@@ -109,10 +111,27 @@ impl DpProc {
 
 impl Drop for DpProc {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            stop_child(&mut c, Duration::from_secs(5), || {});
+        let exited = match self.child.take() {
+            Some(mut c) => stop_child(&mut c, Duration::from_secs(5), || {}).is_some(),
+            None => true, // waited for by wait_with_output
+        };
+        if let (true, Some(p)) = (exited, &self.prefix) {
+            remove_runtime_dir(p);
         }
     }
+}
+
+/// Removes the EAL runtime folder of file prefix `prefix`, once its process has exited:
+/// DPDK removes its sockets there at exit, but not the folder itself.
+pub fn remove_runtime_dir(prefix: &str) {
+    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
+}
+
+/// The value of `--file-prefix=` in config text `text`.
+pub fn file_prefix(text: &str) -> Option<String> {
+    let (_, rest) = text.split_once("--file-prefix=")?;
+    let end = rest.find(|c: char| c == '"' || c.is_whitespace())?;
+    Some(rest[..end].to_string()).filter(|p| !p.is_empty() && !p.contains('/'))
 }
 
 /// Stops `child`: SIGINT, then up to `grace` for it to exit, then SIGKILL (calling `on_sigkill`
@@ -218,7 +237,17 @@ pub fn start(config: &Path) -> (DpProc, std::sync::mpsc::Receiver<String>) {
             let _ = txl.send(line);
         }
     });
-    (DpProc { child: Some(child) }, rxl)
+    let prefix = std::fs::read_to_string(config)
+        .ok()
+        .as_deref()
+        .and_then(file_prefix);
+    (
+        DpProc {
+            child: Some(child),
+            prefix,
+        },
+        rxl,
+    )
 }
 
 /// The `[eal]` and `[control]` head of a dataplane config every end-to-end test uses (EAL file
