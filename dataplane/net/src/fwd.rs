@@ -411,29 +411,33 @@ impl Control {
 
     /// [`FwdState::tunnel_underlay`] for `st` and the FIB as it is now.
     fn underlays(&self, st: &FwdState) -> Vec<Option<Rewrite>> {
-        st.ifaces
-            .iter()
-            .map(|f| {
-                let IfaceKind::Vxlan(t) = f.as_ref()?.kind else {
-                    return None;
-                };
-                let (iface, nh) = match st.adjs.get(self.fib.lookup(t.remote)? as usize)? {
-                    Adj::Via { iface, gw } => (*iface, *gw),
-                    Adj::Glean { iface } => (*iface, t.remote),
-                    _ => return None,
-                };
-                st.host_rewrites.get(&(iface, nh)).copied().filter(|_| {
-                    matches!(
-                        st.iface(iface).map(|o| o.kind),
-                        Some(IfaceKind::Port { .. })
-                    )
-                })
-            })
-            .collect()
+        st.ifaces.iter().map(|f| self.underlay(st, f)).collect()
+    }
+
+    /// The underlay of interface `f` of `st` (`None` but for a stacked tunnel).
+    fn underlay(&self, st: &FwdState, f: &Option<Iface>) -> Option<Rewrite> {
+        let IfaceKind::Vxlan(t) = f.as_ref()?.kind else {
+            return None;
+        };
+        let (iface, nh) = match st.adjs.get(self.fib.lookup(t.remote)? as usize)? {
+            Adj::Via { iface, gw } => (*iface, *gw),
+            Adj::Glean { iface } => (*iface, t.remote),
+            _ => return None,
+        };
+        st.host_rewrites.get(&(iface, nh)).copied().filter(|_| {
+            matches!(
+                st.iface(iface).map(|o| o.kind),
+                Some(IfaceKind::Port { .. })
+            )
+        })
     }
 
     /// [`FwdState::vtep_bypass`] for `st` and the FIB as it is now.
     fn bypass(&self, st: &FwdState) -> Vec<(u32, u16)> {
+        self.bypass_iter(st).collect()
+    }
+
+    fn bypass_iter<'a>(&'a self, st: &'a FwdState) -> impl Iterator<Item = (u32, u16)> + 'a {
         st.vteps
             .iter()
             .filter(|(a, _)| {
@@ -441,14 +445,21 @@ impl Control {
                 matches!(adj, Some(Adj::Local))
             })
             .map(|&(a, port)| (a.to_bits(), port))
-            .collect()
     }
 
     /// Publishes the state again when a FIB change moved a tunnel's underlay or a VTEP
-    /// address's route.
+    /// address's route. Compared in place, without building either: it runs after every
+    /// route change (a million of them when a big table loads).
     fn restack(&mut self) -> Result<(), FwdError> {
         let st = self.state.load();
-        if self.underlays(&st) != st.tunnel_underlay || self.bypass(&st) != st.vtep_bypass {
+        let moved = st.ifaces.len() != st.tunnel_underlay.len()
+            || st
+                .ifaces
+                .iter()
+                .zip(&st.tunnel_underlay)
+                .any(|(f, u)| self.underlay(&st, f) != *u)
+            || !self.bypass_iter(&st).eq(st.vtep_bypass.iter().copied());
+        if moved {
             self.publish((*st).clone())?;
         }
         Ok(())
@@ -827,7 +838,16 @@ impl Control {
             return Err(FwdError::RouteExists(prefix, len));
         }
         let state = self.state.load();
-        let mut next = (*state).clone();
+        // Cloned only when an adjacency is new: most routes share their gateway's, and a
+        // clone of the whole state per route was a third of loading a big table.
+        let mut next: Option<FwdState> = None;
+        let id = |next: &mut Option<FwdState>, adj: Adj| match next {
+            Some(n) => Self::adj_id(n, adj),
+            None => match state.adjs.iter().position(|a| *a == adj) {
+                Some(i) => i as u32,
+                None => Self::adj_id(next.insert((*state).clone()), adj),
+            },
+        };
         let mut members = Vec::new();
         for &(gw, dev) in hops {
             if let Some(i) = dev
@@ -852,12 +872,12 @@ impl Control {
                 (None, Some(iface)) => Adj::Glean { iface },
                 (None, None) => return Err(FwdError::NoNextHop(prefix, len)),
             };
-            members.push(Self::adj_id(&mut next, adj));
+            members.push(id(&mut next, adj));
         }
         let adj = if members.len() == 1 {
             members[0]
         } else {
-            Self::adj_id(&mut next, Adj::Ecmp(members))
+            id(&mut next, Adj::Ecmp(members))
         };
         // Validate the FIB change before publishing anything (host bits, capacity).
         if self.fib.get_exact(prefix, len).is_some() {
@@ -865,8 +885,8 @@ impl Control {
         }
         // Most routes reuse an adjacency the workers already have: then the FIB's in-place
         // update is the whole change, and no worker is waited for.
-        let grew = next.adjs != state.adjs;
-        if grew {
+        let grew = next.is_some();
+        if let Some(next) = next {
             self.publish(next)?;
         }
         if let Err(e) = self.fib.add(prefix, len, adj) {
