@@ -33,7 +33,8 @@
 //! drawn from the installed routes, on 1k and on 1M random prefixes
 //! (`dp_benches::random_routes`, as `fib.rs`), plus a 1M case with 256 flows only (its FIB
 //! lines stay cached). ip4-rewrite's cases: the precomputed via-gateway fast path; a glean to
-//! hosts on a connected subnet (one hash lookup of the host's rewrite per packet); pods by their own /32
+//! hosts on a connected subnet (the host's rewrite by destination, through ip4-rewrite's host
+//! cache); pods by their own /32
 //! routes, as the CNI plugin sets them up (host adjacencies: the fast path again); the
 //! midchain into a tunnel; and VXLAN outer packets whose IPv4 checksum is pending (computed
 //! in software).
@@ -248,7 +249,7 @@ fn padded_flows_to(net: [u8; 2], rx_if: IfIndex) -> Vec<VecBuf> {
 ///   172.17.0.2: its VTEP is behind an ECMP route (10.9.0.0/16 via both gateways), so its
 ///   outer packets go back through ip4-lookup and ip4-rewrite;
 /// - port `pods` 10.1.0.1/16 with 256 hosts resolved: routing to them takes a glean
-///   adjacency and one hash lookup of the host's rewrite per packet;
+///   adjacency and the host's rewrite by destination (ip4-rewrite's host cache);
 /// - port `pods32`, unnumbered (10.56.0.1/32), with 256 pods resolved, each by its own /32
 ///   route through the port, as the CNI plugin sets pods up: a host adjacency each.
 struct Site {

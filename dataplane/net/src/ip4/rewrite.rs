@@ -8,7 +8,8 @@
 //! (`set_tx_offload`) or in software; resolves the next hop's MAC (unresolved -> an ARP
 //! request, rate-limited per next hop, and the packet is dropped and counted); prepends the
 //! Ethernet header. Resolved next hops (a gateway's, and a glean's host in a connected
-//! subnet) have their rewrite precomputed at every publish: the fast path copies it.
+//! subnet) have their rewrite precomputed at every publish: the fast path copies it (a
+//! host's through a small per-worker cache in front of the state's map).
 //! Sets: `meta.tx_if`.
 //! Next: `port-tx` (ports), `vxlan-encap` (tunnel interfaces), `ip4-lookup` (ICMP errors we
 //! generated), `drop`.
@@ -77,6 +78,40 @@ pub struct Ip4Rewrite {
     /// wraps within milliseconds; it only has to tell apart the fragments of packets sent
     /// close together (the outer DF is clear).
     ident: u16,
+    /// Recent hosts' rewrites for glean adjacencies, emptied when the state changes.
+    hosts: HostCache,
+}
+
+/// Slots of a [`HostCache`]: one per host of a /24, so a /24's hosts never evict each other.
+const HOST_CACHE_SLOTS: usize = 256;
+
+/// No host: interface indexes are 16 bits, so a real key's top bits are 0.
+const NO_HOST: u64 = u64::MAX;
+
+/// A worker's direct-mapped cache of [`FwdState::host_rewrites`] for packets to hosts in a
+/// connected subnet (glean adjacencies), slotted by the destination's last byte: a hit is a
+/// compare where the map costs a hash and a probe (nodes bench, 256 hosts: 9.1-9.5 -> 6.9 ns
+/// a packet). It holds copies of the state's rewrites, so it is emptied whenever the state
+/// changes (the quiescent point): a changed MAC is never served from it. 8 KiB per worker.
+struct HostCache(Box<[(u64, Rewrite); HOST_CACHE_SLOTS]>);
+
+impl HostCache {
+    fn new() -> HostCache {
+        let empty = Rewrite {
+            l2: [0; 14],
+            tx_if: 0,
+            mtu: 0,
+            tunnel: false,
+            csum_offload: false,
+        };
+        HostCache(Box::new([(NO_HOST, empty); HOST_CACHE_SLOTS]))
+    }
+
+    fn clear(&mut self) {
+        for slot in self.0.iter_mut() {
+            slot.0 = NO_HOST;
+        }
+    }
 }
 
 impl Ip4Rewrite {
@@ -89,6 +124,7 @@ impl Ip4Rewrite {
             arp_interval,
             midchains: Midchains(Vec::new()),
             ident: 0,
+            hosts: HostCache::new(),
         };
         node.rebuild();
         node
@@ -97,6 +133,7 @@ impl Ip4Rewrite {
     /// Recomputes the midchains from the current snapshot (quiescent point only).
     fn rebuild(&mut self) {
         let state = self.state.get();
+        self.hosts.clear();
         self.midchains.0.clear();
         self.midchains
             .0
@@ -137,7 +174,9 @@ impl<B: PacketBuf> Node<B> for Ip4Rewrite {
     fn process(&mut self, pkts: &mut Vector<B>, next: &mut Nexts, ctx: &mut NodeCtx<'_, B>) {
         let state = self.state.get();
         for (p, nx) in pkts.iter_mut().zip(next.iter_mut()) {
-            if let Some(arc) = fast_rewrite(p, state, &self.midchains, &mut self.ident) {
+            if let Some(arc) =
+                fast_rewrite(p, state, &self.midchains, &mut self.ident, &mut self.hosts)
+            {
                 *nx = arc;
                 continue;
             }
@@ -177,13 +216,14 @@ fn fast_rewrite<B: PacketBuf>(
     state: &FwdState,
     midchains: &Midchains,
     ident: &mut u16,
+    hosts: &mut HostCache,
 ) -> Option<u8> {
     let m = p.meta();
     let flags = m.flags;
     let adj = m.adj as usize;
     let rw = match state.rewrites.get(adj)? {
         Some(rw) => rw,
-        None => host_rewrite(p, state, adj)?,
+        None => host_rewrite(p, state, adj, hosts)?,
     };
     if p.headroom() < 14 {
         return None;
@@ -211,15 +251,30 @@ fn fast_rewrite<B: PacketBuf>(
 }
 
 /// The rewrite to a packet's own destination when its adjacency is a glean (a host in a
-/// connected subnet) and the host's MAC is known: [`FwdState::host_rewrites`].
-#[inline(always)]
-fn host_rewrite<'s, B: PacketBuf>(p: &B, state: &'s FwdState, adj: usize) -> Option<&'s Rewrite> {
-    let Some(Adj::Glean { iface }) = state.adjs.get(adj) else {
+/// connected subnet) and the host's MAC is known: [`FwdState::host_rewrites`], through the
+/// worker's [`HostCache`]. Out of line: inlined, it cost the gateway path's loop 7% (its
+/// registers).
+#[inline(never)]
+fn host_rewrite<'c, B: PacketBuf>(
+    p: &B,
+    state: &FwdState,
+    adj: usize,
+    hosts: &'c mut HostCache,
+) -> Option<&'c Rewrite> {
+    let Some(&Adj::Glean { iface }) = state.adjs.get(adj) else {
         return None;
     };
     let h = p.data().first_chunk::<20>()?;
-    let dst = Ipv4Addr::new(h[16], h[17], h[18], h[19]);
-    state.host_rewrites.get(&(*iface, dst))
+    let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
+    let key = u64::from(iface) << 32 | u64::from(dst);
+    let slot = &mut hosts.0[dst as usize % HOST_CACHE_SLOTS];
+    if slot.0 != key {
+        *slot = (
+            key,
+            *state.host_rewrites.get(&(iface, Ipv4Addr::from(dst)))?,
+        );
+    }
+    Some(&slot.1)
 }
 
 /// [`fast_rewrite`] for a packet we built (no TTL decrement) or whose header checksum is

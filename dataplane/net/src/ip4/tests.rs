@@ -203,6 +203,45 @@ fn a_host_in_a_connected_subnet_is_reached_at_its_current_mac() {
     assert_eq!(h.packets("ip4-rewrite"), 2);
 }
 
+/// Hosts of a /16 whose addresses share a last byte share a slot of ip4-rewrite's host
+/// cache: in one vector, each still goes to its own MAC, and an unresolved one between them
+/// (ARP) disturbs neither.
+#[test]
+fn hosts_sharing_a_host_cache_slot_each_get_their_own_mac() {
+    let mut h = harness(TxCaps::default(), 1500);
+    const LAN_MAC: [u8; 6] = [2, 0, 0, 0, 9, 1];
+    const X: [u8; 6] = [2, 0, 0, 0, 9, 0xa];
+    const Y: [u8; 6] = [2, 0, 0, 0, 9, 0xb];
+    let lan =
+        h.c.add_port("lan", 2, LAN_MAC, 1500, TxCaps::default())
+            .unwrap();
+    h.c.add_address("lan", ip("10.9.0.1"), 16).unwrap();
+    h.c.set_neighbor(lan, ip("10.9.0.5"), X, true).unwrap();
+    h.c.set_neighbor(lan, ip("10.9.1.5"), Y, true).unwrap();
+    h.g.quiescent();
+    let to = |dst: &str| from_a(dst, 64, &udp(1000, 2000, 20));
+    let frames = [
+        to("10.9.0.5"),
+        to("10.9.1.5"),
+        to("10.9.2.5"), // unresolved: dropped, ARP sent
+        to("10.9.0.5"),
+        to("10.9.1.5"),
+        to("10.9.1.5"),
+    ];
+    let out = h.send(h.p0, &frames);
+    let sent: Vec<([u8; 4], [u8; 6])> = out
+        .iter()
+        .filter(|(node, _)| *node == "port-tx")
+        .filter(|(_, p)| p.data()[12..14] == [0x08, 0x00])
+        .map(|(_, p)| {
+            let d = p.data();
+            (d[30..34].try_into().unwrap(), d[..6].try_into().unwrap())
+        })
+        .collect();
+    let (a, b) = ([10, 9, 0, 5], [10, 9, 1, 5]);
+    assert_eq!(sent, vec![(a, X), (b, Y), (a, X), (b, Y), (b, Y)]);
+}
+
 #[test]
 fn no_arp_request_from_an_interface_without_an_address() {
     let mut h = harness(TxCaps::default(), 1500);
