@@ -307,12 +307,17 @@ pub enum FwdError {
 pub struct RouteEntry {
     pub prefix: Ipv4Addr,
     pub len: u8,
-    /// The gateways of the next hops (for checks that follow gateways).
-    pub via: Vec<Ipv4Addr>,
     /// Every next hop: a gateway, an interface, or both.
     pub hops: Vec<(Option<Ipv4Addr>, Option<IfIndex>)>,
     /// Connected or local routes come from interface addresses.
     pub kind: RouteKind,
+}
+
+impl RouteEntry {
+    /// The gateways of the next hops (for checks that follow gateways).
+    pub fn gateways(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.hops.iter().filter_map(|h| h.0)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -639,7 +644,6 @@ impl Control {
                 RouteEntry {
                     prefix: subnet,
                     len,
-                    via: vec![],
                     hops: vec![],
                     kind: RouteKind::Connected,
                 },
@@ -655,7 +659,6 @@ impl Control {
             RouteEntry {
                 prefix: addr,
                 len: 32,
-                via: vec![],
                 hops: vec![],
                 kind: RouteKind::Local,
             },
@@ -672,7 +675,7 @@ impl Control {
         }
         let subnet = Ipv4Addr::from(u32::from(addr) & mask(len));
         if let Some(r) = self.routes.values().find(|r| {
-            r.kind == RouteKind::Static && r.via.iter().any(|&gw| same_subnet(gw, addr, len))
+            r.kind == RouteKind::Static && r.gateways().any(|gw| same_subnet(gw, addr, len))
         }) {
             return Err(FwdError::AddressInUse {
                 addr,
@@ -760,7 +763,7 @@ impl Control {
         // Refuse before changing anything when a route still needs one of the subnets.
         for &(a, l) in &iface.addrs {
             if let Some(r) = self.routes.values().find(|r| {
-                r.kind == RouteKind::Static && r.via.iter().any(|&gw| same_subnet(gw, a, l))
+                r.kind == RouteKind::Static && r.gateways().any(|gw| same_subnet(gw, a, l))
             }) {
                 return Err(FwdError::AddressInUse {
                     addr: a,
@@ -897,16 +900,16 @@ impl Control {
             }
             return Err(e.into());
         }
-        let via: Vec<Ipv4Addr> = hops.iter().filter_map(|h| h.0).collect();
-        for gw in &via {
-            *self.gateway_uses.entry(*gw).or_default() += 1;
+        for (gw, _) in hops {
+            if let Some(gw) = gw {
+                *self.gateway_uses.entry(*gw).or_default() += 1;
+            }
         }
         self.routes.insert(
             (prefix, len),
             RouteEntry {
                 prefix,
                 len,
-                via,
                 hops: hops.to_vec(),
                 kind: RouteKind::Static,
             },
@@ -922,11 +925,11 @@ impl Control {
         };
         self.fib.delete(prefix, len)?;
         if let Some(r) = self.routes.remove(&(prefix, len)) {
-            for gw in &r.via {
-                if let Some(n) = self.gateway_uses.get_mut(gw) {
+            for gw in r.gateways() {
+                if let Some(n) = self.gateway_uses.get_mut(&gw) {
                     *n -= 1;
                     if *n == 0 {
-                        self.gateway_uses.remove(gw);
+                        self.gateway_uses.remove(&gw);
                     }
                 }
             }
