@@ -21,10 +21,11 @@ use std::path::Path;
 use std::net::Ipv4Addr;
 
 use crate::dpdk::MAX_QUEUES;
-use dp_net::fwd::{Control, IfIndex, TxCaps, VxlanTunnel};
+use dp_net::fwd::{Control, Hops, IfIndex, TxCaps, VxlanTunnel};
 use dp_net::ip4::FibConfig;
 use dp_net::rcu::Domain;
 use serde::Deserialize;
+use smallvec::SmallVec;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -190,7 +191,8 @@ impl RouteConfig {
 /// (each gateway on that interface). Never neither.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NextHops {
-    via: Vec<Ipv4Addr>,
+    /// Two inline: a million file routes make no million small allocations.
+    via: SmallVec<[Ipv4Addr; 2]>,
     dev: Option<Box<str>>,
 }
 
@@ -203,7 +205,7 @@ impl NextHops {
             );
         }
         Ok(NextHops {
-            via,
+            via: via.into(),
             dev: dev.map(Box::from),
         })
     }
@@ -235,8 +237,8 @@ impl NextHops {
             ),
             None => None,
         };
-        let hops: Vec<(Option<Ipv4Addr>, Option<IfIndex>)> = match self.via.as_slice() {
-            [] => vec![(None, dev)],
+        let hops: Hops = match self.via.as_slice() {
+            [] => [(None, dev)].into_iter().collect(),
             via => via.iter().map(|&gw| (Some(gw), dev)).collect(),
         };
         control

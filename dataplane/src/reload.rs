@@ -308,7 +308,7 @@ mod tests {
         let hops: Vec<_> = control
             .routes()
             .filter(|r| r.kind == dp_net::fwd::RouteKind::Static)
-            .map(|r| (format!("{}/{}", r.prefix, r.len), r.hops.clone()))
+            .map(|r| (format!("{}/{}", r.prefix, r.len), r.hops.to_vec()))
             .collect();
         assert!(
             hops.contains(&("10.0.1.7/32".into(), vec![(None, Some(pod0))]))

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 use crate::ip4::{FibConfig, FibError, FibReader, FibWriter};
 use crate::rcu::{Domain, Rcu, RcuReader};
@@ -302,13 +303,17 @@ pub enum FwdError {
     WorkersStuck,
 }
 
+/// A route's next hops: a gateway, an interface, or both, each. One is kept inline (most
+/// routes have one): a million routes then make no million small allocations.
+pub type Hops = SmallVec<[(Option<Ipv4Addr>, Option<IfIndex>); 1]>;
+
 /// A configured route (what `show fib` lists besides connected routes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteEntry {
     pub prefix: Ipv4Addr,
     pub len: u8,
     /// Every next hop: a gateway, an interface, or both.
-    pub hops: Vec<(Option<Ipv4Addr>, Option<IfIndex>)>,
+    pub hops: Hops,
     /// Connected or local routes come from interface addresses.
     pub kind: RouteKind,
 }
@@ -644,7 +649,7 @@ impl Control {
                 RouteEntry {
                     prefix: subnet,
                     len,
-                    hops: vec![],
+                    hops: Hops::new(),
                     kind: RouteKind::Connected,
                 },
             );
@@ -659,7 +664,7 @@ impl Control {
             RouteEntry {
                 prefix: addr,
                 len: 32,
-                hops: vec![],
+                hops: Hops::new(),
                 kind: RouteKind::Local,
             },
         );
@@ -851,7 +856,7 @@ impl Control {
                 None => Self::adj_id(next.insert((*state).clone()), adj),
             },
         };
-        let mut members = Vec::new();
+        let mut members: SmallVec<[u32; 4]> = SmallVec::new();
         for &(gw, dev) in hops {
             if let Some(i) = dev
                 && state.iface(i).is_none()
@@ -880,7 +885,7 @@ impl Control {
         let adj = if members.len() == 1 {
             members[0]
         } else {
-            id(&mut next, Adj::Ecmp(members))
+            id(&mut next, Adj::Ecmp(members.into_vec()))
         };
         // Validate the FIB change before publishing anything (host bits, capacity).
         if self.fib.get_exact(prefix, len).is_some() {
@@ -910,7 +915,7 @@ impl Control {
             RouteEntry {
                 prefix,
                 len,
-                hops: hops.to_vec(),
+                hops: Hops::from_slice(hops),
                 kind: RouteKind::Static,
             },
         );
