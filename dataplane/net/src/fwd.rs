@@ -9,6 +9,7 @@
 //! counts it; nothing panics.
 
 use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -459,15 +460,15 @@ impl Control {
 
     /// Publishes the state again when a FIB change moved a tunnel's underlay or a VTEP
     /// address's route. Compared in place, without building either: it runs after every
-    /// route change (a million of them when a big table loads).
+    /// route change (a million of them when a big table loads). `publish` gives every
+    /// interface its underlay slot, so the two lists pair up.
     fn restack(&mut self) -> Result<(), FwdError> {
         let st = self.state.load();
-        let moved = st.ifaces.len() != st.tunnel_underlay.len()
-            || st
-                .ifaces
-                .iter()
-                .zip(&st.tunnel_underlay)
-                .any(|(f, u)| self.underlay(&st, f) != *u)
+        let moved = st
+            .ifaces
+            .iter()
+            .zip(&st.tunnel_underlay)
+            .any(|(f, u)| self.underlay(&st, f) != *u)
             || !self.bypass_iter(&st).eq(st.vtep_bypass.iter().copied());
         if moved {
             self.publish((*st).clone())?;
@@ -905,43 +906,38 @@ impl Control {
             }
             return Err(e.into());
         }
-        for (gw, _) in hops {
-            if let Some(gw) = gw {
-                *self.gateway_uses.entry(*gw).or_default() += 1;
-            }
+        let route = RouteEntry {
+            prefix,
+            len,
+            hops: Hops::from_slice(hops),
+            kind: RouteKind::Static,
+        };
+        for gw in route.gateways() {
+            *self.gateway_uses.entry(gw).or_default() += 1;
         }
-        self.routes.insert(
-            (prefix, len),
-            RouteEntry {
-                prefix,
-                len,
-                hops: Hops::from_slice(hops),
-                kind: RouteKind::Static,
-            },
-        );
+        self.routes.insert((prefix, len), route);
         self.restack()
     }
 
     /// Deletes a configured route.
     pub fn del_route(&mut self, prefix: Ipv4Addr, len: u8) -> Result<(), FwdError> {
-        let hops = match self.routes.get(&(prefix, len)) {
-            Some(r) if r.kind == RouteKind::Static => r.hops.clone(),
+        match self.routes.get(&(prefix, len)) {
+            Some(r) if r.kind == RouteKind::Static => {}
             _ => return Err(FwdError::NoRoute(prefix, len)),
-        };
+        }
         self.fib.delete(prefix, len)?;
-        if let Some(r) = self.routes.remove(&(prefix, len)) {
-            for gw in r.gateways() {
-                if let Some(n) = self.gateway_uses.get_mut(&gw) {
-                    *n -= 1;
-                    if *n == 0 {
-                        self.gateway_uses.remove(&gw);
-                    }
+        let r = self.routes.remove(&(prefix, len)).expect("found above");
+        for gw in r.gateways() {
+            if let Entry::Occupied(mut uses) = self.gateway_uses.entry(gw) {
+                *uses.get_mut() -= 1;
+                if *uses.get() == 0 {
+                    uses.remove();
                 }
             }
         }
         // Shared adjacencies stay (gateways and gleans are few); workers that still hold the
         // old entry find a valid adjacency. A pod's host adjacency is freed.
-        self.free_host_adjs(prefix, len, &hops)?;
+        self.free_host_adjs(prefix, len, &r.hops)?;
         self.restack()
     }
 
