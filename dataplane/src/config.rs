@@ -179,9 +179,9 @@ impl RouteConfig {
                 .items()
                 .into_iter()
                 .map(parse_ip)
-                .collect::<Result<Vec<_>, _>>()
+                .collect::<Result<Gateways, _>>()
                 .map_err(|m| (".via", m))?,
-            None => Vec::new(),
+            None => Gateways::new(),
         };
         NextHops::new(via, self.dev.as_deref()).map_err(|m| ("", m))
     }
@@ -191,21 +191,24 @@ impl RouteConfig {
 /// (each gateway on that interface). Never neither.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NextHops {
-    /// Two inline: a million file routes make no million small allocations.
-    via: SmallVec<[Ipv4Addr; 2]>,
+    via: Gateways,
     dev: Option<Box<str>>,
 }
 
+/// A route's gateways, two inline: a million file routes make no million small allocations
+/// (neither kept nor while their lines are read).
+pub type Gateways = SmallVec<[Ipv4Addr; 2]>;
+
 impl NextHops {
     /// Refuses a route with neither gateways nor an interface.
-    pub fn new(via: Vec<Ipv4Addr>, dev: Option<&str>) -> Result<NextHops, String> {
+    pub fn new(via: Gateways, dev: Option<&str>) -> Result<NextHops, String> {
         if via.is_empty() && dev.is_none() {
             return Err(
                 "no next hop: give `via` (gateways), `dev` (a port or tunnel), or both".into(),
             );
         }
         Ok(NextHops {
-            via: via.into(),
+            via,
             dev: dev.map(Box::from),
         })
     }
@@ -258,6 +261,11 @@ pub struct FileRoute {
     pub hops: NextHops,
 }
 
+/// `route-files[i] (PATH)`, route file `i` at `path` as configured: where its errors are.
+fn route_file_place(i: usize, path: &Path) -> String {
+    format!("route-files[{i}] ({})", path.display())
+}
+
 /// The syntax of a route file's line, for errors.
 const ROUTE_LINE: &str = "`PREFIX via GATEWAY [via GATEWAY]... [dev NAME]` or `PREFIX dev NAME`";
 
@@ -269,7 +277,7 @@ fn parse_route_line(line: &str) -> Result<Option<(Ipv4Addr, u8, NextHops)>, Stri
         return Ok(None);
     };
     let (prefix, len) = parse_cidr(prefix)?;
-    let mut via = Vec::new();
+    let mut via = Gateways::new();
     let mut dev = None;
     while let Some(w) = words.next() {
         match w {
@@ -453,9 +461,9 @@ impl Config {
                 Some(d) if path.is_relative() => d.join(path),
                 _ => path.clone(),
             };
-            // The place as configured, as apply's errors give it ([`Self::file_route_location`]);
-            // the path read, in the message.
-            let at = format!("route-files[{i}] ({})", path.display());
+            // The place as configured, as apply's errors give it; the path read, in the
+            // message.
+            let at = route_file_place(i, path);
             let unreadable =
                 |e: std::io::Error| (at.clone(), format!("cannot read {}: {e}", full.display()));
             let f = std::fs::File::open(&full).map_err(unreadable)?;
@@ -479,16 +487,8 @@ impl Config {
 
     /// Where route `r` of `file_routes` came from, for errors.
     pub fn file_route_location(&self, r: &FileRoute) -> String {
-        let path = self
-            .route_files
-            .get(r.file)
-            .map(|p| p.display().to_string());
-        format!(
-            "route-files[{}] ({}) line {}",
-            r.file,
-            path.unwrap_or_default(),
-            r.line
-        )
+        let path = self.route_files.get(r.file).map_or(Path::new(""), |p| p);
+        format!("{} line {}", route_file_place(r.file, path), r.line)
     }
 
     /// Cross-field checks. Errors are (config path, message).
