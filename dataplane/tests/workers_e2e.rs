@@ -234,8 +234,9 @@ mac = "02:00:00:00:02:02"
 
 impl Drop for Setup {
     fn drop(&mut self) {
-        // --in-memory leaves only the runtime directory (the telemetry socket's).
-        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.prefix));
+        // --in-memory leaves only the runtime directory (the telemetry socket's). DpProc
+        // removes it too; this covers a setup whose dataplane never started.
+        remove_runtime_dir(&self.prefix);
     }
 }
 

@@ -526,7 +526,7 @@ impl Drop for PodDpdk {
             self.1,
             start.elapsed().as_secs_f64()
         );
-        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", self.1));
+        remove_runtime_dir(&self.1);
     }
 }
 
