@@ -52,10 +52,15 @@ def ipv4_udp(src: bytes, dst: bytes, ident: int, payload_len: int) -> bytes:
     return ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
 
 
-def frame(flow: int, size: int, dst_net: str, dst_mac: bytes) -> bytes:
+def flow_dst(flow: int, dst_net: str) -> bytes:
+    """The IPv4 destination of flow `flow` in `dst_net` (a /16, "10.2"): host flow + 1."""
     a, b = (int(x) for x in dst_net.split("."))
     host = flow + 1  # never the .0 network address
-    dst = bytes([a, b, (host >> 8) & 0xFF, host & 0xFF])
+    return bytes([a, b, (host >> 8) & 0xFF, host & 0xFF])
+
+
+def frame(flow: int, size: int, dst_net: str, dst_mac: bytes) -> bytes:
+    dst = flow_dst(flow, dst_net)
     src = bytes([10, 0, 1, 2])
     payload_len = max(size - 14 - 20 - 8, 0)
     udp = struct.pack("!HHHH", 1024 + flow % 4096, 5000, 8 + payload_len, 0) + bytes(payload_len)

@@ -34,10 +34,9 @@
 //! (`dp_benches::random_routes`, as `fib.rs`), plus a 1M case with 256 flows only (its FIB
 //! lines stay cached). ip4-rewrite's cases: the precomputed via-gateway fast path; a glean to
 //! hosts on a connected subnet (the host's rewrite by destination, through ip4-rewrite's host
-//! cache); pods by their own /32
-//! routes, as the CNI plugin sets them up (host adjacencies: the fast path again); the
-//! midchain into a tunnel; and VXLAN outer packets whose IPv4 checksum is pending (computed
-//! in software).
+//! cache); pods by their own /32 routes, as the CNI plugin sets them up (host adjacencies: the
+//! fast path again); the midchain into a tunnel; and VXLAN outer packets whose IPv4 checksum
+//! is pending (computed in software).
 //! ethernet-input checks clean IPv4 itself and hands it straight to ip4-lookup, or to
 //! vxlan-decap for a local VTEP; ip4-input runs on what it leaves: frames with Ethernet
 //! padding to trim (small packets in minimum-size frames). vxlan-decap takes VXLAN packets,
