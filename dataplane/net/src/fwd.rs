@@ -144,7 +144,7 @@ pub struct FwdState {
 }
 
 /// A resolved adjacency, ready to be written in front of a packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Rewrite {
     /// Destination MAC (the gateway's), source MAC (the egress interface's), EtherType IPv4.
     pub l2: [u8; 14],

@@ -97,14 +97,7 @@ struct HostCache(Box<[(u64, Rewrite); HOST_CACHE_SLOTS]>);
 
 impl HostCache {
     fn new() -> HostCache {
-        let empty = Rewrite {
-            l2: [0; 14],
-            tx_if: 0,
-            mtu: 0,
-            tunnel: false,
-            csum_offload: false,
-        };
-        HostCache(Box::new([(NO_HOST, empty); HOST_CACHE_SLOTS]))
+        HostCache(Box::new([(NO_HOST, Rewrite::default()); HOST_CACHE_SLOTS]))
     }
 
     fn clear(&mut self) {
