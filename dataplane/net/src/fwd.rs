@@ -953,7 +953,8 @@ impl Control {
         len: u8,
         hops: &[(Option<Ipv4Addr>, Option<IfIndex>)],
     ) -> Result<(), FwdError> {
-        if len != 32 || self.gateway_uses.contains_key(&prefix) {
+        let through_iface_alone = hops.iter().any(|h| matches!(h, (None, Some(_))));
+        if len != 32 || !through_iface_alone || self.gateway_uses.contains_key(&prefix) {
             return Ok(());
         }
         let mut next = (*self.state.load()).clone();
