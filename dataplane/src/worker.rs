@@ -206,7 +206,7 @@ fn flush<const N: usize>(
         q.send(v);
     }
     ctx.count_n(PortTxError::TxFull.idx(), v.len() as u64);
-    v.clear();
+    PktMbuf::free_all(v);
 }
 
 /// What one worker polls and sends.

@@ -158,6 +158,34 @@ fn mbuf_edits_and_free_on_drop() {
 }
 
 #[test]
+fn free_all_gives_every_graph_packet_back_to_its_pool() {
+    if !require_dpdk() {
+        return;
+    }
+    use dataplane::dpdk::PktMbuf;
+    use dp_net::buffer::PacketBuf;
+    let p = pool();
+    let before = p.available();
+    let mut v = arrayvec::ArrayVec::<PktMbuf, 8>::new();
+    for i in 0..8 {
+        let m = mbuf_with(&frame(i, 60 + i as usize));
+        v.push(PktMbuf::from_mbuf(m, 1).expect("metadata field registered by the pool"));
+    }
+    assert_eq!(p.available(), before - 8);
+    PktMbuf::free_all(&mut v);
+    assert!(v.is_empty(), "the vector is left empty");
+    assert_eq!(p.available(), before, "each mbuf back in the pool, once");
+    drop(v);
+    assert_eq!(
+        p.available(),
+        before,
+        "and dropping the emptied vector frees nothing more"
+    );
+    PktMbuf::free_all(&mut arrayvec::ArrayVec::<PktMbuf, 4>::new());
+    assert_eq!(p.available(), before, "an empty vector is a no-op");
+}
+
+#[test]
 fn graph_metadata_lives_apart_from_the_mbufs_own_fields() {
     if !require_dpdk() {
         return;

@@ -5,7 +5,9 @@
 //! moves `current_data`), a small per-packet [`PacketMeta`] that travels with it through the
 //! graph, what the NIC said about checksums on receive, and the transmit offload request the
 //! last node that changed a header leaves for the NIC. The DPDK mbuf implementation lives in
-//! the `dataplane` crate (metadata in the mbuf's private area).
+//! the `dataplane` crate (metadata in a dynamic field of the mbuf).
+
+use arrayvec::ArrayVec;
 
 /// Checksum verdict from the receiving NIC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -144,6 +146,13 @@ pub trait PacketBuf: Send + Sized {
     /// otherwise wait for that line per packet.
     #[inline(always)]
     fn prefetch_headroom(&self) {}
+    /// Frees every packet of `pkts`, leaving it empty: the drop node's work, and what a tx
+    /// queue did not take. One call for the lot, so an implementation can give its buffers
+    /// back together (an mbuf pool takes a bulk put for much less than a put per packet).
+    #[inline]
+    fn free_all<const N: usize>(pkts: &mut ArrayVec<Self, N>) {
+        pkts.clear();
+    }
 }
 
 /// Makes new packets (ARP requests, ICMP replies that do not fit in place).

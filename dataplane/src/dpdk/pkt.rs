@@ -328,6 +328,22 @@ impl PacketBuf for PktMbuf {
             _mm_prefetch::<_MM_HINT_T0>(line as *const i8);
         }
     }
+
+    #[inline]
+    fn free_all<const N: usize>(pkts: &mut ArrayVec<Self, N>) {
+        let n = pkts.len();
+        if n == 0 {
+            return;
+        }
+        // SAFETY: PktMbuf is repr(transparent) down to an rte_mbuf pointer, so the first n
+        // slots form an array of n owned mbuf pointers. The length goes to 0 first, so the
+        // vector never drops them again; rte_pktmbuf_free_bulk frees each exactly once.
+        unsafe {
+            pkts.set_len(0);
+            let ptr = pkts.as_mut_ptr() as *mut *mut dpdk_sys::rte_mbuf;
+            dpdk_sys::rte_pktmbuf_free_bulk(ptr, n as u32);
+        }
+    }
 }
 
 /// The NIC's verdict on one checksum, from the mbuf's flags `f`: the field under `mask` is

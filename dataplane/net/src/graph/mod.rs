@@ -152,7 +152,7 @@ impl<B: PacketBuf> Node<B> for DropNode {
         &[]
     }
     fn process(&mut self, pkts: &mut Vector<B>, _next: &mut Nexts, _ctx: &mut NodeCtx<'_, B>) {
-        pkts.clear();
+        B::free_all(pkts);
     }
 }
 
