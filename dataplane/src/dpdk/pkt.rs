@@ -335,14 +335,15 @@ impl PacketBuf for PktMbuf {
         if n == 0 {
             return;
         }
-        // SAFETY: PktMbuf is repr(transparent) down to an rte_mbuf pointer, so the first n
-        // slots form an array of n owned mbuf pointers. The length goes to 0 first, so the
-        // vector never drops them again; rte_pktmbuf_free_bulk frees each exactly once.
-        unsafe {
-            pkts.set_len(0);
-            let ptr = pkts.as_mut_ptr() as *mut *mut dpdk_sys::rte_mbuf;
-            dpdk_sys::rte_pktmbuf_free_bulk(ptr, n as u32);
-        }
+        // PktMbuf is repr(transparent) down to an rte_mbuf pointer: the first n slots are an
+        // array of n owned mbuf pointers (the storage is inline, so the pointer outlives the
+        // length change below).
+        let ptr = pkts.as_mut_ptr() as *mut *mut dpdk_sys::rte_mbuf;
+        // SAFETY: 0 <= len; the n packets are forgotten by the vector, never dropped by it,
+        // and freed once just below.
+        unsafe { pkts.set_len(0) };
+        // SAFETY: `ptr` holds n owned mbuf pointers nothing else will free.
+        unsafe { dpdk_sys::rte_pktmbuf_free_bulk(ptr, n as u32) };
     }
 }
 
