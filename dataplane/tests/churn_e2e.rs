@@ -41,25 +41,12 @@ fn ten_thousand_route_changes_and_tunnel_churn_lose_no_packet() {
             &format!("dpc{tag}"),
             &socket,
             &format!(
-                r#"[worker]
-poll-mode = true
-[[port]]
-name = "in"
-device = "net_pcap_k{tag},rx_pcap={},infinite_rx=1"
-address = "10.0.1.1/24"
-[[port]]
-name = "out"
-device = "net_null_k{tag},no-rx=1"
-address = "10.0.2.1/24"
-[[route]]
-prefix = "10.2.0.0/16"
-via = "10.0.2.2"
-[[neighbor]]
-interface = "out"
-ip = "10.0.2.2"
-mac = "02:00:00:00:02:02"
-"#,
-                pcap.display()
+                "[worker]\npoll-mode = true\n{}{}",
+                in_port(&format!(
+                    "net_pcap_k{tag},rx_pcap={},infinite_rx=1",
+                    pcap.display()
+                )),
+                routed_out(&format!("net_null_k{tag},no-rx=1"))
             ),
         ),
     )

@@ -38,29 +38,16 @@ fn a_port_that_takes_nothing_has_every_packet_counted_and_freed() {
         .map(|i| udp_frame([10, 2, 0, i + 1], 1024 + u16::from(i), 0, &[i; 22]))
         .collect();
     write_pcap(&pcap, &frames);
+    let in_dev = format!("net_pcap{tag}i,rx_pcap={},infinite_rx=1", pcap.display());
+    let memif = dir.path().join("memif.sock");
+    let out_dev = format!(
+        "net_memif{tag}o,role=server,socket={},socket-abstract=no",
+        memif.display()
+    );
     let body = format!(
-        r#"[mempool]
-mbufs = {MBUFS}
-[worker]
-poll-mode = true
-[[port]]
-name = "in"
-device = "net_pcap{tag}i,rx_pcap={},infinite_rx=1"
-address = "10.0.1.1/24"
-[[port]]
-name = "out"
-device = "net_memif{tag}o,role=server,socket={},socket-abstract=no"
-address = "10.0.2.1/24"
-[[route]]
-prefix = "10.2.0.0/16"
-via = "10.0.2.2"
-[[neighbor]]
-interface = "out"
-ip = "10.0.2.2"
-mac = "02:00:00:00:02:02"
-"#,
-        pcap.display(),
-        dir.path().join("memif.sock").display()
+        "[mempool]\nmbufs = {MBUFS}\n[worker]\npoll-mode = true\n{}{}",
+        in_port(&in_dev),
+        routed_out(&out_dev)
     );
     let prefix = format!("dpo{tag}");
     let cfg = dir.path().join("overload.toml");

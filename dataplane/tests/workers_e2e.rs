@@ -16,8 +16,6 @@ use common::net::*;
 use common::*;
 use dp_net::wire::checksum;
 
-const NH_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x02, 0x02];
-
 /// Lcore 0 (main) on CPU 0, workers 1 and 2 both on CPU 1.
 const CORES: &str = "0@0,1@1,2@1";
 
@@ -178,39 +176,21 @@ impl Setup {
         (dp, lines, Dpctl::new(d.join("api.sock")))
     }
 
-    /// [`Setup::start`] with `in` when `in_port`, and `out` with `tx_files` tx_pcap files (its
+    /// [`Setup::start`] with `in` when `with_in`, and `out` with `tx_files` tx_pcap files (its
     /// tx queues).
-    fn run(&self, in_port: bool, tx_files: usize) -> (DpProc, Lines, Dpctl) {
+    fn run(&self, with_in: bool, tx_files: usize) -> (DpProc, Lines, Dpctl) {
         let (d, tag) = (self.dir.path(), self.tag);
         let tx = (0..tx_files)
             .map(|k| format!("tx_pcap={}", d.join(format!("o{k}.pcap")).display()))
             .collect::<Vec<_>>()
             .join(",");
-        let in_port = if in_port {
-            format!(
-                "[[port]]\nname = \"in\"\ndevice = \"{}\"\naddress = \"10.0.1.1/24\"\n",
-                self.in_dev
-            )
+        let ingress = if with_in {
+            in_port(&self.in_dev)
         } else {
             String::new()
         };
-        self.start(
-            "workers.toml",
-            &format!(
-                r#"{in_port}[[port]]
-name = "out"
-device = "net_pcap{tag}o,{tx}"
-address = "10.0.2.1/24"
-[[route]]
-prefix = "10.2.0.0/16"
-via = "10.0.2.2"
-[[neighbor]]
-interface = "out"
-ip = "10.0.2.2"
-mac = "02:00:00:00:02:02"
-"#
-            ),
-        )
+        let body = ingress + &routed_out(&format!("net_pcap{tag}o,{tx}"));
+        self.start("workers.toml", &body)
     }
 
     /// Each tx_pcap file holds its queue's frames, forwarded, `rounds` times, in order.

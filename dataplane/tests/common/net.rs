@@ -86,6 +86,35 @@ pub fn dataplane_bin() -> String {
     std::env::var("DATAPLANE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_dataplane").to_string())
 }
 
+/// The next hop behind port `out` in the routed end-to-end tests, 10.0.2.2: a static
+/// neighbor, as nothing answers ARP on a virtual sink.
+pub const NH_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x02, 0x02];
+
+/// Config for the routed end-to-end tests' ingress: port `in`, 10.0.1.1/24, on device `dev`.
+pub fn in_port(dev: &str) -> String {
+    format!("[[port]]\nname = \"in\"\ndevice = \"{dev}\"\naddress = \"10.0.1.1/24\"\n")
+}
+
+/// Config for the routed end-to-end tests' egress: port `out`, 10.0.2.1/24, on device `dev`,
+/// and 10.2.0.0/16 routed out of it through 10.0.2.2 (at [`NH_MAC`]).
+pub fn routed_out(dev: &str) -> String {
+    let m = NH_MAC.map(|b| format!("{b:02x}")).join(":");
+    format!(
+        r#"[[port]]
+name = "out"
+device = "{dev}"
+address = "10.0.2.1/24"
+[[route]]
+prefix = "10.2.0.0/16"
+via = "10.0.2.2"
+[[neighbor]]
+interface = "out"
+ip = "10.0.2.2"
+mac = "{m}"
+"#
+    )
+}
+
 /// A running `dataplane`: stopped (SIGINT, then SIGKILL after 5 s) when dropped, so a failing
 /// test never leaves one behind, nor, once it has exited, its EAL runtime folder.
 pub struct DpProc {
