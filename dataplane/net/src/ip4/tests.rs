@@ -768,3 +768,53 @@ fn clean_ipv4_goes_past_ip4_input_and_everything_else_through_it() {
         ]
     );
 }
+
+/// ethernet-input judges each frame by the interface it came in on, looked up again whenever
+/// that changes within a vector: frames from an interface that is down or unknown are
+/// counted wherever they sit, and the frames around them still go through; a broadcast IPv4
+/// frame gets in too, marked as sent to a group address.
+#[test]
+fn each_frame_is_judged_by_the_interface_it_came_in_on() {
+    let mut h = harness(TxCaps::default(), 1500);
+    h.c.set_up("pod1", false).unwrap();
+    h.g.quiescent();
+    let to_a = from_a("10.0.1.2", 64, &udp(1, 2, 4));
+    let mut on_p1 = to_a.clone();
+    on_p1[..6].copy_from_slice(&MAC1);
+    let mut broadcast = to_a.clone();
+    broadcast[..6].fill(0xff);
+    let frames = [
+        (h.p0, &to_a),
+        (h.p1, &on_p1),
+        (h.p0, &to_a),
+        (42, &to_a),
+        (h.p1, &on_p1),
+        (h.p0, &broadcast),
+        (h.p0, &to_a),
+    ];
+    let eth_node = h.g.node_id("ethernet-input").unwrap();
+    let mut v = h.g.take_vector();
+    for (rx_if, f) in frames {
+        v.push(VecBuf::on(rx_if, f));
+    }
+    h.g.enqueue_vector(eth_node, v);
+    h.g.run();
+    let out = std::mem::take(&mut *h.out.lock().unwrap());
+    assert_eq!(
+        out.iter().map(|o| o.0).collect::<Vec<_>>(),
+        vec!["port-tx"; 4],
+        "the four frames from pod0"
+    );
+    let group: Vec<bool> = out
+        .iter()
+        .map(|(_, p)| p.meta().flags & PacketMeta::F_L2_MCAST != 0)
+        .collect();
+    assert_eq!(group, [false, false, true, false]);
+    assert_eq!(
+        h.errors("ethernet-input"),
+        vec![
+            ("arrived on an unknown interface", 1),
+            ("arrived on an interface that is down", 2),
+        ]
+    );
+}

@@ -81,12 +81,11 @@ pub fn sum20(h: &[u8; 20]) -> u16 {
     let s = s + u64::from(o);
     let (s, o) = s.overflowing_add(u64::from(u32::from_ne_bytes(*c)));
     let s = s + u64::from(o);
-    // Four end-around folds bring any u64 to 16 bits.
-    let s = (s & 0xffff_ffff) + (s >> 32);
-    let s = (s & 0xffff) + (s >> 16);
-    let s = (s & 0xffff) + (s >> 16);
-    let s = (s & 0xffff) + (s >> 16);
-    u16::from_be_bytes((s as u16).to_ne_bytes())
+    // Two end-around folds, each one add of the value and itself rotated by half: the top
+    // half of `x + rotate(x)` is `hi + lo` with the carry out of `lo + hi` added back in.
+    let s = (s.wrapping_add(s.rotate_right(32)) >> 32) as u32;
+    let s = (s.wrapping_add(s.rotate_right(16)) >> 16) as u16;
+    u16::from_be_bytes(s.to_ne_bytes())
 }
 
 /// The checksum field after the TTL (the high byte of its 16-bit word) went down by one:
