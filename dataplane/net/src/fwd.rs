@@ -88,7 +88,7 @@ pub enum Adj {
     /// Through a gateway on `iface`.
     Via { iface: IfIndex, gw: Ipv4Addr },
     /// Equal-cost paths (adjacency ids of `Via`s), chosen by flow hash.
-    Ecmp(Vec<u32>),
+    Ecmp(Box<[u32]>),
 }
 
 /// A neighbor learned by ARP or set statically.
@@ -886,7 +886,7 @@ impl Control {
         let adj = if members.len() == 1 {
             members[0]
         } else {
-            id(&mut next, Adj::Ecmp(members.into_vec()))
+            id(&mut next, Adj::Ecmp(members.into_iter().collect()))
         };
         // Validate the FIB change before publishing anything (host bits, capacity).
         if self.fib.get_exact(prefix, len).is_some() {

@@ -69,36 +69,62 @@ impl<B: PacketBuf> Node<B> for Ip4Lookup {
         }
         self.fib.lookup_bulk(&self.addrs[..n], &mut self.found[..n]);
         let state = self.state.get();
-        for (i, p) in pkts.iter_mut().enumerate() {
-            let drop = |ctx: &mut NodeCtx<'_, B>, e: Ip4LookupError| {
-                ctx.count(e.idx());
-                Ip4LookupNext::Drop.arc()
-            };
-            if p.len() < 20 {
-                next[i] = drop(ctx, Ip4LookupError::Truncated);
-                continue;
-            }
-            let Some(id) = self.found[i] else {
-                next[i] = drop(ctx, Ip4LookupError::NoRoute);
-                continue;
-            };
-            next[i] = match state.adjs.get(id as usize) {
-                None => drop(ctx, Ip4LookupError::AdjUnknown),
-                Some(Adj::Drop) => drop(ctx, Ip4LookupError::Blackhole),
-                Some(Adj::Local) => Ip4LookupNext::Local.arc(),
-                Some(Adj::Glean { .. } | Adj::Via { .. }) => {
-                    p.meta_mut().adj = id;
-                    Ip4LookupNext::Rewrite.arc()
+        let found = &self.found[..n];
+        for ((p, nx), &found) in pkts.iter_mut().zip(next.iter_mut()).zip(found) {
+            *nx = match found {
+                Some(id) if p.len() >= 20 => match state.adjs.get(id as usize) {
+                    // The common case first, apart: one compare of the variant's tag.
+                    Some(Adj::Glean { .. } | Adj::Via { .. }) => {
+                        p.meta_mut().adj = id;
+                        Ip4LookupNext::Rewrite.arc()
+                    }
+                    _ => other(found, &state.adjs, p, ctx),
+                },
+                // No route: a flood of it stays as cheap as it can be.
+                None if p.len() >= 20 => {
+                    ctx.count(Ip4LookupError::NoRoute.idx());
+                    Ip4LookupNext::Drop.arc()
                 }
-                Some(Adj::Ecmp(members)) if !members.is_empty() => {
-                    let hash = packet_flow_hash(p);
-                    let m = p.meta_mut();
-                    m.flow_hash = hash;
-                    m.adj = members[hash as usize % members.len()];
-                    Ip4LookupNext::Rewrite.arc()
-                }
-                Some(Adj::Ecmp(_)) => drop(ctx, Ip4LookupError::Blackhole),
+                _ => other(found, &state.adjs, p, ctx),
             };
         }
+    }
+}
+
+/// Where a packet goes that is not the common case (a route to one next hop to rewrite for):
+/// `found` is what the FIB gave for it, an index into `adjs`.
+#[inline(never)]
+fn other<B: PacketBuf>(
+    found: Option<u32>,
+    adjs: &[Adj],
+    p: &mut B,
+    ctx: &mut NodeCtx<'_, B>,
+) -> u8 {
+    let drop = |ctx: &mut NodeCtx<'_, B>, e: Ip4LookupError| {
+        ctx.count(e.idx());
+        Ip4LookupNext::Drop.arc()
+    };
+    if p.len() < 20 {
+        return drop(ctx, Ip4LookupError::Truncated);
+    }
+    let Some(id) = found else {
+        return drop(ctx, Ip4LookupError::NoRoute);
+    };
+    match adjs.get(id as usize) {
+        None => drop(ctx, Ip4LookupError::AdjUnknown),
+        Some(Adj::Drop) => drop(ctx, Ip4LookupError::Blackhole),
+        Some(Adj::Local) => Ip4LookupNext::Local.arc(),
+        Some(Adj::Glean { .. } | Adj::Via { .. }) => {
+            p.meta_mut().adj = id;
+            Ip4LookupNext::Rewrite.arc()
+        }
+        Some(Adj::Ecmp(members)) if !members.is_empty() => {
+            let hash = packet_flow_hash(p);
+            let m = p.meta_mut();
+            m.flow_hash = hash;
+            m.adj = members[hash as usize % members.len()];
+            Ip4LookupNext::Rewrite.arc()
+        }
+        Some(Adj::Ecmp(_)) => drop(ctx, Ip4LookupError::Blackhole),
     }
 }

@@ -818,3 +818,44 @@ fn each_frame_is_judged_by_the_interface_it_came_in_on() {
         ]
     );
 }
+
+/// ip4-lookup on its own, one vector: the common case (a next hop to rewrite for) between
+/// every other outcome, each sent or counted where it belongs.
+#[test]
+fn ip4_lookup_sends_each_packet_by_its_route() {
+    let mut h = harness(TxCaps::default(), 1500);
+    // A route for the address a truncated packet would be read as (0.0.0.0): it must not
+    // be taken.
+    h.c.add_route(ip("0.0.0.0"), 8, &[ip("10.0.2.2")]).unwrap();
+    h.g.quiescent();
+    let lookup = h.g.node_id("ip4-lookup").unwrap();
+    let to_b = ipv4("10.0.1.2", "10.0.2.2", 64, 17, false, &udp(1, 2, 4));
+    let packets = [
+        to_b.clone(),
+        to_b[..10].to_vec(),
+        ipv4("10.0.1.2", "192.0.2.9", 64, 17, false, &udp(1, 2, 4)),
+        ipv4("10.0.1.2", "10.0.1.1", 64, 17, false, &udp(1, 2, 4)),
+        to_b,
+    ];
+    let mut v = h.g.take_vector();
+    for ip in &packets {
+        v.push(VecBuf::on(h.p0, ip));
+    }
+    h.g.enqueue_vector(lookup, v);
+    h.g.run();
+    let out = std::mem::take(&mut *h.out.lock().unwrap());
+    let dsts: Vec<&[u8]> = out.iter().map(|(_, p)| &p.data()[30..34]).collect();
+    assert_eq!(
+        dsts,
+        [[10, 0, 2, 2], [10, 0, 2, 2]],
+        "both to pod B, rewritten"
+    );
+    assert_eq!(
+        h.errors("ip4-lookup"),
+        vec![
+            ("no route to destination", 1),
+            ("packet too short for an IPv4 destination", 1),
+        ]
+    );
+    assert_eq!(h.packets("ip4-local"), 1, "the one to our own address");
+}
