@@ -106,9 +106,10 @@ impl<B: PacketBuf> Node<B> for EthernetInput {
     }
 }
 
-/// Whether `p` is the common frame: IPv4 to the unicast MAC `key`. Two compares.
+/// Whether `p` is the common frame: IPv4 to the unicast MAC `key`. Two compares. (Also
+/// vxlan-decap's test of an inner frame: it takes this one a node further itself.)
 #[inline(always)]
-fn unicast_ip4<B: PacketBuf>(p: &B, key: MacKey) -> bool {
+pub(crate) fn unicast_ip4<B: PacketBuf>(p: &B, key: MacKey) -> bool {
     p.data()
         .first_chunk::<ETH_HLEN>()
         .is_some_and(|h| key.matches(h) && h[12..14] == [0x08, 0x00])
@@ -203,14 +204,10 @@ impl MacKey {
 }
 
 /// Where a frame with Ethernet header `h` goes when it arrives on an interface whose MAC is
-/// `mac`, and whether it was sent to a group address. The one rule for "is this frame ours",
-/// shared with vxlan-decap, which classifies inner frames itself to skip a second pass
-/// through this node. The common frame (IPv4, to our MAC) is told apart in two compares.
+/// `mac`, and whether it was sent to a group address: the one rule for "is this frame ours".
+/// ([`unicast_ip4`] is its common case alone.)
 #[inline(always)]
-pub(crate) fn accept(
-    h: &[u8; ETH_HLEN],
-    mac: MacKey,
-) -> Result<(EthernetNext, bool), EthernetError> {
+fn accept(h: &[u8; ETH_HLEN], mac: MacKey) -> Result<(EthernetNext, bool), EthernetError> {
     // Our MAC is unicast: a frame to it is never a group frame.
     let mcast = if mac.matches(h) {
         false

@@ -20,14 +20,15 @@
 //!   own them). `trace` is kept, so a traced packet stays traced through the tunnel.
 //!   `rx_offload()` still describes the outer packet (the buffer trait has no way to change
 //!   it): ip4-input must not trust the NIC's IPv4 verdict when `decap_depth > 0`.
-//! - Next: for an inner IPv4 frame that ethernet-input would accept on the tunnel (its rule,
-//!   [`crate::ethernet::accept`]: our MAC or a group address), decap strips the inner
+//! - Next: for an inner IPv4 frame to the tunnel interface's own MAC (ethernet-input's test
+//!   of the common frame, [`crate::ethernet::unicast_ip4`]), decap strips the inner
 //!   Ethernet header too and sets what ethernet-input sets, which saves the inner packet a
 //!   node. It then goes to `ip4-lookup` when ip4-input would pass it on as it is
 //!   ([`crate::ip4::input::pass_on`]: no options, no padding, checksum right, not to a
 //!   local VTEP), which saves it a second node; else to `ip4-input`, which trims, counts
-//!   or bypasses it (VXLAN in VXLAN). Every other inner frame (ARP, frames for another MAC,
-//!   other EtherTypes) goes to `ethernet-input`, which handles or counts it. Else `drop`,
+//!   or bypasses it (VXLAN in VXLAN). Every other inner frame (ARP, broadcast and
+//!   multicast, frames for another MAC, other EtherTypes) goes to `ethernet-input`, which
+//!   handles or counts it. Else `drop`,
 //!   counted under [`VxlanDecapError`]. A packet already decapsulated [`MAX_DECAP_DEPTH`]
 //!   times is dropped, so nothing loops forever through decap -> ethernet-input -> ... ->
 //!   decap.
@@ -35,7 +36,7 @@
 use std::net::Ipv4Addr;
 
 use crate::buffer::{CsumStatus, PacketBuf, PacketMeta};
-use crate::ethernet::{EthernetNext, MacKey};
+use crate::ethernet::MacKey;
 use crate::fwd::{FwdState, IfIndex, Iface, IfaceKind};
 use crate::graph::{Nexts, Node, NodeCtx, Vector};
 use crate::ip4::input::Ip4InputNext;
@@ -236,19 +237,15 @@ impl VxlanDecap {
         m.tx_if = 0;
         m.adj = 0;
         m.l2_len = 0;
-        // `strip < end` left at least an Ethernet header (InnerRunt above).
-        let inner = p.data().first_chunk::<ETHERNET_HEADER_LEN>();
-        match inner.map(|h| crate::ethernet::accept(h, mac)) {
-            Some(Ok((EthernetNext::Ip4, mcast))) => {
-                crate::ethernet::strip(p, mcast);
-                Ok(match crate::ip4::input::pass_on(p, &self.vteps) {
-                    Some(Ip4InputNext::Lookup) => VxlanDecapNext::Ip4Lookup,
-                    // VXLAN in VXLAN, and anything to trim or count, through ip4-input.
-                    _ => VxlanDecapNext::Ip4Input,
-                })
-            }
-            _ => Ok(VxlanDecapNext::EthernetInput),
+        if !crate::ethernet::unicast_ip4(p, mac) {
+            return Ok(VxlanDecapNext::EthernetInput);
         }
+        crate::ethernet::strip(p, false);
+        Ok(match crate::ip4::input::pass_on(p, &self.vteps) {
+            Some(Ip4InputNext::Lookup) => VxlanDecapNext::Ip4Lookup,
+            // VXLAN in VXLAN, and anything to trim or count, through ip4-input.
+            _ => VxlanDecapNext::Ip4Input,
+        })
     }
 }
 

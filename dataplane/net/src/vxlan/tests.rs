@@ -821,15 +821,16 @@ fn decap_takes_only_what_ethernet_input_would_pass_to_ip4_input_past_it() {
     };
     let tunnel_mac = [2, 0, 0, 0, 1, 1];
     let (to, p) = site
-        .decap_to(site.arriving(&with_header([0xff; 6], [8, 0])))
+        .decap_to(site.arriving(&with_header(tunnel_mac, [8, 0])))
         .unwrap();
     assert_eq!((to, p.meta().l2_len), ("ip4-lookup", 14));
-    assert_eq!(
-        p.meta().flags,
-        PacketMeta::F_L2_MCAST,
-        "broadcast, as ethernet-input marks it"
-    );
+    assert_eq!(p.meta().flags, 0);
     for (dst, ethertype, why) in [
+        (
+            [0xff; 6],
+            [8, 0],
+            "broadcast: ethernet-input takes it, marked as a group frame",
+        ),
         (
             [2, 0, 0, 0, 1, 7],
             [8, 0],
