@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The project's test command: formatting, lints, the Kubernetes manifests' validation, the node
-# image's build and run check, and the whole test suite (unit tests, real-EAL integration tests
-# on virtual devices, namespace end-to-end tests). Run ci/setup.sh first.
+# The project's test command: formatting, lints, doc links, the Kubernetes manifests'
+# validation, the node image's build and run check, and the whole test suite (unit tests,
+# real-EAL integration tests on virtual devices, namespace end-to-end tests). Run ci/setup.sh
+# first.
 #
 # Tests that need root, hugepages or DPDK fail when those are missing (DP_REQUIRE_PRIVILEGED=1,
 # the default here); set DP_REQUIRE_PRIVILEGED=0 to let them skip loudly instead.
@@ -21,6 +22,9 @@ FEATURES=("${TEST_FEATURES[@]}")
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --workspace --all-targets "${FEATURES[@]}" -- -D warnings
+
+echo "== cargo doc -D warnings (broken and private intra-doc links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 echo "== build (the end-to-end tests run the dataplane and dpctl binaries)"
 cargo build --workspace --bins "${FEATURES[@]}"

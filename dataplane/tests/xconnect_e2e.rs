@@ -248,10 +248,9 @@ fn auto_cores_follow_the_cpu_affinity() {
         }
     });
     let line = wait_line_text(&rx, "forwarding on", Duration::from_secs(30)).expect("started");
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    stop_child(&mut child, Duration::from_secs(10), || {
+        eprintln!("dataplane: no exit 10 s after SIGINT: SIGKILL")
+    });
     remove_runtime_dir(&format!("dpx{tag}"));
     assert!(
         line.contains("1 worker lcore(s) [1] (main lcore 0)"),

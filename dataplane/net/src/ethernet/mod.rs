@@ -5,7 +5,7 @@
 //! header after it and the NIC's checksum verdict.
 //! Sets: strips the header (`adj`), `meta.l2_len`, `F_L2_MCAST` for broadcast/multicast.
 //! Next: `arp-input` (ARP); for IPv4, where ip4-input would send it when ip4-input would pass
-//! it on as it is ([`crate::ip4::input::pass_on`]: no options, no padding, checksum right):
+//! it on as it is (`ip4::input::pass_on`: no options, no padding, checksum right):
 //! `ip4-lookup`, or `vxlan-decap` for a VXLAN packet to a local VTEP; any other IPv4 packet
 //! goes to `ip4-input`, which trims, checks and counts it. `drop` for everything else, by
 //! reason. Taking the clean packet past ip4-input saves it a whole pass over the vector: one

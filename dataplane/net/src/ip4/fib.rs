@@ -6,7 +6,7 @@
 //! - `tbl8`: a fixed pool of groups of 256 entries; a /24 that holds a route longer than /24
 //!   "extends" to one group, indexed by the last byte of the address.
 //!
-//! Each entry is one `AtomicU32` (see [`Entry`]): valid bit, "extends to tbl8" bit, the depth
+//! Each entry is one `AtomicU32` (see `Entry`): valid bit, "extends to tbl8" bit, the depth
 //! (prefix length, 0-32) of the route that wrote it, and a 24-bit value: the next-hop id, or
 //! the tbl8 group index. A lookup is one or two loads and never loops, locks or allocates.
 //!

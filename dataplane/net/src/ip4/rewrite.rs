@@ -15,7 +15,7 @@
 //! generated), `drop`.
 //! Into a tunnel stacked on a resolved underlay, a routed packet does not go on to
 //! vxlan-encap: the node writes the whole frame from the adjacency's
-//! [`Midchain`](crate::vxlan::Midchain) (inner Ethernet header and vxlan-encap's outer frame
+//! [`Midchain`] (inner Ethernet header and vxlan-encap's outer frame
 //! in one 64-byte copy) and sends it to `port-tx` on the underlay port. The midchains are
 //! rebuilt from the state at the quiescent point, per adjacency, never per packet.
 

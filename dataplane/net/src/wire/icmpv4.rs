@@ -111,7 +111,7 @@ pub const HEADER_LEN: usize = field::DATA.start;
 pub const MAX_QUOTE_LEN: usize = 548;
 
 /// The part of an offending IPv4 packet (starting at its IP header) an ICMP error quotes:
-/// up to [`MAX_QUOTE_LEN`] bytes, never past its total length or the buffer. Never panics.
+/// up to `MAX_QUOTE_LEN` (548) bytes, never past its total length or the buffer. Never panics.
 #[inline]
 pub fn quote(original: &[u8]) -> &[u8] {
     let mut len = original.len().min(MAX_QUOTE_LEN);

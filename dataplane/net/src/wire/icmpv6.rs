@@ -72,7 +72,7 @@ pub const HEADER_LEN: usize = field::DATA.start;
 pub const MAX_QUOTE_LEN: usize = 1232;
 
 /// The part of an offending IPv6 packet (starting at its header) an error quotes: up to
-/// [`MAX_QUOTE_LEN`] bytes, never past its payload length or the buffer. Never panics.
+/// `MAX_QUOTE_LEN` (1232) bytes, never past its payload length or the buffer. Never panics.
 #[inline]
 pub fn quote(original: &[u8]) -> &[u8] {
     let mut len = original.len().min(MAX_QUOTE_LEN);
