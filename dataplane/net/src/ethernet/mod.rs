@@ -81,6 +81,7 @@ impl<B: PacketBuf> Node<B> for EthernetInput {
         // `MacKey::NONE` while it is down or unknown, so that every frame from it takes the
         // full path, which counts it.
         let mut cur = u32::MAX;
+        let mut rx = Rx::NoIface;
         let mut key = MacKey::NONE;
         let n = pkts.len();
         for i in 0..n {
@@ -91,16 +92,14 @@ impl<B: PacketBuf> Node<B> for EthernetInput {
             let rx_if = p.meta().rx_if;
             if u32::from(rx_if) != cur {
                 cur = u32::from(rx_if);
-                key = match Rx::of(state.iface(rx_if)) {
-                    Rx::Up(mac) => mac,
-                    _ => MacKey::NONE,
-                };
+                rx = Rx::of(state.iface(rx_if));
+                key = rx.key();
             }
             next[i] = if unicast_ip4(p, key) {
                 strip(p, false);
                 ip4_next(p, vteps)
             } else {
-                classify(p, Rx::of(state.iface(rx_if)), vteps, ctx)
+                classify(p, rx, vteps, ctx)
             };
         }
     }
@@ -140,6 +139,15 @@ impl Rx {
             None => Rx::NoIface,
             Some(f) if !f.up => Rx::Down,
             Some(f) => Rx::Up(MacKey::new(&f.mac)),
+        }
+    }
+
+    /// The key [`unicast_ip4`] compares frames with: the MAC while the interface is up.
+    #[inline(always)]
+    fn key(self) -> MacKey {
+        match self {
+            Rx::Up(mac) => mac,
+            Rx::NoIface | Rx::Down => MacKey::NONE,
         }
     }
 }

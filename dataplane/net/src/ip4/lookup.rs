@@ -74,10 +74,7 @@ impl<B: PacketBuf> Node<B> for Ip4Lookup {
             *nx = match found {
                 Some(id) if p.len() >= 20 => match state.adjs.get(id as usize) {
                     // The common case first, apart: one compare of the variant's tag.
-                    Some(Adj::Glean { .. } | Adj::Via { .. }) => {
-                        p.meta_mut().adj = id;
-                        Ip4LookupNext::Rewrite.arc()
-                    }
+                    Some(Adj::Glean { .. } | Adj::Via { .. }) => to_rewrite(p, id),
                     _ => other(found, &state.adjs, p, ctx),
                 },
                 // No route: a flood of it stays as cheap as it can be.
@@ -114,17 +111,19 @@ fn other<B: PacketBuf>(
         None => drop(ctx, Ip4LookupError::AdjUnknown),
         Some(Adj::Drop) => drop(ctx, Ip4LookupError::Blackhole),
         Some(Adj::Local) => Ip4LookupNext::Local.arc(),
-        Some(Adj::Glean { .. } | Adj::Via { .. }) => {
-            p.meta_mut().adj = id;
-            Ip4LookupNext::Rewrite.arc()
-        }
+        Some(Adj::Glean { .. } | Adj::Via { .. }) => to_rewrite(p, id),
         Some(Adj::Ecmp(members)) if !members.is_empty() => {
             let hash = packet_flow_hash(p);
-            let m = p.meta_mut();
-            m.flow_hash = hash;
-            m.adj = members[hash as usize % members.len()];
-            Ip4LookupNext::Rewrite.arc()
+            p.meta_mut().flow_hash = hash;
+            to_rewrite(p, members[hash as usize % members.len()])
         }
         Some(Adj::Ecmp(_)) => drop(ctx, Ip4LookupError::Blackhole),
     }
+}
+
+/// Sends `p` to ip4-rewrite for adjacency `adj`.
+#[inline(always)]
+fn to_rewrite<B: PacketBuf>(p: &mut B, adj: u32) -> u8 {
+    p.meta_mut().adj = adj;
+    Ip4LookupNext::Rewrite.arc()
 }
