@@ -69,12 +69,22 @@ fn harness(caps1: TxCaps, mtu1: u16) -> H {
 
 impl H {
     fn send(&mut self, rx_if: IfIndex, frames: &[Vec<u8>]) -> Vec<(&'static str, VecBuf)> {
-        let eth = self.g.node_id("ethernet-input").unwrap();
+        self.inject(
+            "ethernet-input",
+            frames.iter().map(|f| VecBuf::on(rx_if, f)),
+        )
+    }
+
+    /// Runs `pkts`, one vector, from `node` on; what reached the sinks.
+    fn inject(
+        &mut self,
+        node: &str,
+        pkts: impl IntoIterator<Item = VecBuf>,
+    ) -> Vec<(&'static str, VecBuf)> {
+        let id = self.g.node_id(node).unwrap();
         let mut v = self.g.take_vector();
-        for f in frames {
-            v.push(VecBuf::on(rx_if, f));
-        }
-        self.g.enqueue_vector(eth, v);
+        v.extend(pkts);
+        self.g.enqueue_vector(id, v);
         self.g.run();
         std::mem::take(&mut *self.out.lock().unwrap())
     }
@@ -707,13 +717,9 @@ fn malformed_packets_are_dropped_by_reason_never_panicking() {
     );
     assert_eq!(h.errors("ip4-lookup"), vec![("no route to destination", 1)]);
     // A NIC verdict is trusted.
-    let eth_node = h.g.node_id("ethernet-input").unwrap();
-    let mut v = h.g.take_vector();
     let mut p = VecBuf::on(h.p0, &good);
     p.rx.ip = CsumStatus::Bad;
-    v.push(p);
-    h.g.enqueue_vector(eth_node, v);
-    h.g.run();
+    h.inject("ethernet-input", [p]);
     assert!(
         h.errors("ip4-input")
             .contains(&("IPv4 header checksum wrong", 2))
@@ -792,14 +798,10 @@ fn each_frame_is_judged_by_the_interface_it_came_in_on() {
         (h.p0, &broadcast),
         (h.p0, &to_a),
     ];
-    let eth_node = h.g.node_id("ethernet-input").unwrap();
-    let mut v = h.g.take_vector();
-    for (rx_if, f) in frames {
-        v.push(VecBuf::on(rx_if, f));
-    }
-    h.g.enqueue_vector(eth_node, v);
-    h.g.run();
-    let out = std::mem::take(&mut *h.out.lock().unwrap());
+    let out = h.inject(
+        "ethernet-input",
+        frames.map(|(rx_if, f)| VecBuf::on(rx_if, f)),
+    );
     assert_eq!(
         out.iter().map(|o| o.0).collect::<Vec<_>>(),
         vec!["port-tx"; 4],
@@ -828,7 +830,6 @@ fn ip4_lookup_sends_each_packet_by_its_route() {
     // be taken.
     h.c.add_route(ip("0.0.0.0"), 8, &[ip("10.0.2.2")]).unwrap();
     h.g.quiescent();
-    let lookup = h.g.node_id("ip4-lookup").unwrap();
     let to_b = ipv4("10.0.1.2", "10.0.2.2", 64, 17, false, &udp(1, 2, 4));
     let packets = [
         to_b.clone(),
@@ -837,13 +838,8 @@ fn ip4_lookup_sends_each_packet_by_its_route() {
         ipv4("10.0.1.2", "10.0.1.1", 64, 17, false, &udp(1, 2, 4)),
         to_b,
     ];
-    let mut v = h.g.take_vector();
-    for ip in &packets {
-        v.push(VecBuf::on(h.p0, ip));
-    }
-    h.g.enqueue_vector(lookup, v);
-    h.g.run();
-    let out = std::mem::take(&mut *h.out.lock().unwrap());
+    let p0 = h.p0;
+    let out = h.inject("ip4-lookup", packets.iter().map(|ip| VecBuf::on(p0, ip)));
     let dsts: Vec<&[u8]> = out.iter().map(|(_, p)| &p.data()[30..34]).collect();
     assert_eq!(
         dsts,

@@ -28,10 +28,9 @@
 //!   local VTEP), which saves it a second node; else to `ip4-input`, which trims, counts
 //!   or bypasses it (VXLAN in VXLAN). Every other inner frame (ARP, broadcast and
 //!   multicast, frames for another MAC, other EtherTypes) goes to `ethernet-input`, which
-//!   handles or counts it. Else `drop`,
-//!   counted under [`VxlanDecapError`]. A packet already decapsulated [`MAX_DECAP_DEPTH`]
-//!   times is dropped, so nothing loops forever through decap -> ethernet-input -> ... ->
-//!   decap.
+//!   handles or counts it. Else `drop`, counted under [`VxlanDecapError`]. A packet already
+//!   decapsulated [`MAX_DECAP_DEPTH`] times is dropped, so nothing loops forever through
+//!   decap -> ethernet-input -> ... -> decap.
 
 use std::net::Ipv4Addr;
 
