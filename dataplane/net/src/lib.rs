@@ -13,3 +13,6 @@ pub mod ip4;
 pub mod rcu;
 pub mod vxlan;
 pub mod wire;
+
+#[cfg(test)]
+mod tests;
