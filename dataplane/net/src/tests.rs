@@ -282,13 +282,13 @@ impl Damage {
 fn not_a_drop(node: &str, reason: &str) -> bool {
     let names: &[&str] = match node {
         "arp-input" => &[
-            ArpError::NAMES[ArpError::RepliesSent.idx()],
-            ArpError::NAMES[ArpError::LearnQueueFull.idx()],
+            ArpError::RepliesSent.name(),
+            ArpError::LearnQueueFull.name(),
         ],
-        "ip4-local" => &[Ip4LocalError::NAMES[Ip4LocalError::EchoReplied.idx()]],
+        "ip4-local" => &[Ip4LocalError::EchoReplied.name()],
         "ip4-rewrite" => &[
-            Ip4RewriteError::NAMES[Ip4RewriteError::TtlExpired.idx()],
-            Ip4RewriteError::NAMES[Ip4RewriteError::FragNeeded.idx()],
+            Ip4RewriteError::TtlExpired.name(),
+            Ip4RewriteError::FragNeeded.name(),
         ],
         _ => &[],
     };
@@ -348,7 +348,7 @@ fn books(r: &Rig) -> Books {
         arp_requests: 0,
         reasons: Vec::new(),
     };
-    let unresolved = Ip4RewriteError::NAMES[Ip4RewriteError::Unresolved.idx()];
+    let unresolved = Ip4RewriteError::Unresolved.name();
     for n in &report {
         if n.name == "drop" {
             b.dropped = n.stats.packets;
@@ -393,36 +393,15 @@ fn the_templates_take_the_paths_they_are_meant_for() {
         "frames that left through port-tx; reasons {reasons:?}"
     );
     for (node, reason) in [
-        ("arp-input", ArpError::NAMES[ArpError::RepliesSent.idx()]),
-        ("arp-input", ArpError::NAMES[ArpError::NotForUs.idx()]),
-        (
-            "ip4-local",
-            Ip4LocalError::NAMES[Ip4LocalError::EchoReplied.idx()],
-        ),
-        (
-            "ip4-rewrite",
-            Ip4RewriteError::NAMES[Ip4RewriteError::Unresolved.idx()],
-        ),
-        (
-            "ip4-rewrite",
-            Ip4RewriteError::NAMES[Ip4RewriteError::TtlExpired.idx()],
-        ),
-        (
-            "ip4-rewrite",
-            Ip4RewriteError::NAMES[Ip4RewriteError::FragNeeded.idx()],
-        ),
-        (
-            "ip4-lookup",
-            Ip4LookupError::NAMES[Ip4LookupError::NoRoute.idx()],
-        ),
-        (
-            "ethernet-input",
-            EthernetError::NAMES[EthernetError::Ipv6.idx()],
-        ),
-        (
-            "ethernet-input",
-            EthernetError::NAMES[EthernetError::Vlan.idx()],
-        ),
+        ("arp-input", ArpError::RepliesSent.name()),
+        ("arp-input", ArpError::NotForUs.name()),
+        ("ip4-local", Ip4LocalError::EchoReplied.name()),
+        ("ip4-rewrite", Ip4RewriteError::Unresolved.name()),
+        ("ip4-rewrite", Ip4RewriteError::TtlExpired.name()),
+        ("ip4-rewrite", Ip4RewriteError::FragNeeded.name()),
+        ("ip4-lookup", Ip4LookupError::NoRoute.name()),
+        ("ethernet-input", EthernetError::Ipv6.name()),
+        ("ethernet-input", EthernetError::Vlan.name()),
     ] {
         assert!(has(node, reason), "no {node}: {reason}; saw {reasons:?}");
     }

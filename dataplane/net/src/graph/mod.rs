@@ -78,6 +78,11 @@ macro_rules! errors {
             pub const fn idx(self) -> usize {
                 self as usize
             }
+            /// This reason's text, as `show errors` prints it.
+            #[allow(dead_code, reason = "a private reason list may never be named")]
+            pub const fn name(self) -> &'static str {
+                Self::NAMES[self as usize]
+            }
         }
     };
 }

@@ -46,11 +46,11 @@ fn fill_ip_csum(outer: &mut [u8]) {
 }
 
 fn decap_reason(e: VxlanDecapError) -> &'static str {
-    VxlanDecapError::NAMES[e.idx()]
+    e.name()
 }
 
 fn encap_reason(e: VxlanEncapError) -> &'static str {
-    VxlanEncapError::NAMES[e.idx()]
+    e.name()
 }
 
 type Seen = Arc<Mutex<Vec<VecBuf>>>;
