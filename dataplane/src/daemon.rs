@@ -9,7 +9,7 @@ use std::time::Duration;
 use dp_net::arp::ArpInput;
 use dp_net::ethernet::EthernetInput;
 use dp_net::fwd::{Control, LearnQueue, TxCaps};
-use dp_net::graph::{Graph, GraphBuilder, Nexts, Node, NodeCtx, Vector};
+use dp_net::graph::{Graph, GraphBuilder};
 use dp_net::ip4::{Ip4Input, Ip4Local, Ip4Lookup, Ip4Rewrite};
 use dp_net::rcu::Domain;
 use dp_net::vxlan::{VxlanDecap, VxlanEncap};
@@ -20,7 +20,7 @@ use crate::dpdk::{
     DevCaps, Eal, EalPreflight, MAX_QUEUES, MbufAlloc, Mempool, PktMbuf, Port, PortConfig,
     PortStats, launch_on_lcore, offload, rdtsc, tsc_hz, worker_lcores,
 };
-use crate::worker::{self, PortTx, PortTxQueue, WorkerCtl, WorkerPlan, WorkerStats};
+use crate::worker::{self, PortRx, PortTx, PortTxQueue, WorkerCtl, WorkerPlan, WorkerStats};
 use crate::xconnect::{Direction, SwPortCounters};
 
 /// A startup or runtime failure, printed as one line.
@@ -122,29 +122,6 @@ fn pool_size(cfg: &Config, workers: usize) -> u32 {
         .sum();
     // Next power of two minus one: the mempool ring's most efficient size.
     ((per_port + 8192).next_power_of_two() - 1).max(16383)
-}
-
-dp_net::arcs! { enum PortRxNext { Eth => "ethernet-input" } }
-
-/// port-rx: where the workers' rx polling is accounted (`show runtime`); packets enter the
-/// graph at ethernet-input directly.
-struct PortRx;
-
-impl Node<PktMbuf> for PortRx {
-    fn name(&self) -> &'static str {
-        "port-rx"
-    }
-    fn arcs(&self) -> &'static [&'static str] {
-        PortRxNext::TARGETS
-    }
-    fn process(
-        &mut self,
-        pkts: &mut Vector<PktMbuf>,
-        next: &mut Nexts,
-        _: &mut NodeCtx<'_, PktMbuf>,
-    ) {
-        next[..pkts.len()].fill(PortRxNext::Eth.arc());
-    }
 }
 
 /// How many rx queues a routed port gets: `asked` (a port's `rx-queues`), or else one per
@@ -828,10 +805,6 @@ pub fn final_report(ports: &[Port], workers: &[WorkerStats]) -> String {
         for e in &errors {
             let _ = writeln!(out, "{:<16} {:>12}  {}", e.node, e.count, e.reason);
         }
-    }
-    let multiseg: u64 = workers.iter().map(|w| w.rx_multiseg_dropped).sum();
-    if multiseg > 0 {
-        let _ = writeln!(out, "rx multi-segment packets dropped: {multiseg}");
     }
     let secs = workers
         .iter()

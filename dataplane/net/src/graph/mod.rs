@@ -394,6 +394,16 @@ impl<B: PacketBuf> Graph<B> {
         s.clocks += clocks;
     }
 
+    /// Counts `n` packets under reason `reason` of `node` (`node.errors()[reason]`): drops
+    /// made outside the graph, on the rx poll, show with the graph's own.
+    ///
+    /// # Panics
+    /// If `reason` is not one of the node's reasons.
+    #[inline]
+    pub fn count(&mut self, node: NodeId, reason: usize, n: u64) {
+        self.slots[node.0 as usize].stats.errors[reason] += n;
+    }
+
     /// Runs every pending vector to completion; returns the packets processed (counting a
     /// packet once per node it went through).
     pub fn run(&mut self) -> usize {
