@@ -2,8 +2,9 @@
 //! no mbuf, and accounts for every frame.
 //!
 //! 16,384 frames, eight times the mempool, are made from ARP, ICMP and UDP frames to us, routed
-//! and unroutable UDP, and TTL 1, then damaged with a fixed seed: bytes overwritten (mostly in
-//! the headers), frames cut short or padded. `net_pcap` reads them once into port `in` (its
+//! and unroutable UDP, TTL 1, UDP into a VXLAN tunnel, and VXLAN packets from its remote VTEP
+//! (an echo to us, UDP routed on, ARP), then damaged with a fixed seed: bytes overwritten
+//! (mostly in the headers), frames cut short or padded. `net_pcap` reads them once into port `in` (its
 //! transmit side writes a file, so replies and ICMP errors are counted as sent); routed
 //! packets leave through port `out`, another `net_pcap` file.
 //!
@@ -29,6 +30,24 @@ use common::*;
 const CORES: &str = "0@0,1@1";
 const MBUFS: u64 = 2048;
 const FRAMES: usize = 16384;
+
+/// A tunnel over `out` to 10.0.2.2 (`routed_out`'s static neighbor, so its underlay is
+/// resolved), carrying 10.9.0.0/16.
+const TUNNEL: &str = r#"
+[[tunnel]]
+name = "vx100"
+vni = 100
+local = "10.0.2.1"
+remote = "10.0.2.2"
+address = "172.16.0.1/24"
+[[neighbor]]
+interface = "vx100"
+ip = "172.16.0.2"
+mac = "02:00:00:00:09:09"
+[[route]]
+prefix = "10.9.0.0/16"
+via = "172.16.0.2"
+"#;
 
 /// Reasons that count something other than a dropped packet.
 const NOT_DROPS: &[&str] = &[
@@ -56,52 +75,113 @@ impl Rng {
     }
 }
 
-/// `udp_frame`'s IPv4 header with its checksum made right again after a change.
-fn fix_ip_checksum(f: &mut [u8]) {
-    f[24..26].fill(0);
-    let c = !dp_net::wire::checksum::sum(&f[14..34]);
-    f[24..26].copy_from_slice(&c.to_be_bytes());
-}
+/// The pod-side host's MAC, and the one of the host behind the tunnel.
+const HOST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0x02];
+const INNER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x09, 0x09];
+/// Port `in`'s MAC: net_pcap names its ports 02:70:63:61:70:<n> ("pcap", then the port's
+/// index in the process; `in` is the first). Checked once the daemon is up. Frames are
+/// unicast to it, as on a real link: a broadcast one would get no ICMP error (RFC 1812).
+const IN_MAC: [u8; 6] = [0x02, 0x70, 0x63, 0x61, 0x70, 0x00];
 
-/// An ICMP echo request from 10.0.1.2 to us (10.0.1.1).
-fn echo_request() -> Vec<u8> {
-    let mut f = udp_frame([10, 0, 1, 1], 0, 7, &[0x5a; 32]);
-    f[23] = 1;
-    fix_ip_checksum(&mut f);
-    // Type 8, code 0, identifier and sequence where the UDP ports were, then the checksum.
-    f[34..42].copy_from_slice(&[8, 0, 0, 0, 0x12, 0x34, 0, 1]);
-    let c = !dp_net::wire::checksum::sum(&f[34..]);
-    f[36..38].copy_from_slice(&c.to_be_bytes());
+/// An Ethernet frame from `src` to `dst`.
+fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = dst.to_vec();
+    f.extend(src);
+    f.extend(ethertype.to_be_bytes());
+    f.extend(payload);
     f
 }
 
-/// An ARP request from 10.0.1.2 (02:00:00:00:01:02) for `target`, broadcast.
-fn arp_request(target: [u8; 4]) -> Vec<u8> {
-    let mac = [0x02, 0, 0, 0, 0x01, 0x02];
-    let mut f = vec![0xff; 6];
-    f.extend(mac);
-    f.extend([0x08, 0x06, 0, 1, 0x08, 0x00, 6, 4, 0, 1]);
-    f.extend(mac);
-    f.extend([10, 0, 1, 2]);
-    f.extend([0; 6]);
-    f.extend(target);
-    f
+/// An IPv4 packet (no options, identification 7, DF clear), its header checksum right.
+fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, ttl: u8, l4: &[u8]) -> Vec<u8> {
+    let mut ip = vec![0x45, 0];
+    ip.extend((20 + l4.len() as u16).to_be_bytes());
+    ip.extend([0, 7, 0, 0, ttl, proto, 0, 0]);
+    ip.extend(src);
+    ip.extend(dst);
+    let c = !dp_net::wire::checksum::sum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    ip.extend(l4);
+    ip
+}
+
+/// A UDP datagram from port 1000 to `dport`, with no checksum, carrying `payload`.
+fn udp(dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut u = 1000u16.to_be_bytes().to_vec();
+    u.extend(dport.to_be_bytes());
+    u.extend((8 + payload.len() as u16).to_be_bytes());
+    u.extend([0, 0]);
+    u.extend(payload);
+    u
+}
+
+/// An ICMP echo request with 32 bytes of data, its checksum right.
+fn echo() -> Vec<u8> {
+    let mut m = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1];
+    m.extend([0x5a; 32]);
+    let c = !dp_net::wire::checksum::sum(&m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    m
+}
+
+/// An ARP request from `sender` (`sha`) for `target`.
+fn arp(sha: [u8; 6], sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
+    let mut a = vec![0, 1, 0x08, 0x00, 6, 4, 0, 1];
+    a.extend(sha);
+    a.extend(sender);
+    a.extend([0; 6]);
+    a.extend(target);
+    eth([0xff; 6], sha, 0x0806, &a)
+}
+
+/// `inner`, an Ethernet frame, as the remote VTEP 10.0.2.2 sends it to ours, 10.0.2.1 (VNI
+/// 100, UDP checksum 0).
+fn vxlan(inner: &[u8]) -> Vec<u8> {
+    let mut v = vec![0x08, 0, 0, 0, 0, 0, 100, 0];
+    v.extend(inner);
+    let ip = ipv4([10, 0, 2, 2], [10, 0, 2, 1], 17, 64, &udp(4789, &v));
+    eth(IN_MAC, NH_MAC, 0x0800, &ip)
+}
+
+/// From the pod-side host 10.0.1.2.
+fn from_host(dst: [u8; 4], proto: u8, ttl: u8, l4: &[u8]) -> Vec<u8> {
+    eth(
+        IN_MAC,
+        HOST_MAC,
+        0x0800,
+        &ipv4([10, 0, 1, 2], dst, proto, ttl, l4),
+    )
+}
+
+/// From the host behind the tunnel, 172.16.0.2, inside a VXLAN packet, to the tunnel's MAC.
+fn through_tunnel(dst: [u8; 4], proto: u8, l4: &[u8]) -> Vec<u8> {
+    vxlan(&eth(
+        dataplane::config::tunnel_mac(100, 0),
+        INNER_MAC,
+        0x0800,
+        &ipv4([172, 16, 0, 2], dst, proto, 64, l4),
+    ))
 }
 
 fn templates() -> Vec<Vec<u8>> {
-    let mut ttl1 = udp_frame([10, 2, 0, 9], 1000, 3, &[1; 18]);
-    ttl1[22] = 1;
-    fix_ip_checksum(&mut ttl1);
     vec![
-        arp_request([10, 0, 1, 1]),
-        arp_request([10, 0, 1, 99]),
-        echo_request(),
-        udp_frame([10, 0, 1, 1], 1000, 1, &[2; 18]),
-        udp_frame([10, 2, 0, 5], 1001, 2, &[3; 18]),
-        udp_frame([10, 2, 7, 5], 1002, 4, &[4; 700]),
-        udp_frame([10, 0, 2, 7], 1003, 5, &[5; 18]),
-        udp_frame([8, 8, 8, 8], 1004, 6, &[6; 18]),
-        ttl1,
+        arp(HOST_MAC, [10, 0, 1, 2], [10, 0, 1, 1]),
+        arp(HOST_MAC, [10, 0, 1, 2], [10, 0, 1, 99]),
+        from_host([10, 0, 1, 1], 1, 64, &echo()),
+        from_host([10, 0, 1, 1], 17, 64, &udp(9, &[2; 18])),
+        from_host([10, 2, 0, 5], 17, 64, &udp(5000, &[3; 18])),
+        from_host([10, 2, 7, 5], 17, 64, &udp(5000, &[4; 700])),
+        from_host([10, 0, 2, 7], 17, 64, &udp(5000, &[5; 18])),
+        from_host([8, 8, 8, 8], 17, 64, &udp(5000, &[6; 18])),
+        from_host([10, 2, 0, 9], 17, 1, &udp(5000, &[7; 18])),
+        // Broadcast, as a misconfigured host may send it: routed, but never an ICMP error.
+        udp_frame([10, 2, 0, 10], 1005, 8, &[8; 18]),
+        // Into the tunnel (its underlay resolved: the whole frame from ip4-rewrite).
+        from_host([10, 9, 0, 5], 17, 64, &udp(5000, &[8; 18])),
+        // Out of it: to us, routed on, and ARP over it.
+        through_tunnel([172, 16, 0, 1], 1, &echo()),
+        through_tunnel([10, 2, 0, 6], 17, &udp(5000, &[9; 18])),
+        vxlan(&arp(INNER_MAC, [172, 16, 0, 2], [172, 16, 0, 1])),
     ]
 }
 
@@ -193,7 +273,7 @@ fn damaged_frames_are_all_received_and_accounted_for() {
         dir.path().join("out.pcap").display()
     );
     let body = format!(
-        "[mempool]\nmbufs = {MBUFS}\n[worker]\npoll-mode = true\n{}{}",
+        "[mempool]\nmbufs = {MBUFS}\n[worker]\npoll-mode = true\n{}{}{TUNNEL}",
         in_port(&in_dev),
         routed_out(&out_dev)
     );
@@ -206,6 +286,12 @@ fn damaged_frames_are_all_received_and_accounted_for() {
     .unwrap();
     let (dp, _lines) = start_ready(&cfg);
     let d = Dpctl::new(dir.path().join("api.sock"));
+    let mac = IN_MAC.map(|b| format!("{b:02x}")).join(":");
+    assert_eq!(
+        port_in(&d.json(&["show", "interfaces"]), "in")["mac"],
+        mac.as_str(),
+        "port in's MAC, which the frames are sent to"
+    );
 
     // Until every frame is in and two reads a quarter second apart agree.
     let deadline = Instant::now() + Duration::from_secs(30);
