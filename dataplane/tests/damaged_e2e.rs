@@ -52,6 +52,7 @@ via = "172.16.0.2"
 /// Reasons that count something other than a dropped packet.
 const NOT_DROPS: &[&str] = &[
     "ARP replies sent",
+    "ARP request from a sender we never route to (answered, not learned)",
     "ARP neighbor learn queue full",
     "ICMP echo requests answered",
     "TTL expired in transit (ICMP time exceeded sent)",

@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use smallvec::SmallVec;
 
 use crate::ip4::{FibConfig, FibError, FibReader, FibWriter};
@@ -141,6 +141,9 @@ pub struct FwdState {
     /// with one hash lookup by destination and takes ip4-rewrite's fast path, as a `Via`
     /// takes `rewrites`, instead of the neighbor table and the full checks.
     pub host_rewrites: FxHashMap<(IfIndex, Ipv4Addr), Rewrite>,
+    /// Every gateway of a `Via` adjacency, with its interface (recomputed at every publish):
+    /// with the connected subnets, the neighbors worth learning ([`FwdState::wants_neighbor`]).
+    pub next_hops: FxHashSet<(IfIndex, Ipv4Addr)>,
 }
 
 /// A resolved adjacency, ready to be written in front of a packet.
@@ -206,6 +209,15 @@ impl FwdState {
     #[inline]
     pub fn is_vtep(&self, ip: Ipv4Addr, port: u16) -> bool {
         self.vteps.iter().any(|&(a, p)| a == ip && p == port)
+    }
+
+    /// Whether `ip` is a neighbor worth learning on `iface`: a host in one of its connected
+    /// subnets, or a next hop routed through it (a gateway, a pod's /32 behind its port).
+    /// Nothing else can ever be forwarded to, so an ARP packet that claims another address
+    /// must not grow the neighbor table (a flood of made-up senders would, without limit).
+    pub fn wants_neighbor(&self, iface: &Iface, ip: Ipv4Addr) -> bool {
+        iface.addrs.iter().any(|&(a, len)| same_subnet(a, ip, len))
+            || self.next_hops.contains(&(iface.index, ip))
     }
 
     /// The interface whose connected subnet holds `ip`, if any.
@@ -406,6 +418,14 @@ impl Control {
             .iter()
             .map(|a| match a {
                 Adj::Via { iface, gw } => next.host_rewrites.get(&(*iface, *gw)).copied(),
+                _ => None,
+            })
+            .collect();
+        next.next_hops = next
+            .adjs
+            .iter()
+            .filter_map(|a| match a {
+                Adj::Via { iface, gw } => Some((*iface, *gw)),
                 _ => None,
             })
             .collect();
@@ -1009,9 +1029,11 @@ impl Control {
                 || state.neighbor(ev.iface, ev.ip).copied(),
                 |n| n.neighbor(ev.iface, ev.ip).copied(),
             );
-            if state.iface(ev.iface).is_none()
-                || cur.is_some_and(|n| !n.would_change(ev.mac, false))
-            {
+            // arp-input learns only wanted senders; checked again here, where the table is.
+            let wanted = state
+                .iface(ev.iface)
+                .is_some_and(|i| state.wants_neighbor(i, ev.ip));
+            if !wanted || cur.is_some_and(|n| !n.would_change(ev.mac, false)) {
                 continue;
             }
             next.get_or_insert_with(|| (*state).clone())
@@ -1530,8 +1552,17 @@ mod tests {
     fn learned_neighbors_never_override_static_ones() {
         let mut c = control();
         let a = c.add_port("a", 0, [2; 6], 1500, TxCaps::default()).unwrap();
+        c.add_address("a", ip("10.0.1.1"), 24).unwrap();
         c.set_neighbor(a, ip("10.0.1.2"), [9; 6], true).unwrap();
         let q: LearnQueue = Arc::new(crossbeam_queue::ArrayQueue::new(16));
+        // Outside a's subnet and no next hop: never learned (arp-input does not send such
+        // events; the control plane refuses them anyway).
+        q.push(NeighborEvent {
+            iface: a,
+            ip: ip("10.9.9.9"),
+            mac: [7; 6],
+        })
+        .unwrap();
         q.push(NeighborEvent {
             iface: a,
             ip: ip("10.0.1.2"),
@@ -1565,6 +1596,7 @@ mod tests {
         );
         assert_eq!(st.neighbor(a, ip("10.0.1.2")).unwrap().mac, [9; 6]);
         assert_eq!(st.neighbor(a, ip("10.0.1.3")).unwrap().mac, [7; 6]);
+        assert!(st.neighbor(a, ip("10.9.9.9")).is_none());
         assert!(c.del_neighbor(a, ip("10.0.1.3")).unwrap());
         assert!(!c.del_neighbor(a, ip("10.0.1.3")).unwrap());
     }

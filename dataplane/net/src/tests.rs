@@ -283,6 +283,7 @@ fn not_a_drop(node: &str, reason: &str) -> bool {
     let names: &[&str] = match node {
         "arp-input" => &[
             ArpError::RepliesSent.name(),
+            ArpError::RequestNotLearned.name(),
             ArpError::LearnQueueFull.name(),
         ],
         "ip4-local" => &[Ip4LocalError::EchoReplied.name()],

@@ -13,7 +13,11 @@
 //! Learns (one [`NeighborEvent`] pushed into the [`LearnQueue`], never waiting) the sender of
 //! a request or reply aimed at one of `rx_if`'s addresses, and the sender of a gratuitous ARP
 //! (sender IP = target IP) already known on `rx_if`, as Linux does without `arp_accept`:
-//! an unknown host announcing itself is not added. An event that would change nothing (same
+//! an unknown host announcing itself is not added. Only a sender we could ever forward to is
+//! learned ([`FwdState::wants_neighbor`]: in one of `rx_if`'s subnets, or a next hop through
+//! it, as a pod's /32): a request from any other is answered but not learned
+//! ([`ArpError::RequestNotLearned`]), a reply from one is dropped
+//! ([`ArpError::ReplyUnwanted`]), so made-up senders never grow the neighbor table. An event that would change nothing (same
 //! MAC, or a static entry) is not sent, so chatty neighbors do not fill the queue. A full
 //! queue loses the event and counts [`ArpError::LearnQueueFull`]; the next ARP from that
 //! neighbor learns it again.
@@ -79,6 +83,11 @@ crate::errors! {
         InterfaceDown => "ARP on an interface that is down",
         /// The buffer cannot take the reply's Ethernet header (never with a sane driver).
         NoHeadroom => "no headroom for the ARP reply header",
+        /// Not a drop: a request for one of our addresses, answered, from a sender that is
+        /// in none of the interface's subnets nor a next hop through it, so not learned.
+        RequestNotLearned => "ARP request from a sender we never route to (answered, not learned)",
+        /// A reply to one of our addresses from such a sender: consumed, not learned.
+        ReplyUnwanted => "ARP reply from a sender we never route to (not learned)",
         /// Not a drop: a neighbor event lost because the control plane is behind.
         LearnQueueFull => "ARP neighbor learn queue full",
     }
@@ -206,7 +215,14 @@ fn arp_one<B: PacketBuf>(
         };
     }
     if for_us {
-        learn_sender(state, learn, iface.index, &arp, ctx);
+        // Only what we could ever forward to is learned: made-up senders never grow the table.
+        if state.wants_neighbor(iface, sip) {
+            learn_sender(state, learn, iface.index, &arp, ctx);
+        } else if is_request {
+            ctx.count(ArpError::RequestNotLearned.idx());
+        } else {
+            return Err(ArpError::ReplyUnwanted);
+        }
         if is_request {
             return reply(pkt, iface, &arp, ctx);
         }

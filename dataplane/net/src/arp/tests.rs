@@ -686,3 +686,54 @@ fn build_request_picks_the_source_in_the_targets_subnet_and_refuses_what_it_cann
     assert!(full.adj(VecBuf::ROOM - VecBuf::HEADROOM - 10));
     assert!(!build_request(&mut full, &iface, ip("10.99.1.1")));
 }
+
+#[test]
+fn senders_we_never_route_to_are_answered_but_not_learned() {
+    let mut net = net();
+    // A pod whose address is in no subnet of ours, behind pod0 by a /32 route: its next hop,
+    // so wanted, as a gateway's would be.
+    let pod_b = ip("10.5.0.1");
+    net.control
+        .add_route_hops(pod_b, 32, &[(None, Some(net.pod))])
+        .unwrap();
+    let stranger = ip("203.0.113.7");
+    let mut rig = rig(&net, 16);
+    let out = rig.run(vec![
+        received(net.pod, &request(PEER_MAC, stranger, POD_IP)),
+        received(net.pod, &reply(PEER_MAC, stranger, POD_MAC, POD_IP)),
+        received(net.pod, &request(PEER_MAC, pod_b, POD_IP)),
+    ]);
+    // Both requests are answered: the stranger may still talk to us, from its own subnet
+    // view, as Linux answers it.
+    assert_eq!(out.len(), 2, "{:?}", rig.counters());
+    assert_eq!(
+        rig.counters(),
+        vec![
+            ("ARP replies sent", 2),
+            (ArpError::RequestNotLearned.name(), 1),
+            (ArpError::ReplyUnwanted.name(), 1),
+        ]
+    );
+    assert_eq!(rig.events(), vec![ev(net.pod, pod_b, PEER_MAC)]);
+    // The same address on the interface it is not routed through is not wanted either.
+    assert!(
+        !net.control
+            .state()
+            .wants_neighbor(net.control.state().iface(net.vx).unwrap(), pod_b)
+    );
+    // A flood of made-up senders leaves the table as it was (and the queue empty).
+    for chunk in 0..5u32 {
+        let flood = (0..200u32)
+            .map(|i| {
+                let n = chunk * 200 + i;
+                let sender = Ipv4Addr::from(0xcb00_7100 + n);
+                let mac = [2, 0, 0, 1, (n >> 8) as u8, n as u8];
+                received(net.pod, &request(mac, sender, POD_IP))
+            })
+            .collect();
+        rig.run(flood);
+    }
+    assert!(rig.events().is_empty());
+    assert_eq!(net.control.learn(&rig.learn).unwrap(), 0);
+    assert!(net.control.state().neighbors.is_empty());
+}
