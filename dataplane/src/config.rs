@@ -340,14 +340,41 @@ impl Default for MempoolConfig {
     }
 }
 
-/// `[worker]`: how workers poll.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+/// `[worker]`: how workers poll, and what they may send on their own.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct WorkerConfig {
     /// Spin without ever sleeping (benchmarks). By default an idle worker backs off with
     /// short, ramping sleeps so a quiet node does not burn its cores.
     #[serde(default)]
     pub poll_mode: bool,
+    /// ICMP errors (time exceeded, fragmentation needed) each worker sends at most, a
+    /// second on average (RFC 1812 4.3.2.8; Linux's `icmp_msgs_per_sec` is 1000). The
+    /// packets over it are dropped, counted. 0: none are sent.
+    #[serde(default = "default_icmp_errors_per_sec")]
+    pub icmp_errors_per_sec: u32,
+    /// How many of them a worker may send at once after a quiet spell (Linux's
+    /// `icmp_msgs_burst`: 50).
+    #[serde(default = "default_icmp_errors_burst")]
+    pub icmp_errors_burst: u32,
+}
+
+fn default_icmp_errors_per_sec() -> u32 {
+    1000
+}
+
+fn default_icmp_errors_burst() -> u32 {
+    50
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            poll_mode: false,
+            icmp_errors_per_sec: default_icmp_errors_per_sec(),
+            icmp_errors_burst: default_icmp_errors_burst(),
+        }
+    }
 }
 
 /// `[[port]]`: one DPDK port.
@@ -937,6 +964,18 @@ ports = ["a", "b"]
         assert_eq!(c.ports.len(), 2);
         assert_eq!(c.ports[0].rx_desc, 1024);
         assert!(!c.worker.poll_mode);
+        assert_eq!(
+            (c.worker.icmp_errors_per_sec, c.worker.icmp_errors_burst),
+            (1000, 50),
+            "Linux's ICMP error limits by default"
+        );
+        let quiet = Config::parse(
+            &format!("{GOOD}\n[worker]\nicmp-errors-per-sec = 0\n"),
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(quiet.worker.icmp_errors_per_sec, 0);
+        assert_eq!(quiet.worker.icmp_errors_burst, 50);
     }
 
     #[test]

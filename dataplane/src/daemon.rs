@@ -10,11 +10,12 @@ use dp_net::arp::ArpInput;
 use dp_net::ethernet::EthernetInput;
 use dp_net::fwd::{Control, LearnQueue, TxCaps};
 use dp_net::graph::{Graph, GraphBuilder};
+use dp_net::ip4::icmp::IcmpLimit;
 use dp_net::ip4::{Ip4Input, Ip4Local, Ip4Lookup, Ip4Rewrite};
 use dp_net::rcu::Domain;
 use dp_net::vxlan::{VxlanDecap, VxlanEncap};
 
-use crate::config::{Config, PortInfo, allowed_cpus, apply, shared_cpus};
+use crate::config::{Config, PortInfo, WorkerConfig, allowed_cpus, apply, shared_cpus};
 use crate::control::{DaemonBackend, Inner};
 use crate::dpdk::{
     DevCaps, Eal, EalPreflight, MAX_QUEUES, MbufAlloc, Mempool, PktMbuf, Port, PortConfig,
@@ -281,6 +282,7 @@ pub fn deal_rx_queues(load: &mut [usize], queues: u16) -> Vec<usize> {
 fn build_graph(
     control: &Control,
     learn: &LearnQueue,
+    worker: &WorkerConfig,
     pool: Mempool,
     tx: Vec<PortTxQueue>,
     ctl: Arc<WorkerCtl>,
@@ -295,7 +297,12 @@ fn build_graph(
     b.add(Ip4Local::new(st.clone()));
     b.add(VxlanDecap::new(st.clone()));
     // One ARP request per next hop per 100 ms at most.
-    b.add(Ip4Rewrite::new(st.clone(), tsc_hz() / 10));
+    let icmp = IcmpLimit::new(
+        worker.icmp_errors_per_sec,
+        worker.icmp_errors_burst,
+        tsc_hz(),
+    );
+    b.add(Ip4Rewrite::new(st.clone(), tsc_hz() / 10).with_icmp_limit(icmp));
     b.add(VxlanEncap::new(st.clone()));
     b.add(PortTx::new(st, tx, ctl));
     b.build(rdtsc, Box::new(MbufAlloc(pool)))
@@ -462,7 +469,7 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
     for ((rx, xconnect), tx) in rx.into_iter().zip(xconnect).zip(tx) {
         // Every worker has a graph, so routed ports added at runtime find one.
         let ctl = Arc::new(WorkerCtl::default());
-        let graph = build_graph(&control, &learn, pool, tx, ctl.clone())?;
+        let graph = build_graph(&control, &learn, &cfg.worker, pool, tx, ctl.clone())?;
         let qsbr = domain
             .register()
             .map_err(|e| DaemonError::Runtime(format!("RCU: {e}")))?;

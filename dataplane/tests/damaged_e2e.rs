@@ -14,6 +14,8 @@
 //!   both ports + drops counted under a reason (`show errors`, less the reasons that count
 //!   replies or lost neighbor events). Frames longer than one mbuf, which the rx poll drops
 //!   before the graph, are among them, under port-rx: as many as the test made.
+//! - The worker's ICMP error limit (`[worker] icmp-errors-per-sec`, set low here) holds: some
+//!   errors are sent, no more than it allows, and the TTL 1 frames beyond it are counted.
 //! - The daemon exits cleanly afterwards.
 //!
 //! The in-memory twin of this test, over every node with random damage, is dp-net's
@@ -59,6 +61,27 @@ const NOT_DROPS: &[&str] = &[
     "too big with DF set (ICMP fragmentation needed sent)",
 ];
 const ARP_REQUEST_SENT: &str = "next hop not resolved (ARP request sent)";
+/// The worker's ICMP error limit here: low, so the TTL 1 frames overrun it.
+const ICMP_PER_SEC: u64 = 100;
+const ICMP_BURST: u64 = 10;
+
+/// (ICMP errors sent, ICMP errors over the limit) from `show errors`.
+fn icmp_errors(d: &Dpctl) -> (u64, u64) {
+    let errors = d.json(&["show", "errors"]);
+    let mut sent = 0;
+    let mut limited = 0;
+    for c in errors["total"].as_array().expect("show errors: total") {
+        let reason = c["reason"].as_str().expect("a reason");
+        let n = c["count"].as_u64().expect("a count");
+        if reason.ends_with("sent)") && reason.contains("ICMP") {
+            sent += n;
+        }
+        if reason.ends_with("(ICMP error rate-limited)") {
+            limited += n;
+        }
+    }
+    (sent, limited)
+}
 
 /// xorshift64*: the same damage on every run.
 struct Rng(u64);
@@ -274,7 +297,8 @@ fn damaged_frames_are_all_received_and_accounted_for() {
         dir.path().join("out.pcap").display()
     );
     let body = format!(
-        "[mempool]\nmbufs = {MBUFS}\n[worker]\npoll-mode = true\n{}{}{TUNNEL}",
+        "[mempool]\nmbufs = {MBUFS}\n[worker]\npoll-mode = true\n\
+         icmp-errors-per-sec = {ICMP_PER_SEC}\nicmp-errors-burst = {ICMP_BURST}\n{}{}{TUNNEL}",
         in_port(&in_dev),
         routed_out(&out_dev)
     );
@@ -286,6 +310,7 @@ fn damaged_frames_are_all_received_and_accounted_for() {
     )
     .unwrap();
     let (dp, _lines) = start_ready(&cfg);
+    let started = Instant::now();
     let d = Dpctl::new(dir.path().join("api.sock"));
     let mac = IN_MAC.map(|b| format!("{b:02x}")).join(":");
     assert_eq!(
@@ -307,6 +332,8 @@ fn damaged_frames_are_all_received_and_accounted_for() {
         }
     }
     let (received, missing, sent, drops, arp, long) = last;
+    let (icmp_sent, icmp_limited) = icmp_errors(&d);
+    let icmp_most = ICMP_BURST + ICMP_PER_SEC * (started.elapsed().as_secs() + 1);
     // A default mbuf holds 2048 bytes after its headroom; the pcap driver chains longer
     // frames, which the graph does not take.
     let want_long = frames.iter().filter(|f| f.len() > 2048).count() as u64;
@@ -330,6 +357,11 @@ fn damaged_frames_are_all_received_and_accounted_for() {
     assert_eq!(
         long, want_long,
         "frames longer than one mbuf, counted by port-rx in `show errors`"
+    );
+    assert!(
+        icmp_sent > 0 && icmp_sent <= icmp_most && icmp_limited > 0,
+        "ICMP errors: {icmp_sent} sent (at most {icmp_most} allowed so far), {icmp_limited} \
+         over the limit: the TTL 1 frames must overrun {ICMP_PER_SEC}/s, burst {ICMP_BURST}"
     );
     assert!(
         sent > 0 && drops > 0,

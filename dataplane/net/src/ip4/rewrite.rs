@@ -50,6 +50,8 @@ crate::errors! {
         TtlExpiredSilent => "TTL expired in transit (no ICMP allowed)",
         FragNeeded => "too big with DF set (ICMP fragmentation needed sent)",
         FragNeededSilent => "too big with DF set (no ICMP allowed)",
+        TtlExpiredLimited => "TTL expired in transit (ICMP error rate-limited)",
+        FragNeededLimited => "too big with DF set (ICMP error rate-limited)",
         TooBig => "too big without DF (fragmentation not supported)",
         NoIcmpSource => "no address to send an ICMP error from",
         NoArpSource => "no address on the egress interface to send an ARP request from",
@@ -70,6 +72,8 @@ pub struct Ip4Rewrite {
     arp_sent: FxHashMap<(IfIndex, Ipv4Addr), u64>,
     /// Minimum clocks between two ARP requests for one next hop.
     arp_interval: u64,
+    /// How many ICMP errors this worker may send.
+    icmp_limit: icmp::IcmpLimit,
     /// Per adjacency: its [`Midchain`] when it leads into a stacked tunnel. Rebuilt from
     /// `state` when it changes.
     midchains: Midchains,
@@ -118,9 +122,17 @@ impl Ip4Rewrite {
             midchains: Midchains(Vec::new()),
             ident: 0,
             hosts: HostCache::new(),
+            icmp_limit: icmp::IcmpLimit::unlimited(),
         };
         node.rebuild();
         node
+    }
+
+    /// Limits the ICMP errors (time exceeded, fragmentation needed) the node sends; without
+    /// this, it sends one for every packet that calls for it.
+    pub fn with_icmp_limit(mut self, limit: icmp::IcmpLimit) -> Self {
+        self.icmp_limit = limit;
+        self
     }
 
     /// Recomputes the midchains from the current snapshot (quiescent point only).
@@ -173,7 +185,14 @@ impl<B: PacketBuf> Node<B> for Ip4Rewrite {
                 *nx = arc;
                 continue;
             }
-            let v = rewrite(p, state, &mut self.arp_sent, self.arp_interval, ctx);
+            let v = rewrite(
+                p,
+                state,
+                &mut self.arp_sent,
+                self.arp_interval,
+                &mut self.icmp_limit,
+                ctx,
+            );
             *nx = match v {
                 Verdict::Out(arc) => arc,
                 Verdict::OutCounted(arc, e) => {
@@ -335,6 +354,7 @@ fn rewrite<B: PacketBuf>(
     state: &FwdState,
     arp_sent: &mut FxHashMap<(IfIndex, Ipv4Addr), u64>,
     arp_interval: u64,
+    icmp_limit: &mut icmp::IcmpLimit,
     ctx: &mut NodeCtx<'_, B>,
 ) -> Verdict {
     let d = p.data();
@@ -353,25 +373,24 @@ fn rewrite<B: PacketBuf>(
     let local = p.meta().flags & PacketMeta::F_LOCAL_ORIGIN != 0;
     let ttl = d[8];
     if !local && ttl <= 1 {
-        return icmp_error(
-            p,
-            state,
-            IcmpError::TtlExpired,
-            Ip4RewriteError::TtlExpired,
-            Ip4RewriteError::TtlExpiredSilent,
-        );
+        let why = IcmpReasons {
+            sent: Ip4RewriteError::TtlExpired,
+            silent: Ip4RewriteError::TtlExpiredSilent,
+            limited: Ip4RewriteError::TtlExpiredLimited,
+        };
+        return icmp_error(p, state, IcmpError::TtlExpired, why, icmp_limit, ctx.now);
     }
     let len = d.len();
     if len > iface.mtu as usize {
         let df = d[6] & 0x40 != 0;
         if df && !local {
-            return icmp_error(
-                p,
-                state,
-                IcmpError::FragNeeded { mtu: iface.mtu },
-                Ip4RewriteError::FragNeeded,
-                Ip4RewriteError::FragNeededSilent,
-            );
+            let why = IcmpReasons {
+                sent: Ip4RewriteError::FragNeeded,
+                silent: Ip4RewriteError::FragNeededSilent,
+                limited: Ip4RewriteError::FragNeededLimited,
+            };
+            let err = IcmpError::FragNeeded { mtu: iface.mtu };
+            return icmp_error(p, state, err, why, icmp_limit, ctx.now);
         }
         return Verdict::Drop(Ip4RewriteError::TooBig);
     }
@@ -403,24 +422,37 @@ fn rewrite<B: PacketBuf>(
     Verdict::Out(output_arc(iface))
 }
 
+/// What an ICMP error's packet is counted under: sent, not allowed (RFC 1812), or over the
+/// worker's limit.
+struct IcmpReasons {
+    sent: Ip4RewriteError,
+    silent: Ip4RewriteError,
+    limited: Ip4RewriteError,
+}
+
 /// Replaces the packet with an ICMP error from our address on the interface it came in on,
-/// routed back through ip4-lookup.
+/// routed back through ip4-lookup, unless RFC 1812 forbids one or the worker's limit is
+/// reached (the packet is then dropped, counted).
 fn icmp_error<B: PacketBuf>(
     p: &mut B,
     state: &FwdState,
     err: IcmpError,
-    sent: Ip4RewriteError,
-    silent: Ip4RewriteError,
+    why: IcmpReasons,
+    limit: &mut icmp::IcmpLimit,
+    now: u64,
 ) -> Verdict {
     if !icmp::may_send_error(p) {
-        return Verdict::Drop(silent);
+        return Verdict::Drop(why.silent);
     }
     let rx_if = p.meta().rx_if;
     let Some(src) = state.iface(rx_if).and_then(Iface::primary_addr) else {
         return Verdict::Drop(Ip4RewriteError::NoIcmpSource);
     };
+    if !limit.allow(now) {
+        return Verdict::Drop(why.limited);
+    }
     if icmp::make_error(p, err, src) {
-        Verdict::OutCounted(Ip4RewriteNext::Lookup.arc(), sent)
+        Verdict::OutCounted(Ip4RewriteNext::Lookup.arc(), why.sent)
     } else {
         Verdict::Drop(Ip4RewriteError::NoHeadroom)
     }

@@ -9,6 +9,8 @@ use crate::ethernet::EthernetInput;
 use crate::fwd::{Control, IfIndex, TxCaps};
 use crate::graph::testing::{Recorded as Out, RecordingSink as Sink};
 use crate::graph::{Graph, GraphBuilder};
+use crate::ip4::icmp::IcmpLimit;
+use crate::ip4::rewrite::Ip4RewriteError;
 use crate::ip4::{FibConfig, Ip4Input, Ip4Local, Ip4Lookup, Ip4Rewrite};
 use crate::rcu::Domain;
 use crate::wire::checksum;
@@ -33,6 +35,11 @@ struct H {
 /// pod0 10.0.1.1/24 (pod A 10.0.1.2 known), pod1 10.0.2.1/24 (pod B 10.0.2.2 known, 10.0.2.3
 /// unknown); `caps1` are pod1's transmit offloads.
 fn harness(caps1: TxCaps, mtu1: u16) -> H {
+    harness_with(caps1, mtu1, IcmpLimit::unlimited())
+}
+
+/// [`harness`], ip4-rewrite sending ICMP errors within `limit`.
+fn harness_with(caps1: TxCaps, mtu1: u16, limit: IcmpLimit) -> H {
     let domain = Domain::new(4);
     let mut c = Control::new(
         &domain,
@@ -60,7 +67,7 @@ fn harness(caps1: TxCaps, mtu1: u16) -> H {
     b.add(Ip4Lookup::new(fib, st.clone()));
     b.add(Ip4Local::new(st.clone()));
     b.add(Sink("vxlan-decap", out.clone()));
-    b.add(Ip4Rewrite::new(st, 1000));
+    b.add(Ip4Rewrite::new(st, 1000).with_icmp_limit(limit));
     b.add(Sink("vxlan-encap", out.clone()));
     b.add(Sink("port-tx", out.clone()));
     let g = b.build(|| 0, Box::new(VecAlloc::default())).unwrap();
@@ -364,6 +371,37 @@ fn ttl_expiry_answers_with_icmp_time_exceeded() {
         assert!(
             h.errors("ip4-rewrite")
                 .contains(&("TTL expired in transit (ICMP time exceeded sent)", 1))
+        );
+    }
+}
+
+#[test]
+fn icmp_errors_beyond_the_workers_limit_are_dropped_and_counted() {
+    // Two at once, and the graph's clock (always 0 here) never refills the bucket.
+    let mut h = harness_with(TxCaps::default(), 1000, IcmpLimit::new(1000, 2, 1_000_000));
+    let expired: Vec<Vec<u8>> = (0..5)
+        .map(|_| from_a("10.0.2.2", 1, &udp(1000, 2000, 30)))
+        .collect();
+    let out = h.send(h.p0, &expired);
+    assert_eq!(out.len(), 2, "the burst of time-exceeded errors");
+    // Fragmentation-needed errors draw on the same bucket, now empty.
+    let big = from_a("10.0.2.2", 64, &udp(1000, 2000, 1200));
+    let mut big_df = big.clone();
+    big_df[14 + 6] |= 0x40;
+    big_df[14 + 10..14 + 12].fill(0);
+    let c = !checksum::sum(&big_df[14..34]);
+    big_df[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+    assert!(h.send(h.p0, &[big_df]).is_empty());
+    let errors = h.errors("ip4-rewrite");
+    for (reason, n) in [
+        (Ip4RewriteError::TtlExpired, 2),
+        (Ip4RewriteError::TtlExpiredLimited, 3),
+        (Ip4RewriteError::FragNeededLimited, 1),
+    ] {
+        assert!(
+            errors.contains(&(reason.name(), n)),
+            "{} x{n}; counted {errors:?}",
+            reason.name()
         );
     }
 }
