@@ -2,7 +2,9 @@
 //!
 //! Reads: the IPv4 header at the start of the data; the NIC's checksum verdict.
 //! Checks: version, IHL, total length against the frame, header checksum (unless the NIC
-//! already verified it). Trims Ethernet padding past the total length.
+//! already verified it), and options when there are any: well formed, and no source route
+//! (LSRR/SSRR: dropped, as routers do by default). Trims Ethernet padding past the total
+//! length.
 //! Sets nothing in the metadata: a packet that leaves towards ip4-lookup passed. (The flow
 //! hash is computed later, only by the nodes that need one: [`packet_flow_hash`].)
 //! Next: `vxlan-decap` for an unfragmented UDP datagram to a local VXLAN endpoint
@@ -28,6 +30,8 @@ crate::errors! {
         BadIhl => "IPv4 header length below 20 bytes",
         BadTotalLength => "IPv4 total length disagrees with the frame",
         BadChecksum => "IPv4 header checksum wrong",
+        BadOptions => "IPv4 options malformed",
+        SourceRouted => "source-routed (LSRR/SSRR option; not forwarded)",
     }
 }
 
@@ -234,9 +238,42 @@ fn check<B: PacketBuf>(p: &mut B) -> Result<(), Ip4InputError> {
     if !good {
         return Err(Ip4InputError::BadChecksum);
     }
+    if ihl > 20 {
+        options(&d[20..ihl])?;
+    }
     if total < len {
         // Ethernet padding.
         p.truncate(total);
+    }
+    Ok(())
+}
+
+/// Checks a header's options: each well formed (RFC 791: a length that covers its own two
+/// bytes and stays within the header), and none a loose or strict source route. Source
+/// routing lets a sender pick the path through us, around filters; routers drop it by
+/// default (RFC 7126 section 4.3-4.4, Linux's `accept_source_route = 0`). The other options
+/// (record route, timestamps, router alert...) are forwarded as they are, unprocessed.
+fn options(opts: &[u8]) -> Result<(), Ip4InputError> {
+    const END: u8 = 0;
+    const NOP: u8 = 1;
+    const LSRR: u8 = 0x83;
+    const SSRR: u8 = 0x89;
+    let mut rest = opts;
+    while let Some((&kind, after)) = rest.split_first() {
+        match kind {
+            END => break,
+            NOP => rest = after,
+            _ => {
+                let len = usize::from(*after.first().ok_or(Ip4InputError::BadOptions)?);
+                if len < 2 || len > rest.len() {
+                    return Err(Ip4InputError::BadOptions);
+                }
+                if kind == LSRR || kind == SSRR {
+                    return Err(Ip4InputError::SourceRouted);
+                }
+                rest = &rest[len..];
+            }
+        }
     }
     Ok(())
 }
@@ -270,7 +307,7 @@ pub fn packet_flow_hash<B: PacketBuf>(p: &B) -> u32 {
 mod tests {
     use proptest::prelude::*;
 
-    use super::{Ip4InputNext, check, flow_hash, pass_on, passes_as_is};
+    use super::{Ip4InputError, Ip4InputNext, check, flow_hash, pass_on, passes_as_is};
     use crate::buffer::{CsumStatus, PacketBuf, VecBuf};
     use crate::wire::checksum;
 
@@ -303,6 +340,53 @@ mod tests {
         let sum = checksum::sum20(ip.first_chunk().expect("28 bytes"));
         ip[10..12].copy_from_slice(&checksum::finish(sum).to_be_bytes());
         ip
+    }
+
+    /// `clean()` with `opts` (padded to a multiple of 4 with end-of-options) in its header,
+    /// lengths and checksum right.
+    fn with_options(opts: &[u8]) -> Vec<u8> {
+        let mut o = opts.to_vec();
+        o.resize(opts.len().div_ceil(4) * 4, 0);
+        let c = clean();
+        let mut ip = c[..20].to_vec();
+        ip.extend(&o);
+        ip.extend(&c[20..]);
+        ip[0] = 0x45 + (o.len() / 4) as u8;
+        let total = ip.len() as u16;
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        ip[10..12].fill(0);
+        let sum = !checksum::sum(&ip[..20 + o.len()]);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        ip
+    }
+
+    #[test]
+    fn source_routes_and_malformed_options_are_refused_others_pass() {
+        let route = [10, 0, 0, 9, 10, 0, 0, 2];
+        let lsrr = [[0x83, 11, 4].as_slice(), &route].concat();
+        let ssrr = [[0x89, 11, 4].as_slice(), &route].concat();
+        let record_route = [7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0];
+        let router_alert = [0x94, 4, 0, 0];
+        let nops_then_lsrr = [[1, 1].as_slice(), &lsrr].concat();
+        let alert_then_ssrr = [router_alert.as_slice(), &ssrr].concat();
+        let cases: [(&[u8], Result<(), Ip4InputError>); 9] = [
+            (&[1, 1, 1, 1], Ok(())),
+            (&record_route, Ok(())),
+            (&router_alert, Ok(())),
+            // After end-of-options: not looked at.
+            (&[1, 0, 0x83, 11], Ok(())),
+            (&nops_then_lsrr, Err(Ip4InputError::SourceRouted)),
+            (&alert_then_ssrr, Err(Ip4InputError::SourceRouted)),
+            // A length below 2, one beyond the header, none at all.
+            (&[0x94, 1, 0, 0], Err(Ip4InputError::BadOptions)),
+            (&[7, 40, 4, 0], Err(Ip4InputError::BadOptions)),
+            (&[1, 1, 1, 0x94], Err(Ip4InputError::BadOptions)),
+        ];
+        for (opts, want) in cases {
+            let ip = with_options(opts);
+            let mut p = VecBuf::new(&ip);
+            assert_eq!(check(&mut p), want, "options {opts:02x?}");
+        }
     }
 
     #[test]
