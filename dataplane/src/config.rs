@@ -325,6 +325,33 @@ pub struct MempoolConfig {
     pub mbufs: u32,
     #[serde(default = "default_cache")]
     pub cache: u32,
+    /// The largest MTU any port may have, configured here or added through the API later:
+    /// each mbuf holds a whole frame of it (jumbo frames need this; a frame longer than one
+    /// mbuf is dropped). Default: the largest configured port MTU, and at least 1500.
+    #[serde(default)]
+    pub max_mtu: Option<u16>,
+}
+
+/// RTE_PKTMBUF_HEADROOM: room in front of the data for headers pushed on the way out.
+pub const MBUF_HEADROOM: u16 = 128;
+/// What a frame takes beyond its MTU: the Ethernet header, one VLAN tag and the CRC.
+const FRAME_OVERHEAD: u16 = 14 + 4 + 4;
+/// Data bytes of DPDK's default mbuf (`RTE_MBUF_DEFAULT_DATAROOM`).
+const DEFAULT_DATAROOM: u16 = 2048;
+
+/// The mbuf data room (headroom included) that holds a whole frame of a port with `max_mtu`:
+/// DPDK's default (2176) up to an MTU of 2026, then the frame rounded up to a cache line.
+pub fn mbuf_data_room(max_mtu: u16) -> u16 {
+    let frame = max_mtu
+        .saturating_add(FRAME_OVERHEAD)
+        .next_multiple_of(64)
+        .max(DEFAULT_DATAROOM);
+    frame + MBUF_HEADROOM
+}
+
+/// The largest port MTU whose frames fit one mbuf of `data_room` bytes.
+pub fn max_mtu_for(data_room: u16) -> u16 {
+    data_room.saturating_sub(MBUF_HEADROOM + FRAME_OVERHEAD)
 }
 
 fn default_cache() -> u32 {
@@ -336,6 +363,7 @@ impl Default for MempoolConfig {
         MempoolConfig {
             mbufs: 0,
             cache: default_cache(),
+            max_mtu: None,
         }
     }
 }
@@ -556,6 +584,9 @@ impl Config {
                 ));
             }
         }
+        if let Some(m) = self.mempool.max_mtu.and_then(dp_api::mtu_problem) {
+            return Err(("mempool.max-mtu".into(), m));
+        }
         let mut names = HashMap::new();
         let mut devices = HashMap::new();
         for (i, p) in self.ports.iter().enumerate() {
@@ -592,6 +623,18 @@ impl Config {
             }
             if let Some(m) = p.mtu.and_then(dp_api::mtu_problem) {
                 return Err((format!("{at}.mtu"), m));
+            }
+            if let (Some(m), Some(max)) = (p.mtu, self.mempool.max_mtu)
+                && m > max
+            {
+                return Err((
+                    format!("{at}.mtu"),
+                    format!(
+                        "port `{}`: mtu {m} is above [mempool] max-mtu {max}, the largest \
+                         frame the mbufs are sized for",
+                        p.name
+                    ),
+                ));
             }
             if let Some(n) = p.rx_queues {
                 if !(1..=MAX_QUEUES).contains(&n) {
@@ -688,6 +731,14 @@ impl Config {
 
     /// The lcores and their CPUs, in lcore order (valid after `validate`); the first is the
     /// main lcore.
+    /// The largest MTU a port may have: `[mempool] max-mtu`, else the largest configured
+    /// port MTU, at least 1500. The mbufs are sized for it ([`mbuf_data_room`]).
+    pub fn max_mtu(&self) -> u16 {
+        self.mempool
+            .max_mtu
+            .unwrap_or_else(|| self.ports.iter().filter_map(|p| p.mtu).fold(1500, u16::max))
+    }
+
     pub fn lcores(&self) -> Vec<Lcore> {
         resolve_lcores(&self.eal.cores, allowed_cpus()).unwrap_or_default()
     }
@@ -976,6 +1027,37 @@ ports = ["a", "b"]
         .unwrap();
         assert_eq!(quiet.worker.icmp_errors_per_sec, 0);
         assert_eq!(quiet.worker.icmp_errors_burst, 50);
+    }
+
+    #[test]
+    fn mbufs_hold_a_whole_frame_of_the_largest_mtu() {
+        assert_eq!(mbuf_data_room(1500), 2176, "DPDK's default mbuf");
+        assert_eq!(mbuf_data_room(2026), 2176);
+        assert_eq!(max_mtu_for(2176), 2026);
+        assert_eq!(mbuf_data_room(9000), 9152);
+        for mtu in dp_api::MTU_RANGE {
+            let room = mbuf_data_room(mtu);
+            assert!(max_mtu_for(room) >= mtu, "mtu {mtu}: data room {room}");
+            assert_eq!(
+                room % 64,
+                0,
+                "mtu {mtu}: data room {room} is whole cache lines"
+            );
+        }
+        let c = Config::parse(GOOD, "t.toml").unwrap();
+        assert_eq!(c.max_mtu(), 1500, "no port asks for more");
+        let jumbo = GOOD.replacen("name = \"a\"", "name = \"a\"\nmtu = 9000", 1);
+        assert_eq!(Config::parse(&jumbo, "t.toml").unwrap().max_mtu(), 9000);
+        let room = format!("[mempool]\nmax-mtu = 9216\n{GOOD}");
+        assert_eq!(Config::parse(&room, "t.toml").unwrap().max_mtu(), 9216);
+        let short = format!("[mempool]\nmax-mtu = 1500\n{jumbo}");
+        let e = err(&short);
+        assert!(
+            e.contains("port[0].mtu") && e.contains("above [mempool] max-mtu 1500"),
+            "{e}"
+        );
+        let e = err(&format!("[mempool]\nmax-mtu = 20000\n{GOOD}"));
+        assert!(e.contains("mempool.max-mtu") && e.contains("20000"), "{e}");
     }
 
     #[test]

@@ -195,6 +195,17 @@ impl dp_api::server::Backend for DaemonBackend {
                 ApiError::conflict(format!("device `{dev_name}` is in use")).with_field("device")
             );
         }
+        // The mbufs were sized at start: a longer frame would not fit one, and be dropped.
+        let most = crate::config::max_mtu_for(s.pool.data_room());
+        if let Some(m) = req.mtu.filter(|&m| m > most) {
+            return Err(ApiError::invalid(
+                "mtu",
+                format!(
+                    "{m} is above {most}, the largest the mbufs were sized for at start \
+                     (the config's [mempool] max-mtu)"
+                ),
+            ));
+        }
         if let Some(sock) = req.device.socket()
             && let Some(dir) = sock.parent()
         {

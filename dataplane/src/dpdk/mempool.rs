@@ -16,6 +16,7 @@ use super::mbuf::Mbuf;
 #[derive(Debug, Clone, Copy)]
 pub struct Mempool {
     raw: NonNull<dpdk_sys::rte_mempool>,
+    data_room: u16,
 }
 
 // SAFETY: the default mempool ops (ring_mp_mc) are thread-safe for get/put; the handle is
@@ -69,7 +70,12 @@ impl Mempool {
             }
             err(reason)
         })?;
-        Ok(Mempool { raw })
+        Ok(Mempool { raw, data_room })
+    }
+
+    /// Bytes of each mbuf's buffer, headroom included (what it was created with).
+    pub fn data_room(&self) -> u16 {
+        self.data_room
     }
 
     /// Allocates one mbuf, or `None` when the pool is empty.
