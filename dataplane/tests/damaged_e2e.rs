@@ -303,15 +303,8 @@ fn damaged_frames_are_all_received_and_accounted_for() {
         routed_out(&out_dev)
     );
     let prefix = format!("dpd{tag}");
-    let cfg = dir.path().join("damaged.toml");
-    std::fs::write(
-        &cfg,
-        dp_config(CORES, &prefix, dir.path().join("api.sock"), &body),
-    )
-    .unwrap();
-    let (dp, _lines) = start_ready(&cfg);
+    let (dp, _lines, d) = start_config(dir.path(), CORES, &prefix, &body);
     let started = Instant::now();
-    let d = Dpctl::new(dir.path().join("api.sock"));
     let mac = IN_MAC.map(|b| format!("{b:02x}")).join(":");
     assert_eq!(
         port_in(&d.json(&["show", "interfaces"]), "in")["mac"],

@@ -45,14 +45,7 @@ fn jumbo_frames_are_routed_whole_and_too_big_api_ports_refused() {
         routed_out(&out_dev).replacen("address", "mtu = 9000\naddress", 1)
     );
     let prefix = format!("dpj{tag}");
-    let cfg = dir.path().join("jumbo.toml");
-    std::fs::write(
-        &cfg,
-        dp_config(CORES, &prefix, dir.path().join("api.sock"), &body),
-    )
-    .unwrap();
-    let (dp, _lines) = start_ready(&cfg);
-    let d = Dpctl::new(dir.path().join("api.sock"));
+    let (dp, _lines, d) = start_config(dir.path(), CORES, &prefix, &body);
 
     let deadline = Instant::now() + Duration::from_secs(20);
     let sent = |d: &Dpctl| {

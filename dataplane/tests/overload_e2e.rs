@@ -50,14 +50,7 @@ fn a_port_that_takes_nothing_has_every_packet_counted_and_freed() {
         routed_out(&out_dev)
     );
     let prefix = format!("dpo{tag}");
-    let cfg = dir.path().join("overload.toml");
-    std::fs::write(
-        &cfg,
-        dp_config(CORES, &prefix, dir.path().join("api.sock"), &body),
-    )
-    .unwrap();
-    let (dp, _lines) = start_ready(&cfg);
-    let d = Dpctl::new(dir.path().join("api.sock"));
+    let (dp, _lines, d) = start_config(dir.path(), CORES, &prefix, &body);
 
     // 50 pools' worth: only packets given back can be received again.
     let want = 50 * MBUFS;

@@ -340,6 +340,16 @@ pub fn start_ready(config: &Path) -> (DpProc, Lines) {
     (dp, Lines { seen, rx })
 }
 
+/// Writes `dp_config(cores, prefix, <dir>/api.sock, body)` to `<dir>/dataplane.toml`, starts
+/// the dataplane on it ([`start_ready`]) and returns it with a client of its API.
+pub fn start_config(dir: &Path, cores: &str, prefix: &str, body: &str) -> (DpProc, Lines, Dpctl) {
+    let socket = dir.join("api.sock");
+    let cfg = dir.join("dataplane.toml");
+    std::fs::write(&cfg, dp_config(cores, prefix, &socket, body)).unwrap();
+    let (dp, lines) = start_ready(&cfg);
+    (dp, lines, Dpctl::new(socket))
+}
+
 pub fn wait_line(rx: &std::sync::mpsc::Receiver<String>, needle: &str, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
