@@ -4,9 +4,9 @@
 //! 16,384 frames, eight times the mempool, are made from ARP, ICMP and UDP frames to us, routed
 //! and unroutable UDP, TTL 1, UDP into a VXLAN tunnel, and VXLAN packets from its remote VTEP
 //! (an echo to us, UDP routed on, ARP), then damaged with a fixed seed: bytes overwritten
-//! (mostly in the headers), frames cut short or padded. `net_pcap` reads them once into port `in` (its
-//! transmit side writes a file, so replies and ICMP errors are counted as sent); routed
-//! packets leave through port `out`, another `net_pcap` file.
+//! (mostly in the headers), frames cut short or padded. `net_pcap` reads them once into port
+//! `in` (its transmit side writes a file, so replies and ICMP errors are counted as sent);
+//! routed packets leave through port `out`, another `net_pcap` file.
 //!
 //! - Every frame is received, with none missing for want of an mbuf: an mbuf kept by any
 //!   path would empty the pool long before the last frame.

@@ -17,10 +17,10 @@
 //! learned ([`FwdState::wants_neighbor`]: in one of `rx_if`'s subnets, or a next hop through
 //! it, as a pod's /32): a request from any other is answered but not learned
 //! ([`ArpError::RequestNotLearned`]), a reply from one is dropped
-//! ([`ArpError::ReplyUnwanted`]), so made-up senders never grow the neighbor table. An event that would change nothing (same
-//! MAC, or a static entry) is not sent, so chatty neighbors do not fill the queue. A full
-//! queue loses the event and counts [`ArpError::LearnQueueFull`]; the next ARP from that
-//! neighbor learns it again.
+//! ([`ArpError::ReplyUnwanted`]), so made-up senders never grow the neighbor table. An event
+//! that would change nothing (same MAC, or a static entry) is not sent, so chatty neighbors
+//! do not fill the queue. A full queue loses the event and counts
+//! [`ArpError::LearnQueueFull`]; the next ARP from that neighbor learns it again.
 //!
 //! Next: `port-tx` (reply on a port), `vxlan-encap` (reply on a tunnel interface), `drop`
 //! (everything else, each under its [`ArpError`] reason; a reply to us is dropped after it
