@@ -89,7 +89,26 @@ pub enum Adj {
     Via { iface: IfIndex, gw: Ipv4Addr },
     /// Equal-cost paths (adjacency ids of `Via`s), chosen by flow hash.
     Ecmp(Box<[u32]>),
+    /// Slot 1: destinations no router forwards to ([`SPECIAL_USE`]), whatever other route
+    /// would match them (a default route matches everything). ip4-lookup drops them,
+    /// counted.
+    Special,
 }
+
+/// Adjacency slot of [`Adj::Special`].
+pub const SPECIAL_ADJ: u32 = 1;
+
+/// Destinations a router never forwards (RFC 1812 5.3.7, RFC 6890), each in the FIB from the
+/// start, to [`Adj::Special`], under every configured route, as VPP's FIBs have them:
+/// "this network" 0/8, loopback 127/8, and 224/3, which is multicast 224/4 (no multicast
+/// routing here), reserved 240/4 and the limited broadcast. Being routes, they cost the
+/// packet nothing: the lookup it makes anyway finds them. They are not listed with the
+/// configured routes. A more specific route configured inside one takes precedence.
+pub const SPECIAL_USE: [(Ipv4Addr, u8); 3] = [
+    (Ipv4Addr::new(0, 0, 0, 0), 8),
+    (Ipv4Addr::new(127, 0, 0, 0), 8),
+    (Ipv4Addr::new(224, 0, 0, 0), 3),
+];
 
 /// A neighbor learned by ARP or set statically.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +302,11 @@ pub enum FwdError {
     NoNextHop(Ipv4Addr, u8),
     #[error("route {0}/{1} exists already")]
     RouteExists(Ipv4Addr, u8),
+    #[error(
+        "{0}/{1} is special-use (0/8, 127/8, 224/3): the dataplane never forwards to it, and \
+         keeps that route itself"
+    )]
+    SpecialUse(Ipv4Addr, u8),
     #[error("no route {0}/{1}")]
     NoRoute(Ipv4Addr, u8),
     #[error("tunnel `{name}`: local address {local} is not one of our addresses")]
@@ -369,11 +393,14 @@ impl std::fmt::Debug for Control {
 
 impl Control {
     pub fn new(domain: &Domain, fib: FibConfig) -> Result<Control, FwdError> {
-        let fib = FibWriter::new(domain, fib)?;
+        let mut fib = FibWriter::new(domain, fib)?;
+        for (prefix, len) in SPECIAL_USE {
+            fib.add_reserved(prefix, len, SPECIAL_ADJ)?;
+        }
         let state = Rcu::new(
             domain,
             FwdState {
-                adjs: vec![Adj::Drop],
+                adjs: vec![Adj::Drop, Adj::Special],
                 ..Default::default()
             },
         );
@@ -618,6 +645,9 @@ impl Control {
     pub fn add_address(&mut self, name: &str, addr: Ipv4Addr, len: u8) -> Result<(), FwdError> {
         if len == 0 || len > 32 {
             return Err(FwdError::BadPrefixLen(addr, len));
+        }
+        if SPECIAL_USE.iter().any(|&(p, l)| same_subnet(p, addr, l)) {
+            return Err(FwdError::SpecialUse(addr, len));
         }
         let iface = self.iface(name)?;
         let state = self.state.load();
@@ -865,6 +895,9 @@ impl Control {
         }
         if self.routes.contains_key(&(prefix, len)) {
             return Err(FwdError::RouteExists(prefix, len));
+        }
+        if SPECIAL_USE.contains(&(prefix, len)) {
+            return Err(FwdError::SpecialUse(prefix, len));
         }
         let state = self.state.load();
         // Cloned only when an adjacency is new: most routes share their gateway's, and a

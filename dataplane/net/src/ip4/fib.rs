@@ -163,6 +163,9 @@ pub enum FibError {
         /// Its length.
         len: u8,
     },
+    /// A reserved route could not be added where it was asked (it exists, or is refused).
+    #[error("reserved route {0}/{1} not added")]
+    Reserved(Ipv4Addr, u8),
     /// The route table holds `max` routes already.
     #[error("route table full ({max} routes)")]
     RouteTableFull {
@@ -345,7 +348,10 @@ pub struct FibWriter {
     tables: Arc<Tables>,
     /// Routes by prefix length (index 0-32): masked prefix -> next hop.
     routes: Vec<HashMap<u32, u32>>,
+    /// Routes in the table, the reserved ones included.
     count: usize,
+    /// Routes added by [`FibWriter::add_reserved`]: on top of `max_routes`, and not in `len`.
+    reserved: usize,
     free_groups: Vec<u32>,
     retired_groups: DeferQueue<u32>,
     config: FibConfig,
@@ -393,6 +399,7 @@ impl FibWriter {
             tables: Arc::new(Tables::new(config.tbl8_groups)?),
             routes: (0..=32).map(|_| HashMap::new()).collect(),
             count: 0,
+            reserved: 0,
             // Popped from the end: hand out group 0 first, which keeps tests readable.
             free_groups: (0..config.tbl8_groups).rev().collect(),
             retired_groups: DeferQueue::new(domain.clone()),
@@ -423,7 +430,7 @@ impl FibWriter {
         if old == Some(next_hop) {
             return Ok(old);
         }
-        if old.is_none() && self.count >= self.config.max_routes {
+        if old.is_none() && self.count >= self.config.max_routes + self.reserved {
             return Err(FibError::RouteTableFull {
                 max: self.config.max_routes,
             });
@@ -501,21 +508,40 @@ impl FibWriter {
         routes
     }
 
-    /// Number of routes.
-    pub fn len(&self) -> usize {
-        self.count
+    /// Adds a route the table keeps for itself (the control plane's special-use prefixes):
+    /// it does not take one of the `max_routes`, nor count in `len`. Only for prefixes that
+    /// are never replaced nor deleted afterwards.
+    pub fn add_reserved(
+        &mut self,
+        prefix: Ipv4Addr,
+        len: u8,
+        next_hop: u32,
+    ) -> Result<(), FibError> {
+        if self.get_exact(prefix, len).is_some() {
+            return Err(FibError::Reserved(prefix, len));
+        }
+        self.reserved += 1;
+        self.add(prefix, len, next_hop).map(drop).map_err(|_| {
+            self.reserved -= 1;
+            FibError::Reserved(prefix, len)
+        })
     }
 
-    /// Whether there are no routes.
+    /// Number of routes (the reserved ones left out).
+    pub fn len(&self) -> usize {
+        self.count - self.reserved
+    }
+
+    /// Whether there are no routes (the reserved ones left out).
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.len() == 0
     }
 
     /// Occupancy figures.
     pub fn stats(&self) -> FibStats {
         let awaiting = self.retired_groups.len() as u32;
         FibStats {
-            routes: self.count,
+            routes: self.len(),
             max_routes: self.config.max_routes,
             tbl8_groups: self.config.tbl8_groups,
             tbl8_in_use: self.config.tbl8_groups - self.free_groups.len() as u32 - awaiting,

@@ -3,7 +3,9 @@
 //! Reads: the IPv4 destination (validated by ip4-input, or written by a node that built the
 //! header); for ECMP, the packet's flow hash ([`packet_flow_hash`], kept in `meta.flow_hash`).
 //! Sets: `meta.adj` (for ECMP, the chosen path's adjacency).
-//! Next: `ip4-rewrite` (glean or via a gateway), `ip4-local` (our addresses), `drop`.
+//! Next: `ip4-rewrite` (glean or via a gateway), `ip4-local` (our addresses), `drop`. A
+//! destination no router forwards to (0/8, 127/8, multicast, 240/4, limited broadcast) finds
+//! its FIB entry ([`crate::fwd::SPECIAL_USE`]) and is dropped, counted.
 
 use crate::buffer::PacketBuf;
 use crate::fwd::{Adj, FwdState};
@@ -22,6 +24,7 @@ crate::errors! {
         Blackhole => "route to a blackhole",
         AdjUnknown => "route to an adjacency not yet published to this worker",
         Truncated => "packet too short for an IPv4 destination",
+        SpecialUse => "destination never forwarded (0/8, 127/8, multicast, 240/4, broadcast)",
     }
 }
 
@@ -110,6 +113,7 @@ fn other<B: PacketBuf>(
     match adjs.get(id as usize) {
         None => drop(ctx, Ip4LookupError::AdjUnknown),
         Some(Adj::Drop) => drop(ctx, Ip4LookupError::Blackhole),
+        Some(Adj::Special) => drop(ctx, Ip4LookupError::SpecialUse),
         Some(Adj::Local) => Ip4LookupNext::Local.arc(),
         Some(Adj::Glean { .. } | Adj::Via { .. }) => to_rewrite(p, id),
         Some(Adj::Ecmp(members)) if !members.is_empty() => {

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use crate::buffer::{CsumStatus, PacketBuf, PacketMeta, VecAlloc, VecBuf};
 use crate::ethernet::EthernetInput;
-use crate::fwd::{Control, IfIndex, TxCaps};
+use crate::fwd::{Control, FwdError, IfIndex, TxCaps};
 use crate::graph::testing::{Recorded as Out, RecordingSink as Sink};
 use crate::graph::{Graph, GraphBuilder};
 use crate::ip4::icmp::IcmpLimit;
+use crate::ip4::lookup::Ip4LookupError;
 use crate::ip4::rewrite::Ip4RewriteError;
 use crate::ip4::{FibConfig, Ip4Input, Ip4Local, Ip4Lookup, Ip4Rewrite};
 use crate::rcu::Domain;
@@ -864,9 +865,9 @@ fn each_frame_is_judged_by_the_interface_it_came_in_on() {
 #[test]
 fn ip4_lookup_sends_each_packet_by_its_route() {
     let mut h = harness(TxCaps::default(), 1500);
-    // A route for the address a truncated packet would be read as (0.0.0.0): it must not
-    // be taken.
-    h.c.add_route(ip("0.0.0.0"), 8, &[ip("10.0.2.2")]).unwrap();
+    // A route for the address a truncated packet would be read as (0.0.0.0; inside the
+    // special-use 0/8, more specific, so taken for whole packets): it must not be taken.
+    h.c.add_route(ip("0.0.0.0"), 24, &[ip("10.0.2.2")]).unwrap();
     h.g.quiescent();
     let to_b = ipv4("10.0.1.2", "10.0.2.2", 64, 17, false, &udp(1, 2, 4));
     let packets = [
@@ -892,4 +893,50 @@ fn ip4_lookup_sends_each_packet_by_its_route() {
         ]
     );
     assert_eq!(h.packets("ip4-local"), 1, "the one to our own address");
+}
+
+#[test]
+fn special_use_destinations_are_never_forwarded_even_by_a_default_route() {
+    let mut h = harness(TxCaps::default(), 1500);
+    h.c.add_route(ip("0.0.0.0"), 0, &[ip("10.0.2.2")]).unwrap();
+    h.g.quiescent();
+    let special = [
+        "0.1.2.3",
+        "127.0.0.1",
+        "224.0.0.5",
+        "239.255.255.250",
+        "240.0.0.1",
+        "255.255.255.255",
+    ];
+    let frames: Vec<Vec<u8>> = special
+        .iter()
+        .map(|d| from_a(d, 64, &udp(1000, 2000, 100)))
+        .collect();
+    let out = h.send(h.p0, &frames);
+    assert!(out.is_empty(), "{} forwarded", out.len());
+    assert_eq!(
+        h.errors("ip4-lookup"),
+        vec![(Ip4LookupError::SpecialUse.name(), special.len() as u64)]
+    );
+    // Their neighbours in the address space are routed as any other, and the special
+    // prefixes are not among the configured routes.
+    let edges = ["1.0.0.0", "126.255.255.255", "128.0.0.1", "223.255.255.255"];
+    let frames: Vec<Vec<u8>> = edges
+        .iter()
+        .map(|d| from_a(d, 64, &udp(1000, 2000, 100)))
+        .collect();
+    let out = h.send(h.p0, &frames);
+    assert_eq!(out.len(), edges.len(), "{:?}", h.errors("ip4-lookup"));
+    assert!(h.c.routes().all(|r| r.prefix != ip("224.0.0.0")));
+    // The special prefixes themselves are the dataplane's: neither a route nor an address.
+    let e = h.c.add_route(ip("224.0.0.0"), 3, &[ip("10.0.2.2")]);
+    assert!(matches!(e, Err(FwdError::SpecialUse(..))), "{e:?}");
+    let e = h.c.add_address("pod0", ip("127.0.0.2"), 8);
+    assert!(matches!(e, Err(FwdError::SpecialUse(..))), "{e:?}");
+    // A more specific route inside one is the operator's choice, and taken.
+    h.c.add_route(ip("239.1.0.0"), 16, &[ip("10.0.2.2")])
+        .unwrap();
+    h.g.quiescent();
+    let out = h.send(h.p0, &[from_a("239.1.2.3", 64, &udp(1000, 2000, 100))]);
+    assert_eq!(out.len(), 1);
 }
