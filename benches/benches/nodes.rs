@@ -348,7 +348,8 @@ fn lookup_site(n: usize) -> Result<LookupSite, FwdError> {
         ..Default::default()
     })?;
     let mut rng = Rng(SEED);
-    // A few spare prefixes: one may collide with a connected or local route.
+    // A few spare prefixes: one may collide with a connected or local route, or be one of
+    // the special-use prefixes the FIB keeps (0/8, 127/8, 224/3).
     let table = random_routes(n + 16, &mut rng);
     let mut installed = Vec::with_capacity(n);
     for &(p, len, _) in &table {
@@ -357,7 +358,7 @@ fn lookup_site(n: usize) -> Result<LookupSite, FwdError> {
         }
         match c.add_route(Ipv4Addr::from(p), len, &[GW]) {
             Ok(()) => installed.push((p, len)),
-            Err(FwdError::RouteExists(..)) => {}
+            Err(FwdError::RouteExists(..) | FwdError::SpecialUse(..)) => {}
             Err(e) => return Err(e),
         }
     }
