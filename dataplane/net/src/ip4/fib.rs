@@ -163,8 +163,8 @@ pub enum FibError {
         /// Its length.
         len: u8,
     },
-    /// A reserved route could not be added where it was asked (it exists, or is refused).
-    #[error("reserved route {0}/{1} not added")]
+    /// A reserved route where a route is already.
+    #[error("reserved route {0}/{1}: a route {0}/{1} is there already")]
     Reserved(Ipv4Addr, u8),
     /// The route table holds `max` routes already.
     #[error("route table full ({max} routes)")]
@@ -521,10 +521,9 @@ impl FibWriter {
             return Err(FibError::Reserved(prefix, len));
         }
         self.reserved += 1;
-        self.add(prefix, len, next_hop).map(drop).map_err(|_| {
-            self.reserved -= 1;
-            FibError::Reserved(prefix, len)
-        })
+        self.add(prefix, len, next_hop)
+            .map(drop)
+            .inspect_err(|_| self.reserved -= 1)
     }
 
     /// Number of routes (the reserved ones left out).
