@@ -46,9 +46,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// Files of routes for tables too big for `[[route]]`: one route per line,
     /// `PREFIX via GW [via GW]... [dev NAME]` (several gateways: ECMP) or `PREFIX dev NAME`;
-    /// `#` starts a comment. Relative paths
-    /// are from the config file's folder. A top-level key: it goes before the first
-    /// `[table]`. (1M routes as `[[route]]` tables take about 2 GB of memory to parse; as a
+    /// `#` starts a comment. Relative paths are from the config file's folder. A top-level
+    /// key: it goes before the first `[table]`. (1M routes as `[[route]]` tables take about 2 GB of memory to parse; as a
     /// file, the whole check takes 180 MB.)
     #[serde(default, rename = "route-files")]
     pub route_files: Vec<std::path::PathBuf>,
@@ -330,28 +329,6 @@ pub struct MempoolConfig {
     /// mbuf is dropped). Default: the largest configured port MTU, and at least 1500.
     #[serde(default)]
     pub max_mtu: Option<u16>,
-}
-
-/// RTE_PKTMBUF_HEADROOM: room in front of the data for headers pushed on the way out.
-pub const MBUF_HEADROOM: u16 = 128;
-/// What a frame takes beyond its MTU: the Ethernet header, one VLAN tag and the CRC.
-const FRAME_OVERHEAD: u16 = 14 + 4 + 4;
-/// Data bytes of DPDK's default mbuf (`RTE_MBUF_DEFAULT_DATAROOM`).
-const DEFAULT_DATAROOM: u16 = 2048;
-
-/// The mbuf data room (headroom included) that holds a whole frame of a port with `max_mtu`:
-/// DPDK's default (2176) up to an MTU of 2026, then the frame rounded up to a cache line.
-pub fn mbuf_data_room(max_mtu: u16) -> u16 {
-    let frame = max_mtu
-        .saturating_add(FRAME_OVERHEAD)
-        .next_multiple_of(64)
-        .max(DEFAULT_DATAROOM);
-    frame + MBUF_HEADROOM
-}
-
-/// The largest port MTU whose frames fit one mbuf of `data_room` bytes.
-pub fn max_mtu_for(data_room: u16) -> u16 {
-    data_room.saturating_sub(MBUF_HEADROOM + FRAME_OVERHEAD)
 }
 
 fn default_cache() -> u32 {
@@ -729,16 +706,17 @@ impl Config {
             .any(|x| x.ports.iter().any(|p| p == name))
     }
 
-    /// The lcores and their CPUs, in lcore order (valid after `validate`); the first is the
-    /// main lcore.
     /// The largest MTU a port may have: `[mempool] max-mtu`, else the largest configured
-    /// port MTU, at least 1500. The mbufs are sized for it ([`mbuf_data_room`]).
+    /// port MTU, at least 1500. The mbufs are sized for it
+    /// ([`crate::dpdk::mbuf_data_room`]).
     pub fn max_mtu(&self) -> u16 {
         self.mempool
             .max_mtu
             .unwrap_or_else(|| self.ports.iter().filter_map(|p| p.mtu).fold(1500, u16::max))
     }
 
+    /// The lcores and their CPUs, in lcore order (valid after `validate`); the first is the
+    /// main lcore.
     pub fn lcores(&self) -> Vec<Lcore> {
         resolve_lcores(&self.eal.cores, allowed_cpus()).unwrap_or_default()
     }
@@ -1031,6 +1009,7 @@ ports = ["a", "b"]
 
     #[test]
     fn mbufs_hold_a_whole_frame_of_the_largest_mtu() {
+        use crate::dpdk::{max_mtu_for, mbuf_data_room};
         assert_eq!(mbuf_data_room(1500), 2176, "DPDK's default mbuf");
         assert_eq!(mbuf_data_room(2026), 2176);
         assert_eq!(max_mtu_for(2176), 2026);

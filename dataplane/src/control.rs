@@ -196,7 +196,7 @@ impl dp_api::server::Backend for DaemonBackend {
             );
         }
         // The mbufs were sized at start: a longer frame would not fit one, and be dropped.
-        let most = crate::config::max_mtu_for(s.pool.data_room());
+        let most = s.pool.max_mtu();
         if let Some(m) = req.mtu.filter(|&m| m > most) {
             return Err(ApiError::invalid(
                 "mtu",

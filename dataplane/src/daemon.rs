@@ -325,7 +325,7 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
         "dp_pool",
         pool_size(&cfg, nw),
         cfg.mempool.cache,
-        crate::config::mbuf_data_room(cfg.max_mtu()),
+        crate::dpdk::mbuf_data_room(cfg.max_mtu()),
         None,
     )?;
 

@@ -11,6 +11,26 @@ use super::eal::Eal;
 use super::error::{DpdkError, Result, last_error};
 use super::mbuf::Mbuf;
 
+/// What a frame takes beyond its MTU: the Ethernet header, one VLAN tag and the CRC.
+const FRAME_OVERHEAD: u16 = 14 + 4 + 4;
+const HEADROOM: u16 = dpdk_sys::RTE_PKTMBUF_HEADROOM as u16;
+
+/// The mbuf data room (headroom included) that holds a whole frame of a port with `max_mtu`:
+/// DPDK's default (`RTE_MBUF_DEFAULT_BUF_SIZE`, 2176) up to an MTU of 2026, then the frame
+/// rounded up to a cache line.
+pub fn mbuf_data_room(max_mtu: u16) -> u16 {
+    let frame = max_mtu
+        .saturating_add(FRAME_OVERHEAD)
+        .next_multiple_of(64)
+        .max(dpdk_sys::RTE_MBUF_DEFAULT_DATAROOM as u16);
+    frame + HEADROOM
+}
+
+/// The largest port MTU whose frames fit one mbuf of `data_room` bytes.
+pub fn max_mtu_for(data_room: u16) -> u16 {
+    data_room.saturating_sub(HEADROOM + FRAME_OVERHEAD)
+}
+
 /// A handle to an mbuf pool. Cheap to copy; usable from any thread (DPDK's default ring
 /// mempool is multi-producer/multi-consumer safe, with a per-lcore cache on EAL threads).
 #[derive(Debug, Clone, Copy)]
@@ -73,9 +93,9 @@ impl Mempool {
         Ok(Mempool { raw, data_room })
     }
 
-    /// Bytes of each mbuf's buffer, headroom included (what it was created with).
-    pub fn data_room(&self) -> u16 {
-        self.data_room
+    /// The largest port MTU whose frames fit one of the pool's mbufs ([`max_mtu_for`]).
+    pub fn max_mtu(&self) -> u16 {
+        max_mtu_for(self.data_room)
     }
 
     /// Allocates one mbuf, or `None` when the pool is empty.

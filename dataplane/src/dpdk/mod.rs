@@ -20,7 +20,7 @@ pub use error::{DpdkError, Result};
 pub use lcore::{LcoreJoin, launch_on_lcore, lcore_id, worker_lcores};
 pub use lpm::{LPM_FOUND, Lpm};
 pub use mbuf::{Mbuf, MbufBurst, TxOffloadLens, ol_flags};
-pub use mempool::Mempool;
+pub use mempool::{Mempool, max_mtu_for, mbuf_data_room};
 pub use pkt::{META_OFFSET, MbufAlloc, PktMbuf, rx_into, tx_from};
 pub use port::{
     DevCaps, LinkState, MAX_QUEUES, Port, PortConfig, PortStats, RxQueue, TxQueue, XStat,
