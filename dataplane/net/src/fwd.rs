@@ -74,6 +74,11 @@ impl Iface {
     pub fn has_addr(&self, ip: Ipv4Addr) -> bool {
         self.addrs.iter().any(|a| a.0 == ip)
     }
+
+    /// Whether `ip` is in one of the interface's connected subnets.
+    pub fn on_link(&self, ip: Ipv4Addr) -> bool {
+        self.addrs.iter().any(|&(a, len)| same_subnet(a, ip, len))
+    }
 }
 
 /// Where the FIB sends a packet (the FIB's next-hop id indexes `FwdState::adjs`).
@@ -235,18 +240,15 @@ impl FwdState {
     /// Nothing else can ever be forwarded to, so an ARP packet that claims another address
     /// must not grow the neighbor table (a flood of made-up senders would, without limit).
     pub fn wants_neighbor(&self, iface: &Iface, ip: Ipv4Addr) -> bool {
-        iface.addrs.iter().any(|&(a, len)| same_subnet(a, ip, len))
-            || self.next_hops.contains(&(iface.index, ip))
+        iface.on_link(ip) || self.next_hops.contains(&(iface.index, ip))
     }
 
     /// The interface whose connected subnet holds `ip`, if any.
     pub fn connected_iface(&self, ip: Ipv4Addr) -> Option<IfIndex> {
-        self.ifaces.iter().flatten().find_map(|i| {
-            i.addrs
-                .iter()
-                .any(|&(a, len)| same_subnet(a, ip, len))
-                .then_some(i.index)
-        })
+        self.ifaces
+            .iter()
+            .flatten()
+            .find_map(|i| i.on_link(ip).then_some(i.index))
     }
 }
 
