@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 
 use common::net::*;
 use common::*;
+use dataplane::worker::PortRxError;
+use dp_net::ip4::rewrite::Ip4RewriteError;
 
 /// Lcore 0 (main) on CPU 0, the worker on CPU 1.
 const CORES: &str = "0@0,1@1";
@@ -51,36 +53,29 @@ prefix = "10.9.0.0/16"
 via = "172.16.0.2"
 "#;
 
-/// Reasons that count something other than a dropped packet.
-const NOT_DROPS: &[&str] = &[
-    "ARP replies sent",
-    "ARP request from a sender we never route to (answered, not learned)",
-    "ARP neighbor learn queue full",
-    "ICMP echo requests answered",
-    "TTL expired in transit (ICMP time exceeded sent)",
-    "too big with DF set (ICMP fragmentation needed sent)",
-];
-const ARP_REQUEST_SENT: &str = "next hop not resolved (ARP request sent)";
 /// The worker's ICMP error limit here: low, so the TTL 1 frames overrun it.
 const ICMP_PER_SEC: u64 = 100;
 const ICMP_BURST: u64 = 10;
 
+/// The counts of ip4-rewrite's `reasons` in `errors`, summed.
+fn rewrite_counts(errors: &[(String, String, u64)], reasons: &[Ip4RewriteError]) -> u64 {
+    errors
+        .iter()
+        .filter(|(node, reason, _)| {
+            node == "ip4-rewrite" && reasons.iter().any(|r| r.name() == reason)
+        })
+        .map(|e| e.2)
+        .sum()
+}
+
 /// (ICMP errors sent, ICMP errors over the limit) from `show errors`.
 fn icmp_errors(d: &Dpctl) -> (u64, u64) {
-    let errors = d.json(&["show", "errors"]);
-    let mut sent = 0;
-    let mut limited = 0;
-    for c in errors["total"].as_array().expect("show errors: total") {
-        let reason = c["reason"].as_str().expect("a reason");
-        let n = c["count"].as_u64().expect("a count");
-        if reason.ends_with("sent)") && reason.contains("ICMP") {
-            sent += n;
-        }
-        if reason.ends_with("(ICMP error rate-limited)") {
-            limited += n;
-        }
-    }
-    (sent, limited)
+    use Ip4RewriteError::*;
+    let errors = d.errors();
+    (
+        rewrite_counts(&errors, &[TtlExpired, FragNeeded]),
+        rewrite_counts(&errors, &[TtlExpiredLimited, FragNeededLimited]),
+    )
 }
 
 /// xorshift64*: the same damage on every run.
@@ -238,23 +233,18 @@ fn damaged(t: &[Vec<u8>], rng: &mut Rng) -> Vec<u8> {
 /// (drops counted under a reason, ARP requests made, frames port-rx dropped as longer than
 /// one mbuf) from `show errors`.
 fn counted(d: &Dpctl) -> (u64, u64, u64) {
-    let errors = d.json(&["show", "errors"]);
-    let mut drops = 0;
-    let mut arp = 0;
-    let mut long = 0;
-    for c in errors["total"].as_array().expect("show errors: total") {
-        let reason = c["reason"].as_str().expect("a reason");
-        let n = c["count"].as_u64().expect("a count");
-        if reason == ARP_REQUEST_SENT {
-            arp += n;
-        }
-        if c["node"] == "port-rx" && reason.starts_with("frame longer than one mbuf") {
-            long += n;
-        }
-        if !NOT_DROPS.contains(&reason) {
-            drops += n;
-        }
-    }
+    let errors = d.errors();
+    let drops = errors
+        .iter()
+        .filter(|(node, reason, _)| !dp_net::NOT_DROPS.contains(&(node, reason)))
+        .map(|e| e.2)
+        .sum();
+    let arp = rewrite_counts(&errors, &[Ip4RewriteError::Unresolved]);
+    let long = errors
+        .iter()
+        .filter(|(node, reason, _)| node == "port-rx" && reason == PortRxError::MultiSegment.name())
+        .map(|e| e.2)
+        .sum();
     (drops, arp, long)
 }
 

@@ -17,12 +17,10 @@ const CORES: &str = "0@0,1@1";
 const MBUFS: u64 = 8192;
 
 fn tx_ring_full(d: &Dpctl) -> u64 {
-    d.json(&["show", "errors"])["total"]
-        .as_array()
-        .expect("show errors: total")
-        .iter()
-        .filter(|c| c["node"] == "port-tx" && c["reason"] == "tx ring full")
-        .map(|c| c["count"].as_u64().expect("a count"))
+    d.errors()
+        .into_iter()
+        .filter(|(node, reason, _)| node == "port-tx" && reason == "tx ring full")
+        .map(|(_, _, n)| n)
         .sum()
 }
 

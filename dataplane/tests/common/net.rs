@@ -459,6 +459,27 @@ impl Dpctl {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("dpctl {}: {e}: {out}", all.join(" ")))
     }
 
+    /// `show errors` summed over the workers: (node, reason, count) for each counter that
+    /// moved.
+    pub fn errors(&self) -> Vec<(String, String, u64)> {
+        let j = self.json(&["show", "errors"]);
+        let total = j["total"]
+            .as_array()
+            .unwrap_or_else(|| panic!("show errors: {j}"));
+        total
+            .iter()
+            .map(|c| {
+                let text = |k: &str| {
+                    c[k].as_str()
+                        .unwrap_or_else(|| panic!("{k}: {c}"))
+                        .to_string()
+                };
+                let n = c["count"].as_u64().unwrap_or_else(|| panic!("count: {c}"));
+                (text("node"), text("reason"), n)
+            })
+            .collect()
+    }
+
     /// Expects exit `code` and a stderr line containing `needle`.
     pub fn fails(&self, args: &[&str], code: i32, needle: &str) {
         let (c, out, err) = self.run(args);
