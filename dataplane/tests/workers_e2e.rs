@@ -162,18 +162,9 @@ impl Setup {
         }
     }
 
-    /// Starts the dataplane on config file `name` (the common head, then `body`) and waits for
-    /// its API: returns it, its stderr lines and dpctl on its API.
-    fn start(&self, name: &str, body: &str) -> (DpProc, Lines, Dpctl) {
-        let d = self.dir.path();
-        let cfg = d.join(name);
-        std::fs::write(
-            &cfg,
-            dp_config(CORES, &self.prefix, d.join("api.sock"), body),
-        )
-        .unwrap();
-        let (dp, lines) = start_ready(&cfg);
-        (dp, lines, Dpctl::new(d.join("api.sock")))
+    /// Starts the dataplane on the common head, then `body` ([`start_config`]).
+    fn start(&self, body: &str) -> (DpProc, Lines, Dpctl) {
+        start_config(self.dir.path(), CORES, &self.prefix, body)
     }
 
     /// [`Setup::start`] with `in` when `with_in`, and `out` with `tx_files` tx_pcap files (its
@@ -190,7 +181,7 @@ impl Setup {
             String::new()
         };
         let body = ingress + &routed_out(&format!("net_pcap{tag}o,{tx}"));
-        self.start("workers.toml", &body)
+        self.start(&body)
     }
 
     /// Each tx_pcap file holds its queue's frames, forwarded, `rounds` times, in order.
@@ -335,16 +326,13 @@ fn a_memif_pod_port_works_with_two_workers() {
     let ha = format!("wa{tag}");
     let _va = plug_via(&pa, &ha, "10.0.1.2/24", "10.0.1.1");
     let s = Setup::new(tag);
-    let (dp, lines, d) = s.start(
-        "memif.toml",
-        &format!(
-            r#"[[port]]
+    let (dp, lines, d) = s.start(&format!(
+        r#"[[port]]
 name = "pod0"
 device = "net_af_packet{tag}w,iface={ha}"
 address = "10.0.1.1/24"
 "#
-        ),
-    );
+    ));
     let up = lines
         .seen("port pod0 up")
         .expect("dataplane did not bring pod0 up");

@@ -386,12 +386,12 @@ fn icmp_errors_beyond_the_workers_limit_are_dropped_and_counted() {
     let out = h.send(h.p0, &expired);
     assert_eq!(out.len(), 2, "the burst of time-exceeded errors");
     // Fragmentation-needed errors draw on the same bucket, now empty.
-    let big = from_a("10.0.2.2", 64, &udp(1000, 2000, 1200));
-    let mut big_df = big.clone();
-    big_df[14 + 6] |= 0x40;
-    big_df[14 + 10..14 + 12].fill(0);
-    let c = !checksum::sum(&big_df[14..34]);
-    big_df[14 + 10..14 + 12].copy_from_slice(&c.to_be_bytes());
+    let big_df = eth(
+        MAC0,
+        POD_A,
+        0x0800,
+        &ipv4("10.0.1.2", "10.0.2.2", 64, 17, true, &udp(1000, 2000, 1200)),
+    );
     assert!(h.send(h.p0, &[big_df]).is_empty());
     let errors = h.errors("ip4-rewrite");
     for (reason, n) in [
@@ -900,6 +900,11 @@ fn special_use_destinations_are_never_forwarded_even_by_a_default_route() {
     let mut h = harness(TxCaps::default(), 1500);
     h.c.add_route(ip("0.0.0.0"), 0, &[ip("10.0.2.2")]).unwrap();
     h.g.quiescent();
+    let to = |dsts: &[&str]| -> Vec<Vec<u8>> {
+        dsts.iter()
+            .map(|d| from_a(d, 64, &udp(1000, 2000, 100)))
+            .collect()
+    };
     let special = [
         "0.1.2.3",
         "127.0.0.1",
@@ -908,11 +913,7 @@ fn special_use_destinations_are_never_forwarded_even_by_a_default_route() {
         "240.0.0.1",
         "255.255.255.255",
     ];
-    let frames: Vec<Vec<u8>> = special
-        .iter()
-        .map(|d| from_a(d, 64, &udp(1000, 2000, 100)))
-        .collect();
-    let out = h.send(h.p0, &frames);
+    let out = h.send(h.p0, &to(&special));
     assert!(out.is_empty(), "{} forwarded", out.len());
     assert_eq!(
         h.errors("ip4-lookup"),
@@ -921,11 +922,7 @@ fn special_use_destinations_are_never_forwarded_even_by_a_default_route() {
     // Their neighbours in the address space are routed as any other, and the special
     // prefixes are not among the configured routes.
     let edges = ["1.0.0.0", "126.255.255.255", "128.0.0.1", "223.255.255.255"];
-    let frames: Vec<Vec<u8>> = edges
-        .iter()
-        .map(|d| from_a(d, 64, &udp(1000, 2000, 100)))
-        .collect();
-    let out = h.send(h.p0, &frames);
+    let out = h.send(h.p0, &to(&edges));
     assert_eq!(out.len(), edges.len(), "{:?}", h.errors("ip4-lookup"));
     assert!(h.c.routes().all(|r| r.prefix != ip("224.0.0.0")));
     // The special prefixes themselves are the dataplane's: neither a route nor an address.
@@ -937,6 +934,6 @@ fn special_use_destinations_are_never_forwarded_even_by_a_default_route() {
     h.c.add_route(ip("239.1.0.0"), 16, &[ip("10.0.2.2")])
         .unwrap();
     h.g.quiescent();
-    let out = h.send(h.p0, &[from_a("239.1.2.3", 64, &udp(1000, 2000, 100))]);
+    let out = h.send(h.p0, &to(&["239.1.2.3"]));
     assert_eq!(out.len(), 1);
 }
