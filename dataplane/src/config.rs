@@ -19,6 +19,7 @@ use std::fmt;
 use std::path::Path;
 
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use crate::dpdk::MAX_QUEUES;
 use dp_net::fwd::{Control, Hops, IfIndex, TxCaps, VxlanTunnel};
@@ -59,7 +60,87 @@ pub struct Config {
     #[serde(default)]
     pub fib: FibSection,
     #[serde(default)]
+    pub arp: ArpSection,
+    #[serde(default)]
     pub control: ControlSection,
+}
+
+/// `[arp]`: how long learned neighbors live and how many there may be. Static
+/// `[[neighbor]]` entries never age and do not count.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ArpSection {
+    /// Seconds a learned neighbor may go without answering one of our ARP requests before
+    /// it is probed (as long as it answers, it stays, and traffic to it is never held up);
+    /// 0: learned neighbors never age.
+    #[serde(default = "default_arp_age")]
+    pub age_secs: u32,
+    /// Probes (broadcast who-has), `probe-interval-ms` apart, before an entry nobody
+    /// answered is removed. 0: removed as soon as it is `age-secs` old.
+    #[serde(default = "default_arp_probes")]
+    pub probes: u32,
+    #[serde(default = "default_arp_probe_interval")]
+    pub probe_interval_ms: u32,
+    /// Learned neighbors at most: past it, a new neighbor is not learned (counted in
+    /// `dataplane_neighbor_learns_refused_total`) until entries age out.
+    #[serde(default = "default_max_neighbors")]
+    pub max_neighbors: u32,
+}
+
+fn default_arp_age() -> u32 {
+    300
+}
+
+fn default_arp_probes() -> u32 {
+    3
+}
+
+fn default_arp_probe_interval() -> u32 {
+    1000
+}
+
+fn default_max_neighbors() -> u32 {
+    50_000
+}
+
+impl Default for ArpSection {
+    fn default() -> Self {
+        ArpSection {
+            age_secs: default_arp_age(),
+            probes: default_arp_probes(),
+            probe_interval_ms: default_arp_probe_interval(),
+            max_neighbors: default_max_neighbors(),
+        }
+    }
+}
+
+impl ArpSection {
+    /// What is wrong with these values, as (field, message).
+    fn problem(&self) -> Option<(String, String)> {
+        let (field, msg) = if self.probes > 10 {
+            ("probes", format!("{} probes: at most 10", self.probes))
+        } else if !(10..=60_000).contains(&self.probe_interval_ms) {
+            (
+                "probe-interval-ms",
+                format!("{} ms is outside 10..=60000", self.probe_interval_ms),
+            )
+        } else if self.max_neighbors == 0 {
+            ("max-neighbors", "must be at least 1".to_string())
+        } else {
+            return None;
+        };
+        Some((format!("arp.{field}"), msg))
+    }
+
+    /// The policy the control plane applies.
+    pub fn policy(&self) -> dp_net::arp::NeighborPolicy {
+        dp_net::arp::NeighborPolicy {
+            age: (self.age_secs > 0).then(|| Duration::from_secs(self.age_secs.into())),
+            probes: self.probes,
+            probe_interval: Duration::from_millis(self.probe_interval_ms.into()),
+            max_learned: self.max_neighbors as usize,
+        }
+    }
 }
 
 /// `[control]`: the API socket.
@@ -564,6 +645,9 @@ impl Config {
         if let Some(m) = self.mempool.max_mtu.and_then(dp_api::mtu_problem) {
             return Err(("mempool.max-mtu".into(), m));
         }
+        if let Some(p) = self.arp.problem() {
+            return Err(p);
+        }
         let mut names = HashMap::new();
         let mut devices = HashMap::new();
         for (i, p) in self.ports.iter().enumerate() {
@@ -806,6 +890,7 @@ pub fn apply(
     control: &mut Control,
     ports: &[PortInfo],
 ) -> Result<Vec<IfIndex>, (String, String)> {
+    control.set_neighbor_policy(cfg.arp.policy());
     let mut idx = Vec::new();
     for (i, (p, info)) in cfg.ports.iter().zip(ports).enumerate() {
         let at = |m: String| (format!("port[{i}]"), m);
@@ -1005,6 +1090,46 @@ ports = ["a", "b"]
         .unwrap();
         assert_eq!(quiet.worker.icmp_errors_per_sec, 0);
         assert_eq!(quiet.worker.icmp_errors_burst, 50);
+    }
+
+    #[test]
+    fn arp_aging_defaults_and_refusals() {
+        use dp_net::arp::NeighborPolicy;
+        let c = Config::parse(GOOD, "t.toml").unwrap();
+        assert_eq!(
+            c.arp.policy(),
+            NeighborPolicy::default(),
+            "the file's defaults are the control plane's"
+        );
+        let never = Config::parse(&format!("{GOOD}\n[arp]\nage-secs = 0\n"), "t.toml").unwrap();
+        assert_eq!(never.arp.policy().age, None);
+        let quick = Config::parse(
+            &format!("{GOOD}\n[arp]\nage-secs = 2\nprobes = 1\nprobe-interval-ms = 200\n"),
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            quick.arp.policy(),
+            NeighborPolicy {
+                age: Some(Duration::from_secs(2)),
+                probes: 1,
+                probe_interval: Duration::from_millis(200),
+                max_learned: 50_000,
+            }
+        );
+        for (body, at, what) in [
+            ("probes = 11", "arp.probes", "at most 10"),
+            (
+                "probe-interval-ms = 5",
+                "arp.probe-interval-ms",
+                "outside 10..=60000",
+            ),
+            ("max-neighbors = 0", "arp.max-neighbors", "at least 1"),
+            ("age = 3", "line 15", "unknown field `age`"),
+        ] {
+            let e = err(&format!("{GOOD}\n[arp]\n{body}\n"));
+            assert!(e.contains(at) && e.contains(what), "{body}: {e}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use dp_net::wire::VXLAN_DEFAULT_TUNNEL_MTU;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use dp_api::{
     ApiError, CreatePort, DeviceSpec, Ipv4Cidr, Ipv4Prefix, MacAddr, Neighbor, NeighborInfo,
@@ -23,7 +24,7 @@ use dp_api::{
 };
 
 use crate::worker::CaptureAsk;
-use dp_net::fwd::{Control, FwdError, IfaceKind, LearnQueue, RouteKind, VxlanTunnel};
+use dp_net::fwd::{Control, FwdError, IfaceKind, LearnQueue, ProbeQueue, RouteKind, VxlanTunnel};
 
 use crate::config::tunnel_mac;
 use crate::dpdk::{Port, PortConfig};
@@ -81,7 +82,12 @@ impl DaemonBackend {
 
     /// Applies what the workers learned.
     pub fn learn(&self, q: &LearnQueue) -> Result<usize, FwdError> {
-        self.lock().control.learn(q)
+        self.lock().control.learn(q, Instant::now())
+    }
+
+    /// One neighbor aging pass: probes into `probes`, unanswered entries removed.
+    pub fn age_neighbors(&self, probes: &ProbeQueue) -> Result<usize, FwdError> {
+        self.lock().control.age_neighbors(Instant::now(), probes)
     }
 }
 
@@ -460,6 +466,7 @@ impl dp_api::server::Backend for DaemonBackend {
     async fn list_neighbors(&self) -> Result<Vec<NeighborInfo>, ApiError> {
         let s = self.lock();
         let state = s.control.state();
+        let now = Instant::now();
         let mut out: Vec<NeighborInfo> = state
             .neighbors
             .iter()
@@ -473,6 +480,7 @@ impl dp_api::server::Backend for DaemonBackend {
                     } else {
                         NeighborKind::Dynamic
                     },
+                    age_secs: s.control.neighbor_age(i, ip, now).map(|a| a.as_secs()),
                 })
             })
             .collect();
@@ -505,6 +513,7 @@ impl dp_api::server::Backend for DaemonBackend {
             mac: n.mac,
             interface: n.interface,
             kind: NeighborKind::Static,
+            age_secs: None,
         })
     }
 

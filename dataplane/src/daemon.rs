@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dp_net::arp::ArpInput;
+use dp_net::arp::{ArpInput, ArpProbe};
 use dp_net::ethernet::EthernetInput;
-use dp_net::fwd::{Control, LearnQueue, TxCaps};
+use dp_net::fwd::{Control, LearnQueue, ProbeQueue, TxCaps};
 use dp_net::graph::{Graph, GraphBuilder};
 use dp_net::ip4::icmp::IcmpLimit;
 use dp_net::ip4::{Ip4Input, Ip4Local, Ip4Lookup, Ip4Rewrite};
@@ -278,10 +278,48 @@ pub fn deal_rx_queues(load: &mut [usize], queues: u16) -> Vec<usize> {
     got
 }
 
+/// Between workers and the control plane: neighbors learned (workers to control) and
+/// probes asked for (control to workers).
+struct NeighborQueues {
+    learn: LearnQueue,
+    probes: ProbeQueue,
+}
+
+/// Aging passes run every this many 10 ms control ticks.
+const AGING_EVERY_TICKS: u64 = 10;
+
+/// Says, at most once a minute, that new neighbors are being refused (`[arp] max-neighbors`).
+#[derive(Default)]
+struct RefusalLog {
+    seen: u64,
+    last: Option<std::time::Instant>,
+}
+
+impl RefusalLog {
+    fn check(&mut self, control: &Control) {
+        let refused = control.neighbor_counters().refused;
+        if refused == self.seen
+            || self
+                .last
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(60))
+        {
+            return;
+        }
+        eprintln!(
+            "dataplane: neighbor table full ([arp] max-neighbors = {}): {} new neighbor(s) \
+             not learned so far; they are learned once entries age out",
+            control.neighbor_policy().max_learned,
+            refused
+        );
+        self.seen = refused;
+        self.last = Some(std::time::Instant::now());
+    }
+}
+
 /// One worker's graph over the shared forwarding state.
 fn build_graph(
     control: &Control,
-    learn: &LearnQueue,
+    nq: &NeighborQueues,
     worker: &WorkerConfig,
     pool: Mempool,
     tx: Vec<PortTxQueue>,
@@ -291,7 +329,7 @@ fn build_graph(
     let mut b = GraphBuilder::new();
     b.add(PortRx);
     b.add(EthernetInput::new(st.clone()));
-    b.add(ArpInput::new(st.clone(), learn.clone()));
+    b.add(ArpInput::new(st.clone(), nq.learn.clone()));
     b.add(Ip4Input::new(st.clone()));
     b.add(Ip4Lookup::new(fib, st.clone()));
     b.add(Ip4Local::new(st.clone()));
@@ -304,7 +342,9 @@ fn build_graph(
     );
     b.add(Ip4Rewrite::new(st.clone(), tsc_hz() / 10).with_icmp_limit(icmp));
     b.add(VxlanEncap::new(st.clone()));
-    b.add(PortTx::new(st, tx, ctl));
+    b.add(PortTx::new(st.clone(), tx, ctl));
+    // Any worker may take a probe; the queue is shared.
+    b.add_source(ArpProbe::new(st, nq.probes.clone()));
     b.build(rdtsc, Box::new(MbufAlloc(pool)))
         .map_err(|e| DaemonError::Runtime(format!("packet graph: {e}")))
 }
@@ -418,7 +458,10 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
             message,
         })
     })?;
-    let learn: LearnQueue = Arc::new(crossbeam_queue::ArrayQueue::new(4096));
+    let nq = NeighborQueues {
+        learn: Arc::new(crossbeam_queue::ArrayQueue::new(4096)),
+        probes: Arc::new(crossbeam_queue::ArrayQueue::new(4096)),
+    };
 
     let routed: Vec<usize> = (0..ports.len())
         .filter(|&i| !cfg.is_xconnected(&cfg.ports[i].name))
@@ -469,7 +512,7 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
     for ((rx, xconnect), tx) in rx.into_iter().zip(xconnect).zip(tx) {
         // Every worker has a graph, so routed ports added at runtime find one.
         let ctl = Arc::new(WorkerCtl::default());
-        let graph = build_graph(&control, &learn, &cfg.worker, pool, tx, ctl.clone())?;
+        let graph = build_graph(&control, &nq, &cfg.worker, pool, tx, ctl.clone())?;
         let qsbr = domain
             .register()
             .map_err(|e| DaemonError::Runtime(format!("RCU: {e}")))?;
@@ -539,7 +582,7 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
         state_file: cfg.control.state_file.clone(),
         api_state: Default::default(),
     }));
-    let control_result = control_loop(&backend, &learn, &jobs, &cfg, path);
+    let control_result = control_loop(&backend, &nq, &jobs, &cfg, path);
     stop.store(true, Ordering::Relaxed);
     let mut results = Vec::new();
     let mut failure = control_result.err();
@@ -582,7 +625,7 @@ fn finish(
 /// error instead of leaving it up without forwarding.
 fn control_loop(
     backend: &Arc<DaemonBackend>,
-    learn: &LearnQueue,
+    nq: &NeighborQueues,
     jobs: &[crate::dpdk::LcoreJoin<WorkerStats>],
     cfg: &Config,
     path: &std::path::Path,
@@ -624,7 +667,7 @@ fn control_loop(
         let serving = tokio::spawn(server.serve(async {
             let _ = quit_rx.await;
         }));
-        let r = signals_and_ticks(signals, backend, learn, jobs, cfg.clone(), path).await;
+        let r = signals_and_ticks(signals, backend, nq, jobs, cfg.clone(), path).await;
         let _ = quit_tx.send(());
         let _ = serving.await;
         if let Some(m) = metrics {
@@ -697,7 +740,7 @@ impl Signals {
 async fn signals_and_ticks(
     signals: Signals,
     backend: &Arc<DaemonBackend>,
-    learn: &LearnQueue,
+    nq: &NeighborQueues,
     jobs: &[crate::dpdk::LcoreJoin<WorkerStats>],
     mut current: Config,
     path: &std::path::Path,
@@ -709,6 +752,8 @@ async fn signals_and_ticks(
             mut term,
         } = signals;
         let mut tick = tokio::time::interval(Duration::from_millis(10));
+        let mut ticks = 0u64;
+        let mut refusals = RefusalLog::default();
         loop {
             tokio::select! {
                 _ = int.recv() => { eprintln!("dataplane: SIGINT received, stopping"); return Ok(()); }
@@ -729,8 +774,15 @@ async fn signals_and_ticks(
                     }
                 }
                 _ = tick.tick() => {
-                    if let Err(e) = backend.learn(learn) {
+                    ticks += 1;
+                    if let Err(e) = backend.learn(&nq.learn) {
                         eprintln!("dataplane: neighbor learning: {e}");
+                    }
+                    if ticks.is_multiple_of(AGING_EVERY_TICKS) {
+                        if let Err(e) = backend.age_neighbors(&nq.probes) {
+                            eprintln!("dataplane: neighbor aging: {e}");
+                        }
+                        refusals.check(&backend.lock().control);
                     }
                     if let Some(j) = jobs.iter().find(|j| j.is_finished()) {
                         return Err(DaemonError::Runtime(format!("worker on lcore {} stopped unexpectedly", j.lcore())));

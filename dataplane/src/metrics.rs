@@ -227,6 +227,28 @@ pub fn render(backend: &DaemonBackend) -> String {
         &[],
         state.neighbors.len() as u64,
     );
+    let n = s.control.neighbor_counters();
+    f.add(
+        "dataplane_neighbor_probes_total",
+        "counter",
+        "ARP probes asked of the workers for learned neighbors past their age.",
+        &[],
+        n.probes,
+    );
+    f.add(
+        "dataplane_neighbors_aged_out_total",
+        "counter",
+        "Learned neighbors removed because they answered none of their probes.",
+        &[],
+        n.aged_out,
+    );
+    f.add(
+        "dataplane_neighbor_learns_refused_total",
+        "counter",
+        "New neighbors not learned because [arp] max-neighbors were already learned.",
+        &[],
+        n.refused,
+    );
     f.add(
         "dataplane_interfaces",
         "gauge",

@@ -21,6 +21,8 @@ pub struct ReloadSummary {
     pub neighbors_deleted: usize,
     pub addresses_changed: usize,
     pub tunnels_added: usize,
+    /// `[arp]` changed (applied at once).
+    pub arp_changed: bool,
 }
 
 impl std::fmt::Display for ReloadSummary {
@@ -34,7 +36,11 @@ impl std::fmt::Display for ReloadSummary {
             self.neighbors_deleted,
             self.addresses_changed,
             self.tunnels_added
-        )
+        )?;
+        if self.arp_changed {
+            write!(f, ", [arp] applied")?;
+        }
+        Ok(())
     }
 }
 
@@ -238,6 +244,10 @@ fn apply_steps(
             sum.neighbors_added += 1;
         }
     }
+    if old.arp != new.arp {
+        control.set_neighbor_policy(new.arp.policy());
+        sum.arp_changed = true;
+    }
     Ok(())
 }
 
@@ -321,5 +331,26 @@ mod tests {
         // Loading the same file again changes nothing.
         let sum = apply_diff(&new, &new, &mut control).unwrap();
         assert_eq!(sum, ReloadSummary::default());
+    }
+
+    /// `[arp]` is applied at once, and said so.
+    #[test]
+    fn a_changed_arp_section_is_applied() {
+        let base = "[eal]\ncores = \"0-1\"\n";
+        let old = Config::parse(base, "t.toml").unwrap();
+        let new = Config::parse(
+            &format!("{base}[arp]\nage-secs = 0\nmax-neighbors = 10\n"),
+            "t.toml",
+        )
+        .unwrap();
+        let mut control = old.scratch_control().unwrap();
+        assert_eq!(control.neighbor_policy(), old.arp.policy());
+        let sum = apply_diff(&old, &new, &mut control).unwrap();
+        assert!(
+            sum.arp_changed && sum.to_string().ends_with(", [arp] applied"),
+            "{sum}"
+        );
+        let p = control.neighbor_policy();
+        assert_eq!((p.age, p.max_learned), (None, 10));
     }
 }

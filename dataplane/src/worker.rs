@@ -25,6 +25,8 @@ pub const RX_BURST: usize = 32;
 const RX_BURSTS_PER_POLL: usize = 4;
 /// Publications of the worker's counters per second (time-based, so idle workers publish too).
 const PUBLISH_HZ: u64 = 10;
+/// Polls of the graph's source nodes per second at most.
+const SOURCES_HZ: u64 = 1000;
 
 dp_net::arcs! { enum PortRxNext { Eth => "ethernet-input" } }
 
@@ -379,6 +381,10 @@ impl WorkerStats {
 
 /// Runs until `stop`; returns the final counters. `nports` is one more than the highest DPDK
 /// port id (it sizes the cross-connect counters, which are indexed by port id).
+///
+/// Never inlined: `benches/e2e` has callgrind collect from this function's entry on
+/// (`--toggle-collect=dataplane::worker::run*`); it is called once per worker.
+#[inline(never)]
 pub fn run(
     mut plan: WorkerPlan,
     lcore: u32,
@@ -403,6 +409,8 @@ pub fn run(
     let publish_every = (crate::dpdk::tsc_hz() / PUBLISH_HZ).max(1);
     // Publish on the first loop, so the control plane has the graph's shape at once.
     let mut last_publish = rdtsc().wrapping_sub(publish_every);
+    let sources_every = (crate::dpdk::tsc_hz() / SOURCES_HZ).max(1);
+    let mut last_sources = rdtsc();
     while !stop.load(Ordering::Relaxed) {
         if plan.ctl.rx_pending.load(Ordering::Relaxed)
             && plan.ctl.rx_pending.swap(false, Ordering::AcqRel)
@@ -491,6 +499,14 @@ pub fn run(
             idle.after_poll(moved);
         }
         let now = rdtsc();
+        // Packets nodes make of their own accord (ARP probes): asked for at most 1000 times
+        // a second, which costs the loop one comparison otherwise.
+        if now.wrapping_sub(last_sources) >= sources_every {
+            last_sources = now;
+            if plan.graph.poll_sources() {
+                plan.graph.run();
+            }
+        }
         if now.wrapping_sub(last_publish) >= publish_every
             && let Ok(mut s) = shared.try_lock()
         {

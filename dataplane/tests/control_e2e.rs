@@ -10,20 +10,6 @@ use std::time::Duration;
 use common::net::*;
 use common::*;
 
-fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect to metrics");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
-
 #[test]
 fn every_resource_through_dpctl_against_a_running_dataplane() {
     if !require_dpdk() {
@@ -301,15 +287,7 @@ device = "net_null_c{tag}b,no-rx=1"
     d.ok(&["show", "errors"]);
 
     // Prometheus exposition, valid per promtool.
-    let line =
-        wait_line_text(&lines, "metrics on http://", Duration::from_secs(5)).expect("metrics line");
-    let url = line
-        .split_whitespace()
-        .last()
-        .unwrap()
-        .trim_start_matches("http://")
-        .trim_end_matches("/metrics")
-        .to_string();
+    let url = metrics_addr(&lines);
     let body = http_get(&url, "/metrics");
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     let text = body
@@ -323,6 +301,7 @@ device = "net_null_c{tag}b,no-rx=1"
         "dataplane_node_errors_total{node=\"ip4-rewrite\",reason=\"TTL expired in transit (ICMP time exceeded sent)\",worker=\"0\"}",
         "dataplane_fib_routes ",
         "dataplane_interfaces 3",
+        "dataplane_neighbor_learns_refused_total 0",
     ] {
         assert!(text.contains(needle), "{needle} missing in:\n{text}");
     }

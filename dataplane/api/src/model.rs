@@ -496,6 +496,11 @@ pub struct NeighborInfo {
     pub interface: String,
     /// Static or learned.
     pub kind: NeighborKind,
+    /// A learned entry: seconds since the neighbor last confirmed it (was learned, or
+    /// answered one of our ARP requests). Past `[arp] age-secs` it is probed, and removed if
+    /// it does not answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_secs: Option<u64>,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -338,6 +338,7 @@ impl Backend for FakeBackend {
             mac: n.mac,
             interface: n.interface,
             kind: NeighborKind::Static,
+            age_secs: None,
         };
         s.neighbors.insert(key, info.clone());
         Ok(info)

@@ -232,6 +232,7 @@ impl Output {
             ("MAC", Align::Left),
             ("Interface", Align::Left),
             ("Kind", Align::Left),
+            ("Age", Align::Right),
         ]);
         for n in ns {
             t.row(vec![
@@ -243,6 +244,8 @@ impl Output {
                     NeighborKind::Dynamic => "dynamic",
                 }
                 .to_string(),
+                n.age_secs
+                    .map_or_else(|| "-".to_string(), |s| format!("{s}s")),
             ]);
         }
         print!("{}", t.render());

@@ -12,11 +12,12 @@ use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use smallvec::SmallVec;
 
+use crate::arp::{NeighborAging, NeighborCounters, NeighborPolicy};
 use crate::ip4::{FibConfig, FibError, FibReader, FibWriter};
 use crate::rcu::{Domain, Rcu, RcuReader};
 
@@ -264,6 +265,18 @@ pub struct NeighborEvent {
 /// (the next ARP packet from that neighbor learns it again).
 pub type LearnQueue = Arc<crossbeam_queue::ArrayQueue<NeighborEvent>>;
 
+/// A learned neighbor the control plane wants confirmed before its entry expires
+/// ([`Control::age_neighbors`]): a worker's `arp-probe` node sends it an ARP request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeighborProbe {
+    pub iface: IfIndex,
+    pub ip: Ipv4Addr,
+}
+
+/// Bounded, lock-free queue from the control plane to the workers' `arp-probe` nodes (any
+/// worker may take a probe). When it is full, the probe waits for the next aging pass.
+pub type ProbeQueue = Arc<crossbeam_queue::ArrayQueue<NeighborProbe>>;
+
 fn mask(len: u8) -> u32 {
     if len == 0 {
         0
@@ -383,6 +396,8 @@ pub struct Control {
     /// How many static routes have each address as a gateway: whether a pod's host
     /// adjacency is still a gateway's, without a scan of every route.
     gateway_uses: FxHashMap<Ipv4Addr, u32>,
+    /// Learned neighbors' ages and their cap.
+    aging: NeighborAging,
 }
 
 impl std::fmt::Debug for Control {
@@ -412,6 +427,7 @@ impl Control {
             state,
             routes: BTreeMap::new(),
             gateway_uses: FxHashMap::default(),
+            aging: NeighborAging::default(),
         })
     }
 
@@ -837,6 +853,7 @@ impl Control {
         let mut next = (*self.state.load()).clone();
         next.ifaces[iface.index as usize] = None;
         next.neighbors.retain(|&(i, _), _| i != iface.index);
+        self.aging.forget_iface(iface.index);
         if let IfaceKind::Vxlan(t) = iface.kind {
             next.vxlan.remove(&(t.vni, t.remote));
             let still_used = next.ifaces.iter().flatten().any(|i| {
@@ -1048,14 +1065,20 @@ impl Control {
         {
             return Ok(());
         }
+        if is_static {
+            self.aging.forget((iface, ip));
+        }
         let mut next = (*state).clone();
         next.neighbors
             .insert((iface, ip), Neighbor { mac, is_static });
         self.publish(next)
     }
 
-    /// Applies what workers learned; returns how many entries changed the state.
-    pub fn learn(&mut self, q: &LearnQueue) -> Result<usize, FwdError> {
+    /// Applies what workers learned at `now`: new neighbors and moved MACs change the table;
+    /// an event about a learned entry confirms it (see [`NeighborAging`]). A new neighbor is
+    /// not learned when [`NeighborPolicy::max_learned`] are already (counted). Returns how
+    /// many entries changed.
+    pub fn learn(&mut self, q: &LearnQueue, now: Instant) -> Result<usize, FwdError> {
         let mut changed = 0;
         let state = self.state.load();
         let mut next: Option<FwdState> = None;
@@ -1068,7 +1091,11 @@ impl Control {
             let wanted = state
                 .iface(ev.iface)
                 .is_some_and(|i| state.wants_neighbor(i, ev.ip));
-            if !wanted || cur.is_some_and(|n| !n.would_change(ev.mac, false)) {
+            if !wanted
+                || cur.is_some_and(|n| n.is_static)
+                || !self.aging.confirm((ev.iface, ev.ip), now)
+                || cur.is_some_and(|n| !n.would_change(ev.mac, false))
+            {
                 continue;
             }
             next.get_or_insert_with(|| (*state).clone())
@@ -1096,8 +1123,45 @@ impl Control {
         }
         let mut next = (*state).clone();
         next.neighbors.remove(&(iface, ip));
+        self.aging.forget((iface, ip));
         self.publish(next)?;
         Ok(true)
+    }
+
+    /// One aging pass at `now` (the daemon runs one every few tens of milliseconds): queues
+    /// the probes due into `probes` and removes the learned entries whose probes went
+    /// unanswered. Returns how many were removed. See [`NeighborAging`].
+    pub fn age_neighbors(&mut self, now: Instant, probes: &ProbeQueue) -> Result<usize, FwdError> {
+        let state = self.state.load();
+        let expired = self.aging.pass(&state, now, probes);
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let mut next = (*state).clone();
+        for k in &expired {
+            next.neighbors.remove(k);
+        }
+        self.publish(next)?;
+        Ok(expired.len())
+    }
+
+    pub fn neighbor_policy(&self) -> NeighborPolicy {
+        self.aging.policy()
+    }
+
+    /// Takes effect at the next aging pass and the next learned neighbor.
+    pub fn set_neighbor_policy(&mut self, policy: NeighborPolicy) {
+        self.aging.set_policy(policy);
+    }
+
+    pub fn neighbor_counters(&self) -> NeighborCounters {
+        self.aging.counters()
+    }
+
+    /// How long ago the learned entry for `ip` on `iface` was last confirmed (`None` for a
+    /// static entry, or none).
+    pub fn neighbor_age(&self, iface: IfIndex, ip: Ipv4Addr, now: Instant) -> Option<Duration> {
+        self.aging.since_confirmed((iface, ip), now)
     }
 }
 
@@ -1622,7 +1686,7 @@ mod tests {
             mac: [7; 6],
         })
         .unwrap();
-        assert_eq!(c.learn(&q).unwrap(), 1);
+        assert_eq!(c.learn(&q, Instant::now()).unwrap(), 1);
         let st = c.state();
         assert_eq!(
             st.rewrites.len(),
@@ -1634,5 +1698,70 @@ mod tests {
         assert!(st.neighbor(a, ip("10.9.9.9")).is_none());
         assert!(c.del_neighbor(a, ip("10.0.1.3")).unwrap());
         assert!(!c.del_neighbor(a, ip("10.0.1.3")).unwrap());
+    }
+
+    /// The learned-entry cap holds against new neighbors only (a known one still moves), and
+    /// an aging pass takes entries nobody confirms out of the table the workers read.
+    #[test]
+    fn learned_neighbors_are_capped_and_age_out_of_the_table() {
+        let mut c = control();
+        let a = c.add_port("a", 0, [2; 6], 1500, TxCaps::default()).unwrap();
+        c.add_address("a", ip("10.0.1.1"), 24).unwrap();
+        c.set_neighbor(a, ip("10.0.1.100"), [9; 6], true).unwrap();
+        c.set_neighbor_policy(NeighborPolicy {
+            age: Some(Duration::from_secs(60)),
+            probes: 1,
+            probe_interval: Duration::from_secs(1),
+            max_learned: 2,
+        });
+        let t0 = Instant::now();
+        let q: LearnQueue = Arc::new(crossbeam_queue::ArrayQueue::new(16));
+        let ev = |n: u8, m: u8| NeighborEvent {
+            iface: a,
+            ip: Ipv4Addr::new(10, 0, 1, n),
+            mac: [m; 6],
+        };
+        for e in [ev(2, 7), ev(3, 7), ev(4, 7), ev(2, 8)] {
+            q.push(e).unwrap();
+        }
+        assert_eq!(c.learn(&q, t0).unwrap(), 3, ".2, .3, .2 moved; not .4");
+        let st = c.state();
+        assert!(st.neighbor(a, ip("10.0.1.4")).is_none(), "over the cap");
+        assert_eq!(st.neighbor(a, ip("10.0.1.2")).unwrap().mac, [8; 6]);
+        assert_eq!(c.neighbor_counters().refused, 1);
+        assert_eq!(c.neighbor_age(a, ip("10.0.1.100"), t0), None, "static");
+
+        let probes: ProbeQueue = Arc::new(crossbeam_queue::ArrayQueue::new(16));
+        let s = Duration::from_secs;
+        assert_eq!(c.age_neighbors(t0 + s(30), &probes).unwrap(), 0);
+        // .3 answers (a reply to us is an event even when nothing changed).
+        q.push(ev(3, 7)).unwrap();
+        assert_eq!(
+            c.learn(&q, t0 + s(30)).unwrap(),
+            0,
+            "confirmed, not changed"
+        );
+        assert_eq!(c.age_neighbors(t0 + s(60), &probes).unwrap(), 0);
+        let asked: Vec<_> = std::iter::from_fn(|| probes.pop()).collect();
+        assert_eq!(
+            asked,
+            [NeighborProbe {
+                iface: a,
+                ip: ip("10.0.1.2")
+            }]
+        );
+        assert_eq!(c.age_neighbors(t0 + s(61), &probes).unwrap(), 1);
+        let st = c.state();
+        assert!(st.neighbor(a, ip("10.0.1.2")).is_none(), "aged out");
+        assert!(!st.host_rewrites.contains_key(&(a, ip("10.0.1.2"))));
+        assert!(
+            st.neighbor(a, ip("10.0.1.3")).is_some(),
+            "confirmed at 30 s"
+        );
+        assert!(st.neighbor(a, ip("10.0.1.100")).is_some(), "static");
+        assert_eq!(c.neighbor_counters().aged_out, 1);
+        // Room again for .4.
+        q.push(ev(4, 7)).unwrap();
+        assert_eq!(c.learn(&q, t0 + s(61)).unwrap(), 1);
     }
 }

@@ -379,6 +379,33 @@ pub fn wait_line_text(
     None
 }
 
+/// The address the metrics endpoint is on (`[control] metrics`), from its start-up line.
+pub fn metrics_addr(lines: &std::sync::mpsc::Receiver<String>) -> String {
+    let line =
+        wait_line_text(lines, "metrics on http://", Duration::from_secs(5)).expect("metrics line");
+    line.split_whitespace()
+        .last()
+        .unwrap()
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_string()
+}
+
+/// A whole HTTP/1.1 answer to `GET path` from `addr`.
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to metrics");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
 /// Sends signal `sig` ("INT", "TERM", "HUP") to the running dataplane: kill(2), no `kill`
 /// process.
 pub fn signal(child: &DpProc, sig: &str) {

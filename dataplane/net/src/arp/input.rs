@@ -19,7 +19,8 @@
 //! ([`ArpError::RequestNotLearned`]), a reply from one is dropped
 //! ([`ArpError::ReplyUnwanted`]), so made-up senders never grow the neighbor table. An event
 //! that would change nothing (same MAC, or a static entry) is not sent, so chatty neighbors
-//! do not fill the queue. A full queue loses the event and counts
+//! do not fill the queue, except for a reply to us with a learned entry's own MAC: that
+//! answers one of our requests and confirms the entry (`arp::NeighborAging`). A full queue loses the event and counts
 //! [`ArpError::LearnQueueFull`]; the next ARP from that neighbor learns it again.
 //!
 //! Next: `port-tx` (reply on a port), `vxlan-encap` (reply on a tunnel interface), `drop`
@@ -217,7 +218,9 @@ fn arp_one<B: PacketBuf>(
     if for_us {
         // Only what we could ever forward to is learned: made-up senders never grow the table.
         if state.wants_neighbor(iface, sip) {
-            learn_sender(state, learn, iface.index, &arp, ctx);
+            // A reply is the answer to one of our requests: it confirms the entry even when
+            // nothing changed (aging, see `arp::NeighborAging`).
+            learn_sender(state, learn, iface.index, &arp, !is_request, ctx);
         } else if is_request {
             ctx.count(ArpError::RequestNotLearned.idx());
         } else {
@@ -235,7 +238,7 @@ fn arp_one<B: PacketBuf>(
         if state.neighbor(iface.index, sip).is_none() {
             return Err(ArpError::GratuitousUnknown);
         }
-        learn_sender(state, learn, iface.index, &arp, ctx);
+        learn_sender(state, learn, iface.index, &arp, false, ctx);
         ctx.count(ArpError::GratuitousRefreshed.idx());
         return Ok(ArpNext::Drop);
     }
@@ -246,20 +249,22 @@ fn arp_one<B: PacketBuf>(
     })
 }
 
-/// Queues the sender for the control plane unless that changes nothing.
+/// Queues the sender for the control plane unless that changes nothing and it is not a
+/// `confirm`ation of a learned entry.
 #[inline(always)]
 fn learn_sender<B: PacketBuf>(
     state: &FwdState,
     learn: &LearnQueue,
     iface: IfIndex,
     arp: &ArpRepr,
+    confirm: bool,
     ctx: &mut NodeCtx<'_, B>,
 ) {
     let mac = arp.sender_hardware_addr.0;
     let ip = arp.sender_protocol_addr;
     if state
         .neighbor(iface, ip)
-        .is_some_and(|n| !n.would_change(mac, false))
+        .is_some_and(|n| !n.would_change(mac, false) && (n.is_static || !confirm))
     {
         return;
     }

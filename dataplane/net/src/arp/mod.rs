@@ -9,15 +9,21 @@
 //!   `vxlan-encap` on a tunnel interface, because a tunnel is an L3 interface ARP runs over.
 //! * [`build_request`]: the broadcast who-has that ip4-rewrite sends for a next hop it cannot
 //!   resolve yet. Rate limiting and holding the packet that needed it are the caller's job.
+//! * [`ArpProbe`], the `arp-probe` source node: the same request for a learned neighbor whose
+//!   entry is about to expire, when the control plane asks ([`crate::fwd::ProbeQueue`]).
 //!
 //! Neighbors themselves live in [`crate::fwd::FwdState::neighbors`]; workers never write them.
 //! They push a [`crate::fwd::NeighborEvent`] and [`crate::fwd::Control::learn`] applies it,
 //! so the table changes through RCU like every other table.
 
+mod aging;
 mod input;
+mod probe;
 mod request;
 
+pub use aging::{NeighborAging, NeighborCounters, NeighborPolicy};
 pub use input::{ArpError, ArpInput, ArpNext};
+pub use probe::{ArpProbe, ArpProbeError, ArpProbeNext, PROBES_PER_POLL};
 pub use request::build_request;
 
 #[cfg(test)]

@@ -244,7 +244,12 @@ fn request_for_our_address_is_answered_like_the_kernel_and_requester_learned() {
     for e in learned {
         rig.learn.push(e).unwrap();
     }
-    assert_eq!(net.control.learn(&rig.learn).unwrap(), 1);
+    assert_eq!(
+        net.control
+            .learn(&rig.learn, std::time::Instant::now())
+            .unwrap(),
+        1
+    );
     let n = *net.control.state().neighbor(net.pod, PEER_IP).unwrap();
     assert_eq!((n.mac, n.is_static), (PEER_MAC, false));
 
@@ -317,11 +322,29 @@ fn reply_to_us_is_learned_and_consumed() {
     let events = rig.events();
     assert_eq!(events, vec![ev(net.pod, PEER_IP, PEER_MAC)]);
     rig.learn.push(events[0]).unwrap();
-    net.control.learn(&rig.learn).unwrap();
+    net.control
+        .learn(&rig.learn, std::time::Instant::now())
+        .unwrap();
     assert_eq!(
         net.control.state().neighbor(net.pod, PEER_IP).unwrap().mac,
         PEER_MAC
     );
+
+    // Known and unchanged, a reply still confirms the learned entry (it answers a probe)...
+    rig.graph.quiescent();
+    let again = || received(net.pod, &reply(PEER_MAC, PEER_IP, POD_MAC, POD_IP));
+    rig.run(vec![again()]);
+    assert_eq!(rig.events(), vec![ev(net.pod, PEER_IP, PEER_MAC)]);
+    // ...but a request does not (a chatty neighbor must not fill the queue),
+    rig.run(vec![received(net.pod, &request(PEER_MAC, PEER_IP, POD_IP))]);
+    assert_eq!(rig.events(), vec![]);
+    // and a static entry has nothing to confirm.
+    net.control
+        .set_neighbor(net.pod, PEER_IP, PEER_MAC, true)
+        .unwrap();
+    rig.graph.quiescent();
+    rig.run(vec![again()]);
+    assert_eq!(rig.events(), vec![]);
 }
 
 #[test]
@@ -356,7 +379,12 @@ fn gratuitous_arp_refreshes_a_known_neighbor_and_ignores_strangers() {
     for e in events {
         rig.learn.push(e).unwrap();
     }
-    assert_eq!(net.control.learn(&rig.learn).unwrap(), 1);
+    assert_eq!(
+        net.control
+            .learn(&rig.learn, std::time::Instant::now())
+            .unwrap(),
+        1
+    );
     let st = net.control.state();
     assert_eq!(st.neighbor(net.pod, PEER_IP).unwrap().mac, PEER_MAC);
     assert!(st.neighbor(net.pod, stranger).is_none());
@@ -734,6 +762,121 @@ fn senders_we_never_route_to_are_answered_but_not_learned() {
         rig.run(flood);
     }
     assert!(rig.events().is_empty());
-    assert_eq!(net.control.learn(&rig.learn).unwrap(), 0);
+    assert_eq!(
+        net.control
+            .learn(&rig.learn, std::time::Instant::now())
+            .unwrap(),
+        0
+    );
     assert!(net.control.state().neighbors.is_empty());
+}
+
+/// arp-probe: each queued probe becomes the who-has `build_request` writes, out of a port or
+/// into a tunnel; what cannot be sent is counted under its reason; a long queue drains
+/// `PROBES_PER_POLL` a poll; an empty one is no work.
+#[test]
+fn arp_probe_sends_what_is_queued_and_counts_what_it_cannot() {
+    let mut net = net();
+    let c = &mut net.control;
+    let bare = c
+        .add_port("bare", 2, [2, 0, 0, 0, 0, 9], 1500, TxCaps::default())
+        .unwrap();
+    let off = c
+        .add_port("off", 3, [2, 0, 0, 0, 0, 10], 1500, TxCaps::default())
+        .unwrap();
+    c.add_address("off", ip("10.98.0.1"), 24).unwrap();
+    c.set_up("off", false).unwrap();
+    let probes: crate::fwd::ProbeQueue = Arc::new(crossbeam_queue::ArrayQueue::new(64));
+    let got: Got = Arc::default();
+    let mut b = GraphBuilder::new();
+    let node = b.add_source(ArpProbe::new(c.readers().1, probes.clone()));
+    b.add(Sink("port-tx", got.clone()));
+    b.add(Sink("vxlan-encap", got.clone()));
+    let mut g = b
+        .build(
+            || 0,
+            Box::new(VecAlloc {
+                limit: Some(3),
+                made: 0,
+            }),
+        )
+        .unwrap();
+    let poll = |g: &mut Graph<VecBuf>| {
+        let worked = g.poll_sources();
+        g.run();
+        (worked, std::mem::take(&mut *got.lock().unwrap()))
+    };
+    assert_eq!(poll(&mut g), (false, vec![]), "nothing queued: no work");
+
+    let probe = |iface, ip| crate::fwd::NeighborProbe { iface, ip };
+    for p in [
+        probe(net.pod, PEER_IP),
+        probe(net.vx, VX_PEER_IP),
+        probe(bare, ip("10.97.0.2")),
+        probe(off, ip("10.98.0.2")),
+        probe(99, ip("10.99.1.3")),
+        probe(net.pod, ip("10.99.1.3")),
+        probe(net.pod, ip("10.99.1.4")),
+    ] {
+        probes.push(p).unwrap();
+    }
+    let (worked, out) = poll(&mut g);
+    assert!(worked);
+    let expect = |iface: &str, target| {
+        let mut b = VecBuf::new(&[]);
+        assert!(build_request(
+            &mut b,
+            &net.control.iface(iface).unwrap(),
+            target
+        ));
+        b
+    };
+    let sent: Vec<_> = out
+        .iter()
+        .map(|(n, b)| (*n, b.data().to_vec(), b.meta().tx_if))
+        .collect();
+    assert_eq!(
+        sent,
+        vec![
+            // The sinks run in the order they were added.
+            ("port-tx", expect("pod0", PEER_IP).data().to_vec(), net.pod),
+            (
+                "port-tx",
+                expect("pod0", ip("10.99.1.3")).data().to_vec(),
+                net.pod
+            ),
+            (
+                "vxlan-encap",
+                expect("vx100", VX_PEER_IP).data().to_vec(),
+                net.vx
+            ),
+        ]
+    );
+    let counted: Vec<_> = g.report()[node.0 as usize].nonzero_errors().collect();
+    assert_eq!(
+        counted,
+        vec![
+            ("ARP probes sent", 3),
+            ("ARP probe on an interface gone or down", 2),
+            ("ARP probe on an interface without an IPv4 address", 1),
+            ("no buffer for an ARP probe", 1),
+        ]
+    );
+
+    // A long queue: PROBES_PER_POLL at a time.
+    let mut g = {
+        let mut b = GraphBuilder::new();
+        b.add_source(ArpProbe::new(net.control.readers().1, probes.clone()));
+        b.add(Sink("port-tx", got.clone()));
+        b.add(Sink("vxlan-encap", got.clone()));
+        b.build(|| 0, Box::new(VecAlloc::default())).unwrap()
+    };
+    for n in 0..40 {
+        probes
+            .push(probe(net.pod, Ipv4Addr::new(10, 99, 1, 10 + n)))
+            .unwrap();
+    }
+    assert_eq!(poll(&mut g).1.len(), PROBES_PER_POLL);
+    assert_eq!(poll(&mut g).1.len(), 40 - PROBES_PER_POLL);
+    assert_eq!(poll(&mut g), (false, vec![]));
 }

@@ -143,6 +143,13 @@ pub trait Node<B: PacketBuf>: Send {
     fn process(&mut self, pkts: &mut Vector<B>, next: &mut Nexts, ctx: &mut NodeCtx<'_, B>);
     /// Called at the worker's quiescent point, between loops: refresh table snapshots.
     fn quiescent(&mut self) {}
+    /// A source node (added with [`GraphBuilder::add_source`]) makes packets of its own, as
+    /// VPP's input nodes do: whether it has some to make now. Asked once per worker loop
+    /// ([`Graph::poll_sources`]), so keep it to a load or two; when `true`, `process` is
+    /// called with an empty vector and sends what it makes with [`NodeCtx::emit`].
+    fn has_work(&self) -> bool {
+        false
+    }
 }
 
 /// The built-in drop node: frees what reaches it. Reasons are counted by the senders.
@@ -239,6 +246,7 @@ impl std::error::Error for GraphError {}
 /// Collects nodes, then resolves their arcs by name.
 pub struct GraphBuilder<B: PacketBuf> {
     nodes: Vec<Box<dyn Node<B>>>,
+    sources: Vec<NodeId>,
 }
 
 impl<B: PacketBuf + 'static> Default for GraphBuilder<B> {
@@ -252,6 +260,7 @@ impl<B: PacketBuf + 'static> GraphBuilder<B> {
     pub fn new() -> Self {
         GraphBuilder {
             nodes: vec![Box::new(DropNode)],
+            sources: Vec::new(),
         }
     }
 
@@ -260,6 +269,14 @@ impl<B: PacketBuf + 'static> GraphBuilder<B> {
     pub fn add(&mut self, node: impl Node<B> + 'static) -> NodeId {
         self.nodes.push(Box::new(node));
         NodeId((self.nodes.len() - 1) as u16)
+    }
+
+    /// Adds a source node: one [`Graph::poll_sources`] asks whether it has work
+    /// ([`Node::has_work`]).
+    pub fn add_source(&mut self, node: impl Node<B> + 'static) -> NodeId {
+        let id = self.add(node);
+        self.sources.push(id);
+        id
     }
 
     /// Resolves every arc. `clock` timestamps node calls (TSC in the dataplane).
@@ -311,6 +328,7 @@ impl<B: PacketBuf + 'static> GraphBuilder<B> {
             alloc,
             tracer: trace::Tracer::default(),
             capture: None,
+            sources: self.sources,
         })
     }
 }
@@ -333,6 +351,8 @@ pub struct Graph<B: PacketBuf> {
     alloc: Box<dyn PacketAlloc<B> + Send>,
     tracer: trace::Tracer,
     capture: Option<capture::Capture>,
+    /// Nodes added with [`GraphBuilder::add_source`].
+    sources: Vec<NodeId>,
 }
 
 impl<B: PacketBuf> fmt::Debug for Graph<B> {
@@ -402,6 +422,21 @@ impl<B: PacketBuf> Graph<B> {
     #[inline]
     pub fn count(&mut self, node: NodeId, reason: usize, n: u64) {
         self.slots[node.0 as usize].stats.errors[reason] += n;
+    }
+
+    /// Lets every source node that has work ([`Node::has_work`]) make its packets, which then
+    /// wait in their next nodes' vectors for [`Graph::run`]. Returns whether any had work.
+    pub fn poll_sources(&mut self) -> bool {
+        let mut any = false;
+        for k in 0..self.sources.len() {
+            let id = self.sources[k].0 as usize;
+            if self.slots[id].node.has_work() {
+                any = true;
+                let v = self.take_vector();
+                self.dispatch(id, v);
+            }
+        }
+        any
     }
 
     /// Runs every pending vector to completion; returns the packets processed (counting a

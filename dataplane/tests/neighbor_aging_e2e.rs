@@ -1,0 +1,173 @@
+//! Neighbor aging end to end, with the Linux kernel as the neighbor: a pod namespace on a veth
+//! behind a routed af_packet port, and `[arp]` ages of seconds.
+//!
+//! * A learned neighbor that keeps answering stays: the dataplane probes it once it is
+//!   `age-secs` old, its kernel answers, and pings to the dataplane lose nothing meanwhile.
+//! * A neighbor whose MAC changed without telling anyone (a pod's address given to a new pod)
+//!   is relearned from the answer to the next probe.
+//! * A neighbor that left is removed after its probes go unanswered, and counted.
+//! * A static neighbor is never probed nor removed.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::net::*;
+use common::*;
+
+const STATIC_IP: &str = "10.0.1.9";
+const STATIC_MAC: &str = "02:00:00:00:01:09";
+
+/// The dataplane's entry for `address`: (MAC, kind, age in seconds).
+fn entry(d: &Dpctl, address: &str) -> Option<(String, String, Option<u64>)> {
+    let all = d.json(&["show", "neighbors"]);
+    all.as_array()
+        .expect("neighbors")
+        .iter()
+        .find(|n| n["address"] == address)
+        .map(|n| {
+            (
+                n["mac"].as_str().unwrap().to_string(),
+                n["kind"].as_str().unwrap().to_string(),
+                n["age_secs"].as_u64(),
+            )
+        })
+}
+
+fn probes_sent(d: &Dpctl) -> u64 {
+    d.errors()
+        .iter()
+        .filter(|(node, reason, _)| {
+            node == "arp-probe" && reason == dp_net::arp::ArpProbeError::Sent.name()
+        })
+        .map(|c| c.2)
+        .sum()
+}
+
+fn mac_of(ns: &Netns) -> String {
+    let out = ns.exec(&["cat", "/sys/class/net/eth0/address"]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Polls `f` every 100 ms until it holds or `timeout` passes.
+fn until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing in:\n{text}"))
+}
+
+#[test]
+fn learned_neighbors_are_probed_kept_while_they_answer_relearned_and_aged_out() {
+    if !require_dpdk() {
+        return;
+    }
+    let tag = std::process::id() % 100000;
+    let pod = Netns::new(&format!("dpna{tag}"));
+    let host = format!("na{tag}");
+    let _veth = plug_via(&pod, &host, "10.0.1.2/24", "10.0.1.1");
+    // A new MAC must not be announced (Linux's default; set so the test does not depend on it).
+    assert!(
+        pod.exec(&["sysctl", "-qw", "net.ipv4.conf.eth0.arp_notify=0"])
+            .status
+            .success()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        r#"metrics = "127.0.0.1:0"
+[arp]
+age-secs = 2
+probes = 2
+probe-interval-ms = 300
+[[port]]
+name = "pod0"
+device = "net_af_packet{tag}a,iface={host}"
+address = "10.0.1.1/24"
+[[neighbor]]
+interface = "pod0"
+ip = "{STATIC_IP}"
+mac = "{STATIC_MAC}"
+"#
+    );
+    let (_dp, lines, d) = start_config(dir.path(), "0-1", &format!("dpna{tag}"), &body);
+    let metrics = metrics_addr(&lines);
+
+    // The pod asks for us; we learn it from its request and answer its pings.
+    assert!(
+        ping_until(&pod, "10.0.1.1", Duration::from_secs(10)),
+        "the pod cannot ping the dataplane"
+    );
+    let first = mac_of(&pod);
+    let (mac, kind, _) = entry(&d, "10.0.1.2").expect("the pod is learned");
+    assert_eq!((mac.as_str(), kind.as_str()), (first.as_str(), "dynamic"));
+
+    // 5 s of pings while the entry passes its age twice: the kernel answers each probe, the
+    // entry is confirmed and never leaves, and no echo reply is lost.
+    let out = pod.exec(&["ping", "-q", "-c", "25", "-i", "0.2", "-W", "1", "10.0.1.1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("25 received"),
+        "pings lost while probing:\n{text}"
+    );
+    let sent = probes_sent(&d);
+    assert!(sent >= 2, "{sent} probes sent in 5 s with an age of 2 s");
+    let (mac, _, age) = entry(&d, "10.0.1.2").expect("an answering neighbor stays");
+    assert_eq!(mac, first);
+    assert!(
+        age.is_some_and(|a| a <= 2),
+        "confirmed by the probes: age {age:?}"
+    );
+
+    // The pod's MAC changes, unannounced: the next probe's answer teaches the new one.
+    let moved = "02:00:00:00:01:02";
+    assert_ne!(first, moved);
+    let ok = pod
+        .exec(&["ip", "link", "set", "eth0", "address", moved])
+        .status
+        .success();
+    assert!(ok, "cannot set the pod's MAC");
+    assert!(
+        until(Duration::from_secs(10), || entry(&d, "10.0.1.2")
+            .is_some_and(|e| e.0 == moved)),
+        "not relearned: {:?}",
+        entry(&d, "10.0.1.2")
+    );
+
+    // The pod leaves: after 2 s and 2 unanswered probes 300 ms apart, the entry goes.
+    let ok = pod
+        .exec(&["ip", "link", "set", "eth0", "down"])
+        .status
+        .success();
+    assert!(ok, "cannot take the pod's link down");
+    let gone = Instant::now();
+    assert!(
+        until(Duration::from_secs(10), || entry(&d, "10.0.1.2").is_none()),
+        "a neighbor that left was never removed"
+    );
+    // Confirmed at most one age ago, then two probes: not removed much sooner than that.
+    assert!(
+        gone.elapsed() >= Duration::from_millis(400),
+        "removed {:?} after it left, before its probes could go unanswered",
+        gone.elapsed()
+    );
+    let body = http_get(&metrics, "/metrics");
+    assert!(metric(&body, "dataplane_neighbors_aged_out_total") >= 1);
+    assert!(metric(&body, "dataplane_neighbor_probes_total") >= sent + 2);
+    assert_eq!(metric(&body, "dataplane_neighbor_learns_refused_total"), 0);
+
+    // The static entry was never probed away.
+    assert_eq!(
+        entry(&d, STATIC_IP),
+        Some((STATIC_MAC.to_string(), "static".to_string(), None))
+    );
+}
