@@ -1166,6 +1166,23 @@ impl Control {
 }
 
 #[cfg(test)]
+impl Control {
+    /// The control plane the crate's tests build on: a FIB of `max_routes` routes and 64
+    /// tbl8 groups, 4 reader slots.
+    pub(crate) fn for_tests(max_routes: usize) -> Control {
+        Control::new(
+            &Domain::new(4),
+            FibConfig {
+                max_routes,
+                tbl8_groups: 64,
+                ..Default::default()
+            },
+        )
+        .expect("a small control plane")
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -1179,15 +1196,7 @@ mod tests {
 
     /// A control plane whose FIB holds at most `max_routes` routes.
     fn control_with(max_routes: usize) -> Control {
-        Control::new(
-            &Domain::new(4),
-            FibConfig {
-                max_routes,
-                tbl8_groups: 64,
-                ..Default::default()
-            },
-        )
-        .unwrap()
+        Control::for_tests(max_routes)
     }
 
     #[test]

@@ -36,8 +36,7 @@ use crate::graph::{Graph, GraphBuilder};
 use crate::ip4::local::Ip4LocalError;
 use crate::ip4::lookup::Ip4LookupError;
 use crate::ip4::rewrite::Ip4RewriteError;
-use crate::ip4::{FibConfig, Ip4Input, Ip4Local, Ip4Lookup, Ip4Rewrite};
-use crate::rcu::Domain;
+use crate::ip4::{Ip4Input, Ip4Local, Ip4Lookup, Ip4Rewrite};
 use crate::vxlan::{VxlanDecap, VxlanEncap};
 use crate::wire::{checksum, fixtures};
 
@@ -62,15 +61,7 @@ struct Rig {
 }
 
 fn rig() -> Rig {
-    let mut c = Control::new(
-        &Domain::new(4),
-        FibConfig {
-            max_routes: 1024,
-            tbl8_groups: 64,
-            ..Default::default()
-        },
-    )
-    .expect("control");
+    let mut c = Control::for_tests(1024);
     let up = c
         .add_port("uplink", 0, ROUTER_MAC, 1500, TxCaps::default())
         .expect("uplink");

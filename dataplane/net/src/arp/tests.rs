@@ -15,7 +15,6 @@ use crate::fwd::{
 };
 use crate::graph::testing::{Recorded as Got, RecordingSink as Sink};
 use crate::graph::{DROP, Graph, GraphBuilder, NodeId};
-use crate::ip4::FibConfig;
 use crate::rcu::{Domain, Rcu, RcuReader};
 use crate::wire::{
     ARP_PACKET_LEN, ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress, EthernetFrame,
@@ -47,15 +46,7 @@ fn queue(cap: usize) -> LearnQueue {
 }
 
 fn control() -> Control {
-    Control::new(
-        &Domain::new(4),
-        FibConfig {
-            max_routes: 1024,
-            tbl8_groups: 64,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+    Control::for_tests(1024)
 }
 
 /// A graph holding arp-input over `state` and the two sinks.

@@ -12,8 +12,7 @@ use crate::graph::{Graph, GraphBuilder};
 use crate::ip4::icmp::IcmpLimit;
 use crate::ip4::lookup::Ip4LookupError;
 use crate::ip4::rewrite::Ip4RewriteError;
-use crate::ip4::{FibConfig, Ip4Input, Ip4Local, Ip4Lookup, Ip4Rewrite};
-use crate::rcu::Domain;
+use crate::ip4::{Ip4Input, Ip4Local, Ip4Lookup, Ip4Rewrite};
 use crate::wire::checksum;
 
 const MAC0: [u8; 6] = [2, 0, 0, 0, 0, 0x10];
@@ -41,16 +40,7 @@ fn harness(caps1: TxCaps, mtu1: u16) -> H {
 
 /// [`harness`], ip4-rewrite sending ICMP errors within `limit`.
 fn harness_with(caps1: TxCaps, mtu1: u16, limit: IcmpLimit) -> H {
-    let domain = Domain::new(4);
-    let mut c = Control::new(
-        &domain,
-        FibConfig {
-            max_routes: 1024,
-            tbl8_groups: 64,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let mut c = Control::for_tests(1024);
     let p0 = c
         .add_port("pod0", 0, MAC0, 1500, TxCaps::default())
         .unwrap();

@@ -16,8 +16,8 @@ use super::*;
 use crate::buffer::{CsumStatus, PacketBuf, PacketMeta, VecAlloc, VecBuf};
 use crate::fwd::{Control, FwdState, IfIndex, TxCaps, VxlanTunnel};
 use crate::graph::{Graph, GraphBuilder, Nexts, Node, NodeCtx, Vector};
+use crate::ip4::Ip4Rewrite;
 use crate::ip4::rewrite::Ip4RewriteError;
-use crate::ip4::{FibConfig, Ip4Rewrite};
 use crate::rcu::{Domain, Rcu, RcuReader};
 use crate::wire::{Checksum, Ipv4Packet, VXLAN_ENCAP_V4_LEN, checksum, vxlan_source_port};
 
@@ -84,15 +84,7 @@ impl Node<VecBuf> for Sink {
 /// A dataplane with one uplink port at `local`/24 and tunnel `vx100` (VNI 100, port 4789)
 /// to `remote`.
 fn control(local: Ipv4Addr, remote: Ipv4Addr) -> (Control, IfIndex, IfIndex) {
-    let mut c = Control::new(
-        &Domain::new(4),
-        FibConfig {
-            max_routes: 1024,
-            tbl8_groups: 64,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let mut c = Control::for_tests(1024);
     let port = c
         .add_port("uplink", 0, [2, 0, 0, 0, 0, 1], 1500, TxCaps::default())
         .unwrap();
