@@ -1093,7 +1093,7 @@ impl Control {
                 .is_some_and(|i| state.wants_neighbor(i, ev.ip));
             if !wanted
                 || cur.is_some_and(|n| n.is_static)
-                || !self.aging.confirm((ev.iface, ev.ip), now)
+                || !self.aging.confirm((ev.iface, ev.ip), now, cur.is_some())
                 || cur.is_some_and(|n| !n.would_change(ev.mac, false))
             {
                 continue;
@@ -1128,7 +1128,7 @@ impl Control {
         Ok(true)
     }
 
-    /// One aging pass at `now` (the daemon runs one every few tens of milliseconds): queues
+    /// One aging pass at `now` (the daemon runs one every 100 ms): queues
     /// the probes due into `probes` and removes the learned entries whose probes went
     /// unanswered. Returns how many were removed. See [`NeighborAging`].
     pub fn age_neighbors(&mut self, now: Instant, probes: &ProbeQueue) -> Result<usize, FwdError> {

@@ -113,14 +113,14 @@ impl NeighborAging {
         self.learned.is_empty()
     }
 
-    /// Confirms `key` at `now`, or starts tracking it when it is new. `false` (counted) when it
-    /// is new and the table is full: it must not be learned.
-    pub fn confirm(&mut self, key: Key, now: Instant) -> bool {
+    /// Confirms `key` at `now`, or starts tracking it. `false` (counted) when it is new to
+    /// the table (not `in_table`) and the table is full: it must not be learned.
+    pub fn confirm(&mut self, key: Key, now: Instant, in_table: bool) -> bool {
         if let Some(l) = self.learned.get_mut(&key) {
             *l = Learned::at(now);
             return true;
         }
-        if self.learned.len() >= self.policy.max_learned {
+        if !in_table && self.learned.len() >= self.policy.max_learned {
             self.counters.refused += 1;
             return false;
         }
@@ -240,7 +240,7 @@ mod tests {
         let q = queue();
         let mut a = NeighborAging::default();
         a.set_policy(policy(10, 2, 100));
-        assert!(a.confirm(k, t0));
+        assert!(a.confirm(k, t0, false));
         assert!(a.pass(&st, t0 + s(9_999), &q).is_empty());
         assert!(drain(&q).is_empty(), "younger than its age: not probed");
         let at = t0 + s(10_000);
@@ -272,11 +272,11 @@ mod tests {
         let q = queue();
         let mut a = NeighborAging::default();
         a.set_policy(policy(10, 1, 100));
-        a.confirm(k, t0);
+        a.confirm(k, t0, false);
         a.pass(&st, t0 + s(10), &q);
         assert_eq!(drain(&q).len(), 1);
         // The reply to that probe.
-        assert!(a.confirm(k, t0 + s(10)));
+        assert!(a.confirm(k, t0 + s(10), true));
         assert_eq!(a.since_confirmed(k, t0 + s(12)), Some(s(2)));
         assert!(a.pass(&st, t0 + s(11), &q).is_empty(), "not removed");
         assert!(a.pass(&st, t0 + s(19), &q).is_empty());
@@ -316,13 +316,21 @@ mod tests {
         let mut a = NeighborAging::default();
         a.set_policy(policy(10, 3, 2));
         let k = |n: u8| (1, Ipv4Addr::new(10, 0, 0, n));
-        assert!(a.confirm(k(1), t0));
-        assert!(a.confirm(k(2), t0));
-        assert!(!a.confirm(k(3), t0), "full");
-        assert!(a.confirm(k(1), t0), "a known entry is still confirmed");
+        assert!(a.confirm(k(1), t0, false));
+        assert!(a.confirm(k(2), t0, false));
+        assert!(!a.confirm(k(3), t0, false), "full");
+        assert!(
+            a.confirm(k(1), t0, true),
+            "a tracked entry is still confirmed"
+        );
+        assert!(
+            a.confirm(k(4), t0, true),
+            "one the table has but nobody tracked yet is not new: never refused"
+        );
         assert_eq!(a.counters().refused, 1);
         a.forget(k(2));
-        assert!(a.confirm(k(3), t0), "room again");
+        a.forget(k(4));
+        assert!(a.confirm(k(3), t0, false), "room again");
     }
 
     /// Entries the table dropped (deleted, interface gone, made static) are forgotten at the
@@ -332,12 +340,12 @@ mod tests {
         let t0 = Instant::now();
         let mut a = NeighborAging::default();
         let (k1, k2) = ((1, ip("10.0.0.2")), (2, ip("10.0.1.2")));
-        a.confirm(k1, t0);
-        a.confirm(k2, t0);
+        a.confirm(k1, t0, false);
+        a.confirm(k2, t0, false);
         a.pass(&state(&[(k1, true)]), t0, &queue());
         assert!(a.is_empty());
-        a.confirm(k1, t0);
-        a.confirm(k2, t0);
+        a.confirm(k1, t0, false);
+        a.confirm(k2, t0, false);
         a.forget_iface(2);
         assert_eq!(a.since_confirmed(k2, t0), None);
         assert_eq!(a.since_confirmed(k1, t0), Some(Duration::ZERO));
@@ -352,7 +360,7 @@ mod tests {
         let mut a = NeighborAging::default();
         a.set_policy(policy(10, 1, 100));
         for &k in &keys {
-            a.confirm(k, t0);
+            a.confirm(k, t0, false);
         }
         a.pass(&st, t0 + s(10_000), &q);
         assert_eq!(drain(&q).len(), 16, "as many as the queue holds");

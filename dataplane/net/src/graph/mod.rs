@@ -144,9 +144,10 @@ pub trait Node<B: PacketBuf>: Send {
     /// Called at the worker's quiescent point, between loops: refresh table snapshots.
     fn quiescent(&mut self) {}
     /// A source node (added with [`GraphBuilder::add_source`]) makes packets of its own, as
-    /// VPP's input nodes do: whether it has some to make now. Asked once per worker loop
-    /// ([`Graph::poll_sources`]), so keep it to a load or two; when `true`, `process` is
-    /// called with an empty vector and sends what it makes with [`NodeCtx::emit`].
+    /// VPP's input nodes do: whether it has some to make now. Asked at every
+    /// [`Graph::poll_sources`] (the dataplane's workers: up to 1000 times a second), so keep
+    /// it to a load or two; when `true`, `process` is called with an empty vector and sends
+    /// what it makes with [`NodeCtx::emit`].
     fn has_work(&self) -> bool {
         false
     }
