@@ -778,6 +778,11 @@ async fn signals_and_ticks(
                     if let Err(e) = backend.learn(&nq.learn) {
                         eprintln!("dataplane: neighbor learning: {e}");
                     }
+                    // Gratuitous ARP for addresses added or brought up (lost if the queue
+                    // is full: thousands of probes pending).
+                    for a in backend.lock().control.take_announcements() {
+                        let _ = nq.probes.push(a);
+                    }
                     if ticks.is_multiple_of(AGING_EVERY_TICKS) {
                         if let Err(e) = backend.age_neighbors(&nq.probes) {
                             eprintln!("dataplane: neighbor aging: {e}");

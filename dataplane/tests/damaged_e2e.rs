@@ -10,7 +10,8 @@
 //!
 //! - Every frame is received, with none missing for want of an mbuf: an mbuf kept by any
 //!   path would empty the pool long before the last frame.
-//! - The books balance: frames received + ARP requests the graph made == frames sent on
+//! - The books balance: frames received + ARP requests the graph made (for unresolved next
+//!   hops, probes, and the announcements of our addresses) == frames sent on
 //!   both ports + drops counted under a reason (`show errors`, less the reasons that count
 //!   replies or lost neighbor events). Frames longer than one mbuf, which the rx poll drops
 //!   before the graph, are among them, under port-rx: as many as the test made.
@@ -28,6 +29,7 @@ use std::time::{Duration, Instant};
 use common::net::*;
 use common::*;
 use dataplane::worker::PortRxError;
+use dp_net::arp::ArpProbeError;
 use dp_net::ip4::rewrite::Ip4RewriteError;
 
 /// Lcore 0 (main) on CPU 0, the worker on CPU 1.
@@ -239,7 +241,13 @@ fn counted(d: &Dpctl) -> (u64, u64, u64) {
         .filter(|(node, reason, _)| !dp_net::NOT_DROPS.contains(&(node, reason)))
         .map(|e| e.2)
         .sum();
-    let arp = rewrite_counts(&errors, &[Ip4RewriteError::Unresolved]);
+    let made = [ArpProbeError::Sent.name(), ArpProbeError::Announced.name()];
+    let arp = rewrite_counts(&errors, &[Ip4RewriteError::Unresolved])
+        + errors
+            .iter()
+            .filter(|(node, reason, _)| node == "arp-probe" && made.contains(&reason.as_str()))
+            .map(|e| e.2)
+            .sum::<u64>();
     let long = errors
         .iter()
         .filter(|(node, reason, _)| node == "port-rx" && reason == PortRxError::MultiSegment.name())

@@ -69,7 +69,8 @@ fn jumbo_frames_are_routed_whole_and_too_big_api_ports_refused() {
     let exit = dp.wait_with_output();
     assert!(exit.status.success(), "dataplane exit: {:?}", exit.status);
 
-    let got = read_pcap(&out_pcap);
+    let (got, announced) = split_announcements(read_pcap(&out_pcap));
+    assert_eq!(announced, [OUT_ADDR], "out's address announced once");
     assert_eq!(
         got.len(),
         frames.len(),

@@ -1,6 +1,8 @@
 //! Neighbor aging end to end, with the Linux kernel as the neighbor: a pod namespace on a veth
 //! behind a routed af_packet port, and `[arp]` ages of seconds.
 //!
+//! * At start the dataplane announces its address (gratuitous ARP): the pod's kernel, which
+//!   had cached another MAC for it (an earlier run on another port), updates at once.
 //! * A learned neighbor that keeps answering stays: the dataplane probes it once it is
 //!   `age-secs` old, its kernel answers, and pings to the dataplane lose nothing meanwhile.
 //! * A neighbor whose MAC changed without telling anyone (a pod's address given to a new pod)
@@ -68,7 +70,7 @@ fn metric(text: &str, name: &str) -> u64 {
 }
 
 #[test]
-fn learned_neighbors_are_probed_kept_while_they_answer_relearned_and_aged_out() {
+fn addresses_announced_and_learned_neighbors_probed_kept_relearned_and_aged_out() {
     if !require_dpdk() {
         return;
     }
@@ -82,6 +84,20 @@ fn learned_neighbors_are_probed_kept_while_they_answer_relearned_and_aged_out() 
             .status
             .success()
     );
+    // What an earlier run left in the pod's cache: another MAC for the gateway.
+    let old = "02:00:00:00:00:99";
+    let ok = pod
+        .exec(&[
+            "ip", "neigh", "replace", "10.0.1.1", "lladdr", old, "dev", "eth0", "nud", "stale",
+        ])
+        .status
+        .success();
+    assert!(ok, "cannot seed the pod's neighbor cache");
+    let cached = || {
+        let out = pod.exec(&["ip", "neigh", "show", "10.0.1.1", "dev", "eth0"]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert!(cached().contains(old), "{}", cached());
     let dir = tempfile::tempdir().unwrap();
     let body = format!(
         r#"metrics = "127.0.0.1:0"
@@ -101,6 +117,18 @@ mac = "{STATIC_MAC}"
     );
     let (_dp, lines, d) = start_config(dir.path(), "0-1", &format!("dpna{tag}"), &body);
     let metrics = metrics_addr(&lines);
+
+    // The gratuitous ARP corrects the pod's cache before the pod sends anything.
+    let ours = d.port("pod0")["mac"]
+        .as_str()
+        .expect("pod0's MAC")
+        .to_string();
+    assert!(
+        until(Duration::from_secs(5), || cached().contains(&ours)),
+        "the pod still has {} for the gateway; show errors: {:?}",
+        cached(),
+        d.errors()
+    );
 
     // The pod asks for us; we learn it from its request and answer its pings.
     assert!(

@@ -184,10 +184,14 @@ impl Setup {
         self.start(&body)
     }
 
-    /// Each tx_pcap file holds its queue's frames, forwarded, `rounds` times, in order.
+    /// Each tx_pcap file holds its queue's frames, forwarded, `rounds` times, in order, and
+    /// one of them the announcement of `out`'s address.
     fn check_outputs(&self, out_mac: [u8; 6], rounds: usize) {
+        let mut announced = Vec::new();
         for (w, sent) in [&self.q0, &self.q1].into_iter().enumerate() {
-            let got = read_pcap(&self.dir.path().join(format!("o{w}.pcap")));
+            let (got, a) =
+                split_announcements(read_pcap(&self.dir.path().join(format!("o{w}.pcap"))));
+            announced.extend(a);
             let want: Vec<Vec<u8>> = (0..rounds)
                 .flat_map(|_| sent.iter().map(|f| forwarded(f, out_mac)))
                 .collect();
@@ -200,6 +204,7 @@ impl Setup {
                 assert_eq!(g, x, "o{w}.pcap frame {i}: forwarded wrong");
             }
         }
+        assert_eq!(announced, [OUT_ADDR], "out's address announced once");
     }
 }
 
@@ -289,7 +294,8 @@ fn two_workers_share_the_one_tx_queue_of_a_port() {
     let mac = wait_tx(&d, 500);
     assert_eq!(port_rx_per_worker(&d, 500), vec![300, 200]);
     stop(dp);
-    let got = read_pcap(&s.dir.path().join("o0.pcap"));
+    let (got, announced) = split_announcements(read_pcap(&s.dir.path().join("o0.pcap")));
+    assert_eq!(announced, [OUT_ADDR], "out's address announced once");
     assert_eq!(got.len(), 500, "frames out");
     // Per flow (its destination address), the frames forwarded in the order sent.
     let flow = |f: &[u8]| f[14 + 19];

@@ -398,6 +398,8 @@ pub struct Control {
     gateway_uses: FxHashMap<Ipv4Addr, u32>,
     /// Learned neighbors' ages and their cap.
     aging: NeighborAging,
+    /// Addresses to announce with a gratuitous ARP ([`Control::take_announcements`]).
+    announce: Vec<NeighborProbe>,
 }
 
 impl std::fmt::Debug for Control {
@@ -428,6 +430,7 @@ impl Control {
             routes: BTreeMap::new(),
             gateway_uses: FxHashMap::default(),
             aging: NeighborAging::default(),
+            announce: Vec::new(),
         })
     }
 
@@ -737,7 +740,14 @@ impl Control {
                 kind: RouteKind::Local,
             },
         );
-        self.restack()
+        self.restack()?;
+        if iface.up && matches!(iface.kind, IfaceKind::Port { .. }) {
+            self.announce.push(NeighborProbe {
+                iface: iface.index,
+                ip: addr,
+            });
+        }
+        Ok(())
     }
 
     /// Removes `addr/len` from interface `name`, with its local and connected routes. Refused
@@ -878,6 +888,13 @@ impl Control {
             i.up = up;
         }
         self.publish(next)?;
+        if up && matches!(iface.kind, IfaceKind::Port { .. }) {
+            self.announce
+                .extend(iface.addrs.iter().map(|&(ip, _)| NeighborProbe {
+                    iface: iface.index,
+                    ip,
+                }));
+        }
         self.iface(name)
     }
 
@@ -1143,6 +1160,16 @@ impl Control {
         }
         self.publish(next)?;
         Ok(expired.len())
+    }
+
+    /// The addresses to announce since the last call: each added to a port that is up, and
+    /// each of a port brought up. The daemon hands them to the workers' `arp-probe` as probes
+    /// for our own address, which are gratuitous ARP requests: neighbors that cached another
+    /// MAC for the address (an earlier run on another port) update at once. Not on VXLAN
+    /// tunnels: a tunnel's MAC is derived from its VNI and does not move, and announcing
+    /// would make the underlay resolve the remote VTEP for nothing.
+    pub fn take_announcements(&mut self) -> Vec<NeighborProbe> {
+        std::mem::take(&mut self.announce)
     }
 
     pub fn neighbor_policy(&self) -> NeighborPolicy {
@@ -1772,5 +1799,42 @@ mod tests {
         // Room again for .4.
         q.push(ev(4, 7)).unwrap();
         assert_eq!(c.learn(&q, t0 + s(61)).unwrap(), 1);
+    }
+
+    /// An address added to an interface that is up, and the addresses of one brought up, are
+    /// announced (once each); nothing while it is down.
+    #[test]
+    fn added_addresses_and_interfaces_brought_up_are_announced() {
+        let mut c = control();
+        let a = c.add_port("a", 0, [2; 6], 1500, TxCaps::default()).unwrap();
+        let probe = |ip| NeighborProbe { iface: a, ip };
+        c.add_address("a", ip("10.0.1.1"), 24).unwrap();
+        assert_eq!(c.take_announcements(), [probe(ip("10.0.1.1"))]);
+        assert_eq!(c.take_announcements(), [], "once");
+        c.set_up("a", false).unwrap();
+        c.add_address("a", ip("10.0.2.1"), 32).unwrap();
+        assert_eq!(c.take_announcements(), [], "down: nobody to tell");
+        c.set_up("a", true).unwrap();
+        assert_eq!(
+            c.take_announcements(),
+            [probe(ip("10.0.1.1")), probe(ip("10.0.2.1"))]
+        );
+        c.set_up("a", true).unwrap();
+        assert_eq!(c.take_announcements(), [], "already up: no change");
+        assert!(c.add_address("a", ip("10.0.1.7"), 24).is_err());
+        assert_eq!(
+            c.take_announcements(),
+            [],
+            "a refused address is not announced"
+        );
+        let tunnel = VxlanTunnel {
+            vni: 7,
+            local: ip("10.0.1.1"),
+            remote: ip("10.0.1.9"),
+            udp_port: 4789,
+        };
+        c.add_vxlan("vx7", tunnel, [3; 6], 1450).unwrap();
+        c.add_address("vx7", ip("172.16.7.1"), 24).unwrap();
+        assert_eq!(c.take_announcements(), [], "tunnels are not announced on");
     }
 }

@@ -19,12 +19,13 @@ pub mod wire;
 /// request not learned from, a lost neighbor event). Every other reason counts one packet
 /// dropped, so drops can be balanced against packets (the whole-graph and damaged-frame
 /// tests do). A reason added that is not a drop belongs here.
-pub const NOT_DROPS: [(&str, &str); 10] = [
+pub const NOT_DROPS: [(&str, &str); 11] = [
     ("arp-input", arp::ArpError::RepliesSent.name()),
     ("arp-input", arp::ArpError::RequestNotLearned.name()),
     ("arp-input", arp::ArpError::LearnQueueFull.name()),
     // arp-probe counts probes, never packets that entered the graph.
     ("arp-probe", arp::ArpProbeError::Sent.name()),
+    ("arp-probe", arp::ArpProbeError::Announced.name()),
     ("arp-probe", arp::ArpProbeError::NoIface.name()),
     ("arp-probe", arp::ArpProbeError::NoSource.name()),
     ("arp-probe", arp::ArpProbeError::NoBuffer.name()),

@@ -166,6 +166,28 @@ pub fn write_pcap(path: &std::path::Path, frames: &[Vec<u8>]) {
     }
 }
 
+/// Takes out of `frames` the gratuitous ARP requests the dataplane announces its addresses
+/// with (at start, when an address is added or its interface comes up): returns the other
+/// frames, in order, and the addresses announced.
+pub fn split_announcements(frames: Vec<Vec<u8>>) -> (Vec<Vec<u8>>, Vec<std::net::Ipv4Addr>) {
+    let mut announced = Vec::new();
+    let rest = frames
+        .into_iter()
+        .filter(|f| {
+            let garp = f.len() >= 42
+                && f[..6] == [0xff; 6]
+                && f[12..14] == [0x08, 0x06]
+                && f[20..22] == [0, 1]
+                && f[28..32] == f[38..42];
+            if garp {
+                announced.push(std::net::Ipv4Addr::new(f[28], f[29], f[30], f[31]));
+            }
+            !garp
+        })
+        .collect();
+    (rest, announced)
+}
+
 /// The frames of a pcap file, in order.
 pub fn read_pcap(path: &std::path::Path) -> Vec<Vec<u8>> {
     let mut r = pcap_file::pcap::PcapReader::new(std::fs::File::open(path).unwrap()).unwrap();

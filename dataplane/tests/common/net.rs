@@ -95,6 +95,9 @@ pub fn in_port(dev: &str) -> String {
     format!("[[port]]\nname = \"in\"\ndevice = \"{dev}\"\naddress = \"10.0.1.1/24\"\n")
 }
 
+/// The address of port `out` in [`routed_out`].
+pub const OUT_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 2, 1);
+
 /// Config for the routed end-to-end tests' egress: port `out`, 10.0.2.1/24, on device `dev`,
 /// and 10.2.0.0/16 routed out of it through 10.0.2.2 (at [`NH_MAC`]).
 pub fn routed_out(dev: &str) -> String {
@@ -103,7 +106,7 @@ pub fn routed_out(dev: &str) -> String {
         r#"[[port]]
 name = "out"
 device = "{dev}"
-address = "10.0.2.1/24"
+address = "{OUT_ADDR}/24"
 [[route]]
 prefix = "10.2.0.0/16"
 via = "10.0.2.2"

@@ -8,6 +8,10 @@
 //! next hop triggers). The neighbor's reply, through `arp-input`, confirms the entry; an
 //! entry nobody answers for is removed once its probes are spent.
 //!
+//! A probe for one of the interface's own addresses is a gratuitous ARP (sender = target):
+//! the control plane announces an address that was added or whose interface came up
+//! ([`crate::fwd::Control::take_announcements`]).
+//!
 //! Next: `port-tx` (a port), `vxlan-encap` (a tunnel interface). Its counters count probes,
 //! not packets that entered the graph: [`ArpProbeError::Sent`] for each request sent, the
 //! others for probes that could not be ([`crate::NOT_DROPS`] lists them all).
@@ -36,6 +40,9 @@ crate::errors! {
     pub enum ArpProbeError {
         /// Not a drop: each request sent.
         Sent => "ARP probes sent",
+        /// Not a drop: each gratuitous ARP sent (a probe for one of the interface's own
+        /// addresses: the control plane announcing it).
+        Announced => "gratuitous ARP sent for our address",
         /// The interface was deleted or is down: nothing to send on.
         NoIface => "ARP probe on an interface gone or down",
         /// The interface has no IPv4 address to send from.
@@ -117,7 +124,12 @@ impl<B: PacketBuf> Node<B> for ArpProbe {
                 IfaceKind::Port { .. } => ArpProbeNext::PortTx,
                 IfaceKind::Vxlan(_) => ArpProbeNext::VxlanEncap,
             };
-            ctx.count(ArpProbeError::Sent.idx());
+            // For our own address, build_request made sender = target: a gratuitous ARP.
+            ctx.count(if iface.has_addr(p.ip) {
+                ArpProbeError::Announced.idx()
+            } else {
+                ArpProbeError::Sent.idx()
+            });
             ctx.emit(arc.arc(), req);
         }
     }

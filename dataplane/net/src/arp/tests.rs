@@ -871,3 +871,48 @@ fn arp_probe_sends_what_is_queued_and_counts_what_it_cannot() {
     assert_eq!(poll(&mut g).1.len(), 40 - PROBES_PER_POLL);
     assert_eq!(poll(&mut g), (false, vec![]));
 }
+
+/// A probe for one of the interface's own addresses is a gratuitous ARP request (sender =
+/// target = that address), counted as an announcement.
+#[test]
+fn arp_probe_for_our_own_address_is_a_gratuitous_arp() {
+    let net = net();
+    let probes: crate::fwd::ProbeQueue = Arc::new(crossbeam_queue::ArrayQueue::new(4));
+    let got: Got = Arc::default();
+    let mut b = GraphBuilder::new();
+    let node = b.add_source(ArpProbe::new(net.control.readers().1, probes.clone()));
+    b.add(Sink("port-tx", got.clone()));
+    b.add(Sink("vxlan-encap", got.clone()));
+    let mut g = b.build(|| 0, Box::new(VecAlloc::default())).unwrap();
+    probes
+        .push(crate::fwd::NeighborProbe {
+            iface: net.pod,
+            ip: POD_IP,
+        })
+        .unwrap();
+    assert!(g.poll_sources());
+    g.run();
+    let out = std::mem::take(&mut *got.lock().unwrap());
+    assert_eq!(out.len(), 1);
+    let frame = EthernetFrame::new_checked(out[0].1.data()).unwrap();
+    assert_eq!(frame.dst_addr(), EthernetAddress::BROADCAST);
+    let arp = ArpRepr::parse(&ArpPacket::new_checked(frame.payload()).unwrap()).unwrap();
+    assert_eq!(arp.operation, ArpOperation::Request);
+    assert_eq!(
+        (
+            arp.sender_hardware_addr.0,
+            arp.sender_protocol_addr,
+            arp.target_protocol_addr
+        ),
+        (POD_MAC, POD_IP, POD_IP)
+    );
+    assert!(arp.is_gratuitous());
+    let report = &g.report()[node.0 as usize];
+    let counted: Vec<_> = report.nonzero_errors().collect();
+    assert_eq!(counted, vec![("gratuitous ARP sent for our address", 1)]);
+    assert_eq!(
+        (report.stats.calls, report.stats.packets),
+        (1, 1),
+        "a source node's packets are those it made"
+    );
+}

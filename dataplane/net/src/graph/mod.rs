@@ -516,6 +516,11 @@ impl<B: PacketBuf> Graph<B> {
                 }
             }
         }
+        if n == 0 {
+            // A source node's call (the only call without packets): its packets are the ones
+            // it made, so `show runtime` gives it clocks per packet like the others.
+            self.slots[id].stats.packets += self.emitted.len() as u64;
+        }
         for (arc, pkt) in self.emitted.drain(..) {
             let target = arcs[arc as usize].0 as usize;
             push(&mut self.slots[target].pending, &mut self.free, pkt);
