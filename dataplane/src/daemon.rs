@@ -288,6 +288,11 @@ struct NeighborQueues {
 /// Aging passes run every this many 10 ms control ticks.
 const AGING_EVERY_TICKS: u64 = 10;
 
+/// Ports' links are looked at every this many 10 ms control ticks: a port whose link came up
+/// announces its addresses (a VF's link comes up after the port starts; a memif's when its
+/// pod connects).
+const LINKS_EVERY_TICKS: u64 = 50;
+
 /// Says, at most once a minute, that new neighbors are being refused (`[arp] max-neighbors`).
 #[derive(Default)]
 struct RefusalLog {
@@ -754,6 +759,7 @@ async fn signals_and_ticks(
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         let mut ticks = 0u64;
         let mut refusals = RefusalLog::default();
+        let mut links = std::collections::HashMap::new();
         loop {
             tokio::select! {
                 _ = int.recv() => { eprintln!("dataplane: SIGINT received, stopping"); return Ok(()); }
@@ -782,6 +788,9 @@ async fn signals_and_ticks(
                     // is full: thousands of probes pending).
                     for a in backend.lock().control.take_announcements() {
                         let _ = nq.probes.push(a);
+                    }
+                    if ticks.is_multiple_of(LINKS_EVERY_TICKS) {
+                        backend.announce_link_ups(&mut links);
                     }
                     if ticks.is_multiple_of(AGING_EVERY_TICKS) {
                         if let Err(e) = backend.age_neighbors(&nq.probes) {

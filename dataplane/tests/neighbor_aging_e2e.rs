@@ -3,6 +3,8 @@
 //!
 //! * At start the dataplane announces its address (gratuitous ARP): the pod's kernel, which
 //!   had cached another MAC for it (an earlier run on another port), updates at once.
+//! * A port whose link comes up (a tap set up again from the kernel side) announces its
+//!   address again.
 //! * A learned neighbor that keeps answering stays: the dataplane probes it once it is
 //!   `age-secs` old, its kernel answers, and pings to the dataplane lose nothing meanwhile.
 //! * A neighbor whose MAC changed without telling anyone (a pod's address given to a new pod)
@@ -197,5 +199,50 @@ mac = "{STATIC_MAC}"
     assert_eq!(
         entry(&d, STATIC_IP),
         Some((STATIC_MAC.to_string(), "static".to_string(), None))
+    );
+}
+
+/// Gratuitous ARPs sent so far (`show errors`).
+fn announced(d: &Dpctl) -> u64 {
+    d.errors()
+        .iter()
+        .filter(|(node, reason, _)| {
+            node == "arp-probe" && reason == dp_net::arp::ArpProbeError::Announced.name()
+        })
+        .map(|c| c.2)
+        .sum()
+}
+
+#[test]
+fn a_port_whose_link_comes_up_announces_its_addresses_again() {
+    if !require_dpdk() {
+        return;
+    }
+    let tag = std::process::id() % 100000;
+    let tap = format!("dpnt{tag}");
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "[[port]]\nname = \"t0\"\ndevice = \"net_tap{tag},iface={tap}\"\naddress = \"10.77.0.1/24\"\n"
+    );
+    let (_dp, _lines, d) = start_config(dir.path(), "0-1", &format!("dpnt{tag}"), &body);
+    assert!(
+        until(Duration::from_secs(5), || announced(&d) == 1),
+        "announced once at start: {}",
+        announced(&d)
+    );
+    let link = |d: &Dpctl| d.port("t0")["link_up"].as_bool().expect("link_up");
+    ip_ok(&["link", "set", &tap, "down"]);
+    assert!(
+        until(Duration::from_secs(5), || !link(&d)),
+        "the tap's link went down"
+    );
+    // Links are looked at twice a second: let one look see it down.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(announced(&d), 1, "nothing while the link is down");
+    ip_ok(&["link", "set", &tap, "up"]);
+    assert!(
+        until(Duration::from_secs(5), || announced(&d) == 2),
+        "announced again when the link came up: {}",
+        announced(&d)
     );
 }

@@ -888,14 +888,23 @@ impl Control {
             i.up = up;
         }
         self.publish(next)?;
-        if up && matches!(iface.kind, IfaceKind::Port { .. }) {
-            self.announce
-                .extend(iface.addrs.iter().map(|&(ip, _)| NeighborProbe {
-                    iface: iface.index,
-                    ip,
-                }));
+        if up {
+            self.announce(iface.index);
         }
         self.iface(name)
+    }
+
+    /// Queues the announcement of every address of port `iface` when it is up (see
+    /// [`Control::take_announcements`]): for a link that came up.
+    pub fn announce(&mut self, iface: IfIndex) {
+        let state = self.state.load();
+        let Some(i) = state.iface(iface).filter(|i| i.up) else {
+            return;
+        };
+        if matches!(i.kind, IfaceKind::Port { .. }) {
+            self.announce
+                .extend(i.addrs.iter().map(|&(ip, _)| NeighborProbe { iface, ip }));
+        }
     }
 
     /// Adds a route through one or more gateways (ECMP when several). Each gateway must be in
@@ -1163,7 +1172,7 @@ impl Control {
     }
 
     /// The addresses to announce since the last call: each added to a port that is up, and
-    /// each of a port brought up. The daemon hands them to the workers' `arp-probe` as probes
+    /// each of a port brought up (or whose link came up, [`Control::announce`]). The daemon hands them to the workers' `arp-probe` as probes
     /// for our own address, which are gratuitous ARP requests: neighbors that cached another
     /// MAC for the address (an earlier run on another port) update at once. Not on VXLAN
     /// tunnels: a tunnel's MAC is derived from its VNI and does not move, and announcing
@@ -1836,5 +1845,21 @@ mod tests {
         c.add_vxlan("vx7", tunnel, [3; 6], 1450).unwrap();
         c.add_address("vx7", ip("172.16.7.1"), 24).unwrap();
         assert_eq!(c.take_announcements(), [], "tunnels are not announced on");
+        let vx = c.iface("vx7").unwrap().index;
+        c.announce(vx);
+        assert_eq!(
+            c.take_announcements(),
+            [],
+            "nor on a tunnel's link coming up"
+        );
+        c.announce(a);
+        assert_eq!(
+            c.take_announcements(),
+            [probe(ip("10.0.1.1")), probe(ip("10.0.2.1"))],
+            "a port's link came up"
+        );
+        c.set_up("a", false).unwrap();
+        c.announce(a);
+        assert_eq!(c.take_announcements(), [], "down: nothing");
     }
 }
