@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::net::*;
 use common::*;
+use dp_net::arp::ArpProbeError;
 
 const STATIC_IP: &str = "10.0.1.9";
 const STATIC_MAC: &str = "02:00:00:00:01:09";
@@ -38,14 +39,22 @@ fn entry(d: &Dpctl, address: &str) -> Option<(String, String, Option<u64>)> {
         })
 }
 
-fn probes_sent(d: &Dpctl) -> u64 {
+/// arp-probe's count under `reason` so far (`show errors`).
+fn arp_probe(d: &Dpctl, reason: ArpProbeError) -> u64 {
     d.errors()
         .iter()
-        .filter(|(node, reason, _)| {
-            node == "arp-probe" && reason == dp_net::arp::ArpProbeError::Sent.name()
-        })
+        .filter(|(node, r, _)| node == "arp-probe" && r == reason.name())
         .map(|c| c.2)
         .sum()
+}
+
+fn probes_sent(d: &Dpctl) -> u64 {
+    arp_probe(d, ArpProbeError::Sent)
+}
+
+/// Gratuitous ARPs sent so far.
+fn announced(d: &Dpctl) -> u64 {
+    arp_probe(d, ArpProbeError::Announced)
 }
 
 fn mac_of(ns: &Netns) -> String {
@@ -200,17 +209,6 @@ mac = "{STATIC_MAC}"
         entry(&d, STATIC_IP),
         Some((STATIC_MAC.to_string(), "static".to_string(), None))
     );
-}
-
-/// Gratuitous ARPs sent so far (`show errors`).
-fn announced(d: &Dpctl) -> u64 {
-    d.errors()
-        .iter()
-        .filter(|(node, reason, _)| {
-            node == "arp-probe" && reason == dp_net::arp::ArpProbeError::Announced.name()
-        })
-        .map(|c| c.2)
-        .sum()
 }
 
 #[test]
