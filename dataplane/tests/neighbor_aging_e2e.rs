@@ -5,6 +5,8 @@
 //!   had cached another MAC for it (an earlier run on another port), updates at once.
 //! * A port whose link comes up (a tap set up again from the kernel side) announces its
 //!   address again.
+//! * Past `[arp] max-neighbors`, a new neighbor is not learned: counted, logged, and the
+//!   neighbors already learned keep working.
 //! * A learned neighbor that keeps answering stays: the dataplane probes it once it is
 //!   `age-secs` old, its kernel answers, and pings to the dataplane lose nothing meanwhile.
 //! * A neighbor whose MAC changed without telling anyone (a pod's address given to a new pod)
@@ -242,5 +244,61 @@ fn a_port_whose_link_comes_up_announces_its_addresses_again() {
         until(Duration::from_secs(5), || announced(&d) == 2),
         "announced again when the link came up: {}",
         announced(&d)
+    );
+}
+
+/// `[arp] max-neighbors = 1`: the pod's first address is learned, its second is not, and
+/// that is counted and said once in the log; traffic to the first goes on.
+#[test]
+fn past_max_neighbors_a_new_neighbor_is_refused_counted_and_logged() {
+    if !require_dpdk() {
+        return;
+    }
+    let tag = std::process::id() % 100000;
+    let pod = Netns::new(&format!("dpnm{tag}"));
+    let host = format!("nm{tag}");
+    let _veth = plug_via(&pod, &host, "10.0.1.2/24", "10.0.1.1");
+    let ok = pod
+        .exec(&["ip", "addr", "add", "10.0.1.3/24", "dev", "eth0"])
+        .status
+        .success();
+    assert!(ok, "cannot add the pod's second address");
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        r#"metrics = "127.0.0.1:0"
+[arp]
+max-neighbors = 1
+[[port]]
+name = "pod0"
+device = "net_af_packet{tag}a,iface={host}"
+address = "10.0.1.1/24"
+"#
+    );
+    let (_dp, lines, d) = start_config(dir.path(), "0-1", &format!("dpnm{tag}"), &body);
+    let metrics = metrics_addr(&lines);
+    assert!(
+        ping_until(&pod, "10.0.1.1", Duration::from_secs(10)),
+        "the pod's first address cannot ping the dataplane"
+    );
+    // From the second address: our echo replies would need a second neighbor.
+    let out = pod.exec(&[
+        "ping", "-q", "-c", "3", "-i", "0.3", "-W", "1", "-I", "10.0.1.3", "10.0.1.1",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(" 0 received"),
+        "answered past the cap:\n{text}"
+    );
+    assert!(
+        wait_line(&lines, "neighbor table full", Duration::from_secs(5)),
+        "the refusal is logged"
+    );
+    let body = http_get(&metrics, "/metrics");
+    assert!(metric(&body, "dataplane_neighbor_learns_refused_total") >= 1);
+    assert_eq!(metric(&body, "dataplane_neighbors"), 1);
+    assert!(entry(&d, "10.0.1.2").is_some() && entry(&d, "10.0.1.3").is_none());
+    assert!(
+        ping_until(&pod, "10.0.1.1", Duration::from_secs(5)),
+        "the neighbor that was learned still works"
     );
 }
