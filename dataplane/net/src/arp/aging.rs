@@ -81,6 +81,9 @@ impl Learned {
 
 type Key = (IfIndex, Ipv4Addr);
 
+/// Probes one pass queues at most: with a pass every 100 ms, 5,000 broadcast ARPs a second.
+pub const PROBES_PER_PASS: usize = 500;
+
 /// The learned entries' timelines and the policy they follow.
 #[derive(Debug, Default)]
 pub struct NeighborAging {
@@ -148,7 +151,9 @@ impl NeighborAging {
     /// One aging pass at `now` over the learned entries of `state`: queues the probes that
     /// are due into `probes` and returns the entries to remove. An entry the table learned
     /// some other way is tracked from `now`; one the table no longer has is forgotten. When
-    /// `probes` is full, the rest wait for the next pass.
+    /// `probes` is full, or [`PROBES_PER_PASS`] were queued, the rest wait for the next pass:
+    /// thousands of entries learned together come due together, and their probes are spread
+    /// out rather than broadcast at once.
     pub fn pass(&mut self, state: &FwdState, now: Instant, probes: &ProbeQueue) -> Vec<Key> {
         self.learned
             .retain(|k, _| state.neighbors.get(k).is_some_and(|n| !n.is_static));
@@ -161,6 +166,7 @@ impl NeighborAging {
         let (limit, interval) = (self.policy.probes, self.policy.probe_interval);
         let mut expired = Vec::new();
         let mut full = false;
+        let mut queued = 0;
         for (&(iface, ip), l) in &mut self.learned {
             let due = now.saturating_duration_since(l.confirmed) >= age
                 && l.last_probe
@@ -172,10 +178,14 @@ impl NeighborAging {
                 expired.push((iface, ip));
                 continue;
             }
-            if full || probes.push(NeighborProbe { iface, ip }).is_err() {
+            if full
+                || queued == PROBES_PER_PASS
+                || probes.push(NeighborProbe { iface, ip }).is_err()
+            {
                 full = true;
                 continue;
             }
+            queued += 1;
             l.probes += 1;
             l.last_probe = Some(now);
             self.counters.probes += 1;
@@ -373,5 +383,28 @@ mod tests {
             "each after its own probe"
         );
         assert_eq!(a.pass(&st, t0 + s(11_500), &q).len(), 4);
+    }
+
+    /// Entries learned together come due together: their probes go out PROBES_PER_PASS a
+    /// pass, and the others keep theirs for the next.
+    #[test]
+    fn probes_are_spread_over_passes() {
+        let (t0, s) = (Instant::now(), Duration::from_millis);
+        let n = PROBES_PER_PASS + 100;
+        let keys: Vec<Key> = (0..n as u32)
+            .map(|i| (1, Ipv4Addr::from(0x0a00_0000 + i)))
+            .collect();
+        let st = state(&keys.iter().map(|&k| (k, false)).collect::<Vec<_>>());
+        let q: ProbeQueue = Arc::new(crossbeam_queue::ArrayQueue::new(4 * n));
+        let mut a = NeighborAging::default();
+        a.set_policy(policy(10, 1, 2 * n));
+        for &k in &keys {
+            a.confirm(k, t0, false);
+        }
+        a.pass(&st, t0 + s(10_000), &q);
+        assert_eq!(drain(&q).len(), PROBES_PER_PASS);
+        a.pass(&st, t0 + s(10_100), &q);
+        assert_eq!(drain(&q).len(), 100);
+        assert_eq!(a.counters().probes, n as u64);
     }
 }

@@ -21,7 +21,7 @@ mod input;
 mod probe;
 mod request;
 
-pub use aging::{NeighborAging, NeighborCounters, NeighborPolicy};
+pub use aging::{NeighborAging, NeighborCounters, NeighborPolicy, PROBES_PER_PASS};
 pub use input::{ArpError, ArpInput, ArpNext};
 pub use probe::{ArpProbe, ArpProbeError, ArpProbeNext, PROBES_PER_POLL};
 pub use request::build_request;
