@@ -21,7 +21,7 @@ use crate::fwd::{FwdState, IfaceKind, ProbeQueue};
 use crate::graph::{Nexts, Node, NodeCtx, Vector};
 use crate::rcu::RcuReader;
 
-use super::build_request;
+use super::{RequestError, make_request};
 
 crate::arcs! {
     /// Where `arp-probe` sends the requests it makes.
@@ -107,24 +107,21 @@ impl<B: PacketBuf> Node<B> for ArpProbe {
                 ctx.count(ArpProbeError::NoIface.idx());
                 continue;
             };
-            if iface.addrs.is_empty() {
-                ctx.count(ArpProbeError::NoSource.idx());
-                continue;
-            }
-            let Some(mut req) = ctx.alloc() else {
-                ctx.count(ArpProbeError::NoBuffer.idx());
-                continue;
+            let req = match make_request(ctx, iface, p.ip) {
+                Ok(req) => req,
+                Err(e) => {
+                    ctx.count(match e {
+                        RequestError::NoSource => ArpProbeError::NoSource.idx(),
+                        RequestError::NoBuffer => ArpProbeError::NoBuffer.idx(),
+                    });
+                    continue;
+                }
             };
-            if !build_request(&mut req, iface, p.ip) {
-                // It has an address: only a buffer too small for the request fails it.
-                ctx.count(ArpProbeError::NoBuffer.idx());
-                continue;
-            }
             let arc = match iface.kind {
                 IfaceKind::Port { .. } => ArpProbeNext::PortTx,
                 IfaceKind::Vxlan(_) => ArpProbeNext::VxlanEncap,
             };
-            // For our own address, build_request made sender = target: a gratuitous ARP.
+            // For our own address, the request has sender = target: a gratuitous ARP.
             ctx.count(if iface.has_addr(p.ip) {
                 ArpProbeError::Announced.idx()
             } else {

@@ -9,10 +9,39 @@ use std::net::Ipv4Addr;
 
 use crate::buffer::{PacketBuf, PacketMeta};
 use crate::fwd::{Iface, same_subnet};
+use crate::graph::NodeCtx;
 use crate::wire::{
     ARP_PACKET_LEN, ArpPacket, ArpRepr, ETHERNET_HEADER_LEN, EtherType, EthernetAddress,
     EthernetFrame, EthernetRepr,
 };
+
+/// Why [`make_request`] made no request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestError {
+    /// The interface has no IPv4 address to send from.
+    NoSource,
+    /// The pool was empty (or a buffer too small for the request).
+    NoBuffer,
+}
+
+/// A fresh buffer from `ctx` holding the request [`build_request`] writes for `target` out of
+/// `iface`: what ip4-rewrite sends for an unresolved next hop and arp-probe for a probe. The
+/// address is checked before a buffer is taken: an unnumbered interface would otherwise cost
+/// an allocation and a free each time.
+pub fn make_request<B: PacketBuf>(
+    ctx: &mut NodeCtx<'_, B>,
+    iface: &Iface,
+    target: Ipv4Addr,
+) -> Result<B, RequestError> {
+    if iface.addrs.is_empty() {
+        return Err(RequestError::NoSource);
+    }
+    let mut req = ctx.alloc().ok_or(RequestError::NoBuffer)?;
+    // It has an address: only a buffer too small for the request fails here.
+    build_request(&mut req, iface, target)
+        .then_some(req)
+        .ok_or(RequestError::NoBuffer)
+}
 
 /// Writes a broadcast ARP request for `target` out of `iface` into `pkt` (a buffer from
 /// `NodeCtx::alloc`; whatever data it held is replaced).

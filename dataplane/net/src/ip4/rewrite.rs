@@ -473,18 +473,11 @@ fn resolve<B: PacketBuf>(
     {
         return Verdict::Drop(Ip4RewriteError::UnresolvedLimited);
     }
-    // Checked before taking a buffer: an unnumbered interface would otherwise cost an
-    // allocation and a free per packet.
-    if iface.addrs.is_empty() {
-        return Verdict::Drop(Ip4RewriteError::NoArpSource);
-    }
-    let Some(mut req) = ctx.alloc() else {
-        return Verdict::Drop(Ip4RewriteError::NoBuffer);
+    let req = match arp::make_request(ctx, iface, nh) {
+        Ok(req) => req,
+        Err(arp::RequestError::NoSource) => return Verdict::Drop(Ip4RewriteError::NoArpSource),
+        Err(arp::RequestError::NoBuffer) => return Verdict::Drop(Ip4RewriteError::NoBuffer),
     };
-    if !arp::build_request(&mut req, iface, nh) {
-        // It has an address: only a buffer too small for the request fails it.
-        return Verdict::Drop(Ip4RewriteError::NoBuffer);
-    }
     if arp_sent.len() >= ARP_LIMIT_ENTRIES {
         arp_sent.clear();
     }
