@@ -165,8 +165,9 @@ impl NeighborAging {
         };
         let (limit, interval) = (self.policy.probes, self.policy.probe_interval);
         let mut expired = Vec::new();
-        let mut full = false;
-        let mut queued = 0;
+        // The probes this pass may queue: the control plane is the queue's one producer, so
+        // the room there now is room for the whole pass.
+        let mut budget = PROBES_PER_PASS.min(probes.capacity() - probes.len());
         for (&(iface, ip), l) in &mut self.learned {
             let due = now.saturating_duration_since(l.confirmed) >= age
                 && l.last_probe
@@ -178,14 +179,10 @@ impl NeighborAging {
                 expired.push((iface, ip));
                 continue;
             }
-            if full
-                || queued == PROBES_PER_PASS
-                || probes.push(NeighborProbe { iface, ip }).is_err()
-            {
-                full = true;
+            if budget == 0 || probes.push(NeighborProbe { iface, ip }).is_err() {
                 continue;
             }
-            queued += 1;
+            budget -= 1;
             l.probes += 1;
             l.last_probe = Some(now);
             self.counters.probes += 1;
