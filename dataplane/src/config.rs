@@ -68,48 +68,30 @@ pub struct Config {
 /// `[arp]`: how long learned neighbors live and how many there may be. Static
 /// `[[neighbor]]` entries never age and do not count.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ArpSection {
     /// Seconds a learned neighbor may go without answering one of our ARP requests before
     /// it is probed (as long as it answers, it stays, and traffic to it is never held up);
     /// 0: learned neighbors never age.
-    #[serde(default = "default_arp_age")]
     pub age_secs: u32,
     /// Probes (broadcast who-has), `probe-interval-ms` apart, before an entry nobody
     /// answered is removed. 0: removed as soon as it is `age-secs` old.
-    #[serde(default = "default_arp_probes")]
     pub probes: u32,
-    #[serde(default = "default_arp_probe_interval")]
     pub probe_interval_ms: u32,
     /// Learned neighbors at most: past it, a new neighbor is not learned (counted in
     /// `dataplane_neighbor_learns_refused_total`) until entries age out.
-    #[serde(default = "default_max_neighbors")]
     pub max_neighbors: u32,
 }
 
-fn default_arp_age() -> u32 {
-    300
-}
-
-fn default_arp_probes() -> u32 {
-    3
-}
-
-fn default_arp_probe_interval() -> u32 {
-    1000
-}
-
-fn default_max_neighbors() -> u32 {
-    50_000
-}
-
 impl Default for ArpSection {
+    /// The control plane's own defaults ([`dp_net::arp::NeighborPolicy::default`]).
     fn default() -> Self {
+        let p = dp_net::arp::NeighborPolicy::default();
         ArpSection {
-            age_secs: default_arp_age(),
-            probes: default_arp_probes(),
-            probe_interval_ms: default_arp_probe_interval(),
-            max_neighbors: default_max_neighbors(),
+            age_secs: p.age.map_or(0, |a| a.as_secs() as u32),
+            probes: p.probes,
+            probe_interval_ms: p.probe_interval.as_millis() as u32,
+            max_neighbors: p.max_learned as u32,
         }
     }
 }
