@@ -87,25 +87,21 @@ impl DaemonBackend {
 
     /// Announces the addresses of every port whose link came up since the last call (`seen`:
     /// each port's link then). A port seen for the first time is only recorded: its addresses
-    /// were announced when they were added. Returns how many ports came up.
-    pub fn announce_link_ups(&self, seen: &mut HashMap<String, bool>) -> usize {
+    /// were announced when they were added.
+    pub fn announce_link_ups(&self, seen: &mut HashMap<String, bool>) {
         let mut s = self.lock();
         let Inner { control, ports, .. } = &mut *s;
-        let mut came_up = 0;
         for p in ports.iter() {
-            let up = p.link().map(|l| l.up).unwrap_or(false);
+            let up = p.link().is_ok_and(|l| l.up);
+            let was = seen.insert(p.name().to_string(), up);
             if up
-                && seen.insert(p.name().to_string(), up) == Some(false)
+                && was == Some(false)
                 && let Ok(i) = control.iface(p.name())
             {
                 control.announce(i.index);
-                came_up += 1;
-            } else {
-                seen.insert(p.name().to_string(), up);
             }
         }
         seen.retain(|name, _| ports.iter().any(|p| p.name() == name));
-        came_up
     }
 
     /// One neighbor aging pass: probes into `probes`, unanswered entries removed.

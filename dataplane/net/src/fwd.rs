@@ -741,12 +741,7 @@ impl Control {
             },
         );
         self.restack()?;
-        if iface.up && matches!(iface.kind, IfaceKind::Port { .. }) {
-            self.announce.push(NeighborProbe {
-                iface: iface.index,
-                ip: addr,
-            });
-        }
+        self.queue_announcements(&iface, [addr]);
         Ok(())
     }
 
@@ -898,12 +893,18 @@ impl Control {
     /// [`Control::take_announcements`]): for a link that came up.
     pub fn announce(&mut self, iface: IfIndex) {
         let state = self.state.load();
-        let Some(i) = state.iface(iface).filter(|i| i.up) else {
-            return;
-        };
-        if matches!(i.kind, IfaceKind::Port { .. }) {
+        if let Some(i) = state.iface(iface) {
+            self.queue_announcements(i, i.addrs.iter().map(|&(ip, _)| ip));
+        }
+    }
+
+    /// Queues `addrs` of `iface` for announcement when it is a port that is up: the one rule
+    /// for both callers (see [`Control::take_announcements`] for why not tunnels).
+    fn queue_announcements(&mut self, iface: &Iface, addrs: impl IntoIterator<Item = Ipv4Addr>) {
+        if iface.up && matches!(iface.kind, IfaceKind::Port { .. }) {
+            let i = iface.index;
             self.announce
-                .extend(i.addrs.iter().map(|&(ip, _)| NeighborProbe { iface, ip }));
+                .extend(addrs.into_iter().map(|ip| NeighborProbe { iface: i, ip }));
         }
     }
 
@@ -1172,11 +1173,12 @@ impl Control {
     }
 
     /// The addresses to announce since the last call: each added to a port that is up, and
-    /// each of a port brought up (or whose link came up, [`Control::announce`]). The daemon hands them to the workers' `arp-probe` as probes
-    /// for our own address, which are gratuitous ARP requests: neighbors that cached another
-    /// MAC for the address (an earlier run on another port) update at once. Not on VXLAN
-    /// tunnels: a tunnel's MAC is derived from its VNI and does not move, and announcing
-    /// would make the underlay resolve the remote VTEP for nothing.
+    /// each of a port brought up (or whose link came up, [`Control::announce`]). The daemon
+    /// hands them to the workers' `arp-probe` as probes for our own address, which are
+    /// gratuitous ARP requests: neighbors that cached another MAC for the address (an earlier
+    /// run on another port) update at once. Not on VXLAN tunnels: a tunnel's MAC is derived
+    /// from its VNI and does not move, and announcing would make the underlay resolve the
+    /// remote VTEP for nothing.
     pub fn take_announcements(&mut self) -> Vec<NeighborProbe> {
         std::mem::take(&mut self.announce)
     }
