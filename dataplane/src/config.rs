@@ -48,8 +48,8 @@ pub struct Config {
     /// Files of routes for tables too big for `[[route]]`: one route per line,
     /// `PREFIX via GW [via GW]... [dev NAME]` (several gateways: ECMP) or `PREFIX dev NAME`;
     /// `#` starts a comment. Relative paths are from the config file's folder. A top-level
-    /// key: it goes before the first `[table]`. (1M routes as `[[route]]` tables take about 2 GB of memory to parse; as a
-    /// file, the whole check takes 180 MB.)
+    /// key: it goes before the first `[table]`. (1M routes as `[[route]]` tables take about
+    /// 2 GB of memory to parse; as a file, the whole check takes 180 MB.)
     #[serde(default, rename = "route-files")]
     pub route_files: Vec<std::path::PathBuf>,
     /// The routes of `route_files`, read by [`Config::parse`].

@@ -20,8 +20,9 @@
 //! ([`ArpError::ReplyUnwanted`]), so made-up senders never grow the neighbor table. An event
 //! that would change nothing (same MAC, or a static entry) is not sent, so chatty neighbors
 //! do not fill the queue, except for a reply to us with a learned entry's own MAC: that
-//! answers one of our requests and confirms the entry (`arp::NeighborAging`). A full queue loses the event and counts
-//! [`ArpError::LearnQueueFull`]; the next ARP from that neighbor learns it again.
+//! answers one of our requests and confirms the entry (`arp::NeighborAging`). A full queue
+//! loses the event and counts [`ArpError::LearnQueueFull`]; the next ARP from that neighbor
+//! learns it again.
 //!
 //! Next: `port-tx` (reply on a port), `vxlan-encap` (reply on a tunnel interface), `drop`
 //! (everything else, each under its [`ArpError`] reason; a reply to us is dropped after it

@@ -8,7 +8,8 @@
 //!   reason of its own ([`ArpError`]). Replies leave through `port-tx` on a port and through
 //!   `vxlan-encap` on a tunnel interface, because a tunnel is an L3 interface ARP runs over.
 //! * [`build_request`] and [`make_request`]: the broadcast who-has that ip4-rewrite sends for
-//!   a next hop it cannot resolve yet. Rate limiting and holding the packet that needed it are the caller's job.
+//!   a next hop it cannot resolve yet. Rate limiting and holding the packet that needed it
+//!   are the caller's job.
 //! * [`ArpProbe`], the `arp-probe` source node: the same request for a learned neighbor whose
 //!   entry is about to expire, when the control plane asks ([`crate::fwd::ProbeQueue`]).
 //!
