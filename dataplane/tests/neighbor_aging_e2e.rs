@@ -92,20 +92,12 @@ fn addresses_announced_and_learned_neighbors_probed_kept_relearned_and_aged_out(
     let host = format!("na{tag}");
     let _veth = plug_via(&pod, &host, "10.0.1.2/24", "10.0.1.1");
     // A new MAC must not be announced (Linux's default; set so the test does not depend on it).
-    assert!(
-        pod.exec(&["sysctl", "-qw", "net.ipv4.conf.eth0.arp_notify=0"])
-            .status
-            .success()
-    );
+    pod.ok(&["sysctl", "-qw", "net.ipv4.conf.eth0.arp_notify=0"]);
     // What an earlier run left in the pod's cache: another MAC for the gateway.
     let old = "02:00:00:00:00:99";
-    let ok = pod
-        .exec(&[
-            "ip", "neigh", "replace", "10.0.1.1", "lladdr", old, "dev", "eth0", "nud", "stale",
-        ])
-        .status
-        .success();
-    assert!(ok, "cannot seed the pod's neighbor cache");
+    pod.ok(&[
+        "ip", "neigh", "replace", "10.0.1.1", "lladdr", old, "dev", "eth0", "nud", "stale",
+    ]);
     let cached = || {
         let out = pod.exec(&["ip", "neigh", "show", "10.0.1.1", "dev", "eth0"]);
         String::from_utf8_lossy(&out.stdout).to_string()
@@ -172,11 +164,7 @@ mac = "{STATIC_MAC}"
     // The pod's MAC changes, unannounced: the next probe's answer teaches the new one.
     let moved = "02:00:00:00:01:02";
     assert_ne!(first, moved);
-    let ok = pod
-        .exec(&["ip", "link", "set", "eth0", "address", moved])
-        .status
-        .success();
-    assert!(ok, "cannot set the pod's MAC");
+    pod.ok(&["ip", "link", "set", "eth0", "address", moved]);
     assert!(
         until(Duration::from_secs(10), || entry(&d, "10.0.1.2")
             .is_some_and(|e| e.0 == moved)),
@@ -185,11 +173,7 @@ mac = "{STATIC_MAC}"
     );
 
     // The pod leaves: after 2 s and 2 unanswered probes 300 ms apart, the entry goes.
-    let ok = pod
-        .exec(&["ip", "link", "set", "eth0", "down"])
-        .status
-        .success();
-    assert!(ok, "cannot take the pod's link down");
+    pod.ok(&["ip", "link", "set", "eth0", "down"]);
     let gone = Instant::now();
     assert!(
         until(Duration::from_secs(10), || entry(&d, "10.0.1.2").is_none()),
@@ -258,11 +242,7 @@ fn past_max_neighbors_a_new_neighbor_is_refused_counted_and_logged() {
     let pod = Netns::new(&format!("dpnm{tag}"));
     let host = format!("nm{tag}");
     let _veth = plug_via(&pod, &host, "10.0.1.2/24", "10.0.1.1");
-    let ok = pod
-        .exec(&["ip", "addr", "add", "10.0.1.3/24", "dev", "eth0"])
-        .status
-        .success();
-    assert!(ok, "cannot add the pod's second address");
+    pod.ok(&["ip", "addr", "add", "10.0.1.3/24", "dev", "eth0"]);
     let dir = tempfile::tempdir().unwrap();
     let body = format!(
         r#"metrics = "127.0.0.1:0"

@@ -35,6 +35,19 @@ impl Netns {
             .output()
             .expect("ip netns exec")
     }
+
+    /// [`Netns::exec`] that must succeed: a failure panics with the command and its stderr.
+    pub fn ok(&self, cmd: &[&str]) {
+        let out = self.exec(cmd);
+        assert!(
+            out.status.success(),
+            "in {}: `{}` failed ({}): {}",
+            self.0,
+            cmd.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
 }
 
 impl Drop for Netns {

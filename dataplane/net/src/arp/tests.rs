@@ -49,6 +49,28 @@ fn control() -> Control {
     Control::for_tests(1024)
 }
 
+impl Net {
+    /// Applies what `q` holds to the table, now; how many entries changed.
+    fn learn(&mut self, q: &LearnQueue) -> usize {
+        self.control.learn(q, std::time::Instant::now()).unwrap()
+    }
+}
+
+/// A graph holding arp-probe over `control`'s state, taking from `probes`, with buffers from
+/// `alloc`, and the two sinks recording into the returned `Got`.
+fn probe_rig(
+    control: &Control,
+    probes: &crate::fwd::ProbeQueue,
+    alloc: VecAlloc,
+) -> (Graph<VecBuf>, NodeId, Got) {
+    let got: Got = Arc::default();
+    let mut b = GraphBuilder::new();
+    let node = b.add_source(ArpProbe::new(control.readers().1, probes.clone()));
+    b.add(Sink("port-tx", got.clone()));
+    b.add(Sink("vxlan-encap", got.clone()));
+    (b.build(|| 0, Box::new(alloc)).unwrap(), node, got)
+}
+
 /// A graph holding arp-input over `state` and the two sinks.
 struct Rig {
     graph: Graph<VecBuf>,
@@ -235,12 +257,7 @@ fn request_for_our_address_is_answered_like_the_kernel_and_requester_learned() {
     for e in learned {
         rig.learn.push(e).unwrap();
     }
-    assert_eq!(
-        net.control
-            .learn(&rig.learn, std::time::Instant::now())
-            .unwrap(),
-        1
-    );
+    assert_eq!(net.learn(&rig.learn), 1);
     let n = *net.control.state().neighbor(net.pod, PEER_IP).unwrap();
     assert_eq!((n.mac, n.is_static), (PEER_MAC, false));
 
@@ -313,9 +330,7 @@ fn reply_to_us_is_learned_and_consumed() {
     let events = rig.events();
     assert_eq!(events, vec![ev(net.pod, PEER_IP, PEER_MAC)]);
     rig.learn.push(events[0]).unwrap();
-    net.control
-        .learn(&rig.learn, std::time::Instant::now())
-        .unwrap();
+    net.learn(&rig.learn);
     assert_eq!(
         net.control.state().neighbor(net.pod, PEER_IP).unwrap().mac,
         PEER_MAC
@@ -370,12 +385,7 @@ fn gratuitous_arp_refreshes_a_known_neighbor_and_ignores_strangers() {
     for e in events {
         rig.learn.push(e).unwrap();
     }
-    assert_eq!(
-        net.control
-            .learn(&rig.learn, std::time::Instant::now())
-            .unwrap(),
-        1
-    );
+    assert_eq!(net.learn(&rig.learn), 1);
     let st = net.control.state();
     assert_eq!(st.neighbor(net.pod, PEER_IP).unwrap().mac, PEER_MAC);
     assert!(st.neighbor(net.pod, stranger).is_none());
@@ -753,12 +763,7 @@ fn senders_we_never_route_to_are_answered_but_not_learned() {
         rig.run(flood);
     }
     assert!(rig.events().is_empty());
-    assert_eq!(
-        net.control
-            .learn(&rig.learn, std::time::Instant::now())
-            .unwrap(),
-        0
-    );
+    assert_eq!(net.learn(&rig.learn), 0);
     assert!(net.control.state().neighbors.is_empty());
 }
 
@@ -778,20 +783,11 @@ fn arp_probe_sends_what_is_queued_and_counts_what_it_cannot() {
     c.add_address("off", ip("10.98.0.1"), 24).unwrap();
     c.set_up("off", false).unwrap();
     let probes: crate::fwd::ProbeQueue = Arc::new(crossbeam_queue::ArrayQueue::new(64));
-    let got: Got = Arc::default();
-    let mut b = GraphBuilder::new();
-    let node = b.add_source(ArpProbe::new(c.readers().1, probes.clone()));
-    b.add(Sink("port-tx", got.clone()));
-    b.add(Sink("vxlan-encap", got.clone()));
-    let mut g = b
-        .build(
-            || 0,
-            Box::new(VecAlloc {
-                limit: Some(3),
-                made: 0,
-            }),
-        )
-        .unwrap();
+    let alloc = VecAlloc {
+        limit: Some(3),
+        made: 0,
+    };
+    let (mut g, node, got) = probe_rig(c, &probes, alloc);
     let poll = |g: &mut Graph<VecBuf>| {
         let worked = g.poll_sources();
         g.run();
@@ -855,12 +851,11 @@ fn arp_probe_sends_what_is_queued_and_counts_what_it_cannot() {
     );
 
     // A long queue: PROBES_PER_POLL at a time.
-    let mut g = {
-        let mut b = GraphBuilder::new();
-        b.add_source(ArpProbe::new(net.control.readers().1, probes.clone()));
-        b.add(Sink("port-tx", got.clone()));
-        b.add(Sink("vxlan-encap", got.clone()));
-        b.build(|| 0, Box::new(VecAlloc::default())).unwrap()
+    let (mut g, _, more) = probe_rig(&net.control, &probes, VecAlloc::default());
+    let poll = |g: &mut Graph<VecBuf>| {
+        let worked = g.poll_sources();
+        g.run();
+        (worked, std::mem::take(&mut *more.lock().unwrap()))
     };
     for n in 0..40 {
         probes
@@ -878,12 +873,7 @@ fn arp_probe_sends_what_is_queued_and_counts_what_it_cannot() {
 fn arp_probe_for_our_own_address_is_a_gratuitous_arp() {
     let net = net();
     let probes: crate::fwd::ProbeQueue = Arc::new(crossbeam_queue::ArrayQueue::new(4));
-    let got: Got = Arc::default();
-    let mut b = GraphBuilder::new();
-    let node = b.add_source(ArpProbe::new(net.control.readers().1, probes.clone()));
-    b.add(Sink("port-tx", got.clone()));
-    b.add(Sink("vxlan-encap", got.clone()));
-    let mut g = b.build(|| 0, Box::new(VecAlloc::default())).unwrap();
+    let (mut g, node, got) = probe_rig(&net.control, &probes, VecAlloc::default());
     probes
         .push(crate::fwd::NeighborProbe {
             iface: net.pod,
