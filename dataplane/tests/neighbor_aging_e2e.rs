@@ -82,15 +82,52 @@ fn metric(text: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("{name} missing in:\n{text}"))
 }
 
+/// A pod namespace (`eth0` 10.0.1.2/24, gateway 10.0.1.1) on a veth, for a dataplane whose
+/// port `pod0` (10.0.1.1/24) is the veth's other end by net_af_packet.
+struct Pod {
+    ns: Netns,
+    _veth: Veth,
+    host: String,
+    /// Names this test's namespace, veth and EAL prefix apart from the other tests'.
+    name: String,
+}
+
+impl Pod {
+    fn new(letter: char) -> Pod {
+        let tag = std::process::id() % 100000;
+        let name = format!("dpn{letter}{tag}");
+        let ns = Netns::new(&name);
+        let host = format!("n{letter}{tag}");
+        let veth = plug_via(&ns, &host, "10.0.1.2/24", "10.0.1.1");
+        Pod {
+            ns,
+            _veth: veth,
+            host,
+            name,
+        }
+    }
+
+    /// Starts the dataplane in `dir` with metrics on, port `pod0`, and `tail` (more config
+    /// tables); returns it, its log, its API client and the metrics address.
+    fn start(&self, dir: &std::path::Path, tail: &str) -> (DpProc, Lines, Dpctl, String) {
+        let body = format!(
+            "metrics = \"127.0.0.1:0\"\n{tail}[[port]]\nname = \"pod0\"\n\
+             device = \"net_af_packet_{}a,iface={}\"\naddress = \"10.0.1.1/24\"\n",
+            self.name, self.host
+        );
+        let (dp, lines, d) = start_config(dir, "0-1", &self.name, &body);
+        let metrics = metrics_addr(&lines);
+        (dp, lines, d, metrics)
+    }
+}
+
 #[test]
 fn addresses_announced_and_learned_neighbors_probed_kept_relearned_and_aged_out() {
     if !require_dpdk() {
         return;
     }
-    let tag = std::process::id() % 100000;
-    let pod = Netns::new(&format!("dpna{tag}"));
-    let host = format!("na{tag}");
-    let _veth = plug_via(&pod, &host, "10.0.1.2/24", "10.0.1.1");
+    let p = Pod::new('a');
+    let pod = &p.ns;
     // A new MAC must not be announced (Linux's default; set so the test does not depend on it).
     pod.ok(&["sysctl", "-qw", "net.ipv4.conf.eth0.arp_notify=0"]);
     // What an earlier run left in the pod's cache: another MAC for the gateway.
@@ -104,24 +141,18 @@ fn addresses_announced_and_learned_neighbors_probed_kept_relearned_and_aged_out(
     };
     assert!(cached().contains(old), "{}", cached());
     let dir = tempfile::tempdir().unwrap();
-    let body = format!(
-        r#"metrics = "127.0.0.1:0"
-[arp]
+    let tail = format!(
+        r#"[arp]
 age-secs = 2
 probes = 2
 probe-interval-ms = 300
-[[port]]
-name = "pod0"
-device = "net_af_packet{tag}a,iface={host}"
-address = "10.0.1.1/24"
 [[neighbor]]
 interface = "pod0"
 ip = "{STATIC_IP}"
 mac = "{STATIC_MAC}"
 "#
     );
-    let (_dp, lines, d) = start_config(dir.path(), "0-1", &format!("dpna{tag}"), &body);
-    let metrics = metrics_addr(&lines);
+    let (_dp, _lines, d, metrics) = p.start(dir.path(), &tail);
 
     // The gratuitous ARP corrects the pod's cache before the pod sends anything.
     let ours = d.port("pod0")["mac"]
@@ -137,10 +168,10 @@ mac = "{STATIC_MAC}"
 
     // The pod asks for us; we learn it from its request and answer its pings.
     assert!(
-        ping_until(&pod, "10.0.1.1", Duration::from_secs(10)),
+        ping_until(pod, "10.0.1.1", Duration::from_secs(10)),
         "the pod cannot ping the dataplane"
     );
-    let first = mac_of(&pod);
+    let first = mac_of(pod);
     let (mac, kind, _) = entry(&d, "10.0.1.2").expect("the pod is learned");
     assert_eq!((mac.as_str(), kind.as_str()), (first.as_str(), "dynamic"));
 
@@ -238,26 +269,13 @@ fn past_max_neighbors_a_new_neighbor_is_refused_counted_and_logged() {
     if !require_dpdk() {
         return;
     }
-    let tag = std::process::id() % 100000;
-    let pod = Netns::new(&format!("dpnm{tag}"));
-    let host = format!("nm{tag}");
-    let _veth = plug_via(&pod, &host, "10.0.1.2/24", "10.0.1.1");
+    let p = Pod::new('m');
+    let pod = &p.ns;
     pod.ok(&["ip", "addr", "add", "10.0.1.3/24", "dev", "eth0"]);
     let dir = tempfile::tempdir().unwrap();
-    let body = format!(
-        r#"metrics = "127.0.0.1:0"
-[arp]
-max-neighbors = 1
-[[port]]
-name = "pod0"
-device = "net_af_packet{tag}a,iface={host}"
-address = "10.0.1.1/24"
-"#
-    );
-    let (_dp, lines, d) = start_config(dir.path(), "0-1", &format!("dpnm{tag}"), &body);
-    let metrics = metrics_addr(&lines);
+    let (_dp, lines, d, metrics) = p.start(dir.path(), "[arp]\nmax-neighbors = 1\n");
     assert!(
-        ping_until(&pod, "10.0.1.1", Duration::from_secs(10)),
+        ping_until(pod, "10.0.1.1", Duration::from_secs(10)),
         "the pod's first address cannot ping the dataplane"
     );
     // From the second address: our echo replies would need a second neighbor.
@@ -278,7 +296,7 @@ address = "10.0.1.1/24"
     assert_eq!(metric(&body, "dataplane_neighbors"), 1);
     assert!(entry(&d, "10.0.1.2").is_some() && entry(&d, "10.0.1.3").is_none());
     assert!(
-        ping_until(&pod, "10.0.1.1", Duration::from_secs(5)),
+        ping_until(pod, "10.0.1.1", Duration::from_secs(5)),
         "the neighbor that was learned still works"
     );
 }
