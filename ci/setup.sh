@@ -16,6 +16,7 @@ PACKAGES=(
   jq                                 # scripts read JSON results
   prometheus                         # promtool lints the metrics exposition
   python3-venv                       # kubernetes-validate's venv (ci/validate-k8s.sh)
+  openvswitch-switch-dpdk            # OVS-DPDK 3.1, side by side in benches/e2e (not as a service)
 )
 HUGEPAGES=${HUGEPAGES:-1024}         # 2 MiB pages: 2 GiB
 
