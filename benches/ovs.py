@@ -1,12 +1,15 @@
 """OVS-DPDK beside the dataplane, for benches/e2e: Debian's Open vSwitch 3.1 built with DPDK
 (openvswitch-switch-dpdk), on the same devices, the same pcap and the same CPU, forwarding as
-the dataplane's l3 and encap scenarios do.
+the dataplane's l3, encap and decap scenarios do.
 
 - l3: `dec_ttl, mod_dl_src, mod_dl_dst, output` on one bridge.
 - encap: the same into a VXLAN port (VNI 100, remote 10.0.2.9) on an integration bridge;
   OVS's userspace tunnelling pushes the outer headers and sends the frame out of a second
   bridge, whose internal port has the local VTEP address 10.0.2.1 and a static ARP entry for
   the remote (`tnl/arp/set`).
+- decap: frames from the remote VTEP 10.0.1.9 to the internal port's address 10.0.1.1 and
+  MAC are popped off the tunnel (OVS's native tunnel termination), then routed as in l3 from
+  the VXLAN port.
 
 Each Ovs is an ovsdb-server and an ovs-vswitchd of its own, in a network namespace of its own
 (its internal ports are kernel taps), with a private directory for its database, sockets and
@@ -25,7 +28,7 @@ VSWITCHD = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 PACKAGE = "openvswitch-switch-dpdk"
 # The dataplane's scenario kinds OVS runs (benches/e2e's SCENARIOS kinds).
-KINDS = ("routed", "encap")
+KINDS = ("routed", "encap", "decap")
 # OpenFlow port numbers, requested: the flows go in before the ports they name exist.
 IN, OUT, VX = 1, 2, 3
 
@@ -44,8 +47,8 @@ def missing():
 class Ovs:
     """One OVS-DPDK, configured for scenario kind `kind` (KINDS) with `in_dev` and `out_dev`
     as its DPDK ports (devargs). `net` holds the addresses and MACs of benches/e2e's
-    scenarios: out_mac, nh_mac (routed next hop), tun_nh_mac (next hop inside the tunnel),
-    vtep_mac (remote VTEP)."""
+    scenarios: in_mac (the input frames' destination), out_mac, nh_mac (routed next hop),
+    tun_nh_mac (next hop inside the tunnel), vtep_mac (remote VTEP)."""
 
     def __init__(self, workdir, prefix, kind, in_dev, out_dev, main_cpu, pmd_cpu, net):
         if kind not in KINDS:
@@ -60,37 +63,64 @@ class Ovs:
         self.db = "unix:" + self.path("db.sock")
         try:
             self._start(main_cpu, pmd_cpu)
-            if kind == "routed":
-                self.out_bridge = "br0"
-                self._bridge("br0", net["out_mac"])
-                self.flow("br0", "in_port=%d,ip,nw_dst=10.2.0.0/16,actions=dec_ttl,"
-                          "mod_dl_src:%s,mod_dl_dst:%s,output:%d"
-                          % (IN, net["out_mac"], net["nh_mac"], OUT))
-                self._dpdk_port("br0", "out", OUT, out_dev)
-                self._dpdk_port("br0", "in", IN, in_dev)
-            else:
-                self.out_bridge = "br-phy"
-                self._bridge("br-phy", net["out_mac"])
-                self._dpdk_port("br-phy", "out", OUT, out_dev)
-                # Only the tunnelled IPv4 leaves: nothing the tap's kernel side might send.
-                self.flow("br-phy", "in_port=LOCAL,ip,actions=output:%d" % OUT)
-                self.netns_run("ip", "addr", "add", "10.0.2.1/24", "dev", "br-phy")
-                self.netns_run("ip", "link", "set", "br-phy", "up")
-                self.appctl("tnl/arp/set", "br-phy", "10.0.2.9", net["vtep_mac"])
-                self._bridge("br-int", "02:00:00:00:16:01")
-                self.vsctl("add-port", "br-int", "vx", "--", "set", "Interface", "vx",
-                           "type=vxlan", "ofport_request=%d" % VX, "options:remote_ip=10.0.2.9",
-                           "options:key=100")
-                self.flow("br-int", "in_port=%d,ip,nw_dst=10.2.0.0/16,actions=dec_ttl,"
-                          "mod_dl_src:02:00:00:00:16:01,mod_dl_dst:%s,output:%d"
-                          % (IN, net["tun_nh_mac"], VX))
-                self._dpdk_port("br-int", "in", IN, in_dev)
+            {"routed": self._routed, "encap": self._encap, "decap": self._decap}[kind](
+                in_dev, out_dev, net)
         except BaseException:
             self.stop()
             raise
 
     def path(self, name):
         return os.path.join(self.dir, name)
+
+    # Each scenario's bridges: flows first, the input port last.
+
+    def _routed(self, in_dev, out_dev, net):
+        self.out_bridge = "br0"
+        self._bridge("br0", net["out_mac"])
+        self.flow("br0", "in_port=%d,ip,nw_dst=10.2.0.0/16,actions=dec_ttl,"
+                  "mod_dl_src:%s,mod_dl_dst:%s,output:%d"
+                  % (IN, net["out_mac"], net["nh_mac"], OUT))
+        self._dpdk_port("br0", "out", OUT, out_dev)
+        self._dpdk_port("br0", "in", IN, in_dev)
+
+    def _encap(self, in_dev, out_dev, net):
+        self.out_bridge = "br-phy"
+        self._bridge("br-phy", net["out_mac"])
+        self._dpdk_port("br-phy", "out", OUT, out_dev)
+        # Only the tunnelled IPv4 leaves: nothing the tap's kernel side might send.
+        self.flow("br-phy", "in_port=LOCAL,ip,actions=output:%d" % OUT)
+        self._vtep("10.0.2.1/24")
+        self.appctl("tnl/arp/set", "br-phy", "10.0.2.9", net["vtep_mac"])
+        self._bridge("br-int", "02:00:00:00:16:01")
+        self._vxlan("10.0.2.9")
+        self.flow("br-int", "in_port=%d,ip,nw_dst=10.2.0.0/16,actions=dec_ttl,"
+                  "mod_dl_src:02:00:00:00:16:01,mod_dl_dst:%s,output:%d"
+                  % (IN, net["tun_nh_mac"], VX))
+        self._dpdk_port("br-int", "in", IN, in_dev)
+
+    def _decap(self, in_dev, out_dev, net):
+        # Frames to the internal port's MAC and VTEP address are popped off the tunnel
+        # (OVS's native tunnel termination) and come in on the VXLAN port.
+        self.out_bridge = "br-int"
+        self._bridge("br-int", net["out_mac"])
+        self._vxlan("10.0.1.9")
+        self.flow("br-int", "in_port=%d,ip,nw_dst=10.2.0.0/16,actions=dec_ttl,"
+                  "mod_dl_src:%s,mod_dl_dst:%s,output:%d"
+                  % (VX, net["out_mac"], net["nh_mac"], OUT))
+        self._dpdk_port("br-int", "out", OUT, out_dev)
+        self._bridge("br-phy", net["in_mac"])
+        self.flow("br-phy", "in_port=%d,actions=LOCAL" % IN)
+        self._vtep("10.0.1.1/24")
+        self._dpdk_port("br-phy", "in", IN, in_dev)
+
+    def _vtep(self, cidr):
+        """The local VTEP address, on br-phy's internal port (a tap in the namespace)."""
+        self.netns_run("ip", "addr", "add", cidr, "dev", "br-phy")
+        self.netns_run("ip", "link", "set", "br-phy", "up")
+
+    def _vxlan(self, remote):
+        self.vsctl("add-port", "br-int", "vx", "--", "set", "Interface", "vx", "type=vxlan",
+                   "ofport_request=%d" % VX, "options:remote_ip=" + remote, "options:key=100")
 
     def _start(self, main_cpu, pmd_cpu):
         subprocess.run(["ip", "netns", "add", self.netns], check=True)
