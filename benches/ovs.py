@@ -48,9 +48,11 @@ class Ovs:
     """One OVS-DPDK, configured for scenario kind `kind` (KINDS) with `in_dev` and `out_dev`
     as its DPDK ports (devargs). `net` holds the addresses and MACs of benches/e2e's
     scenarios: in_mac (the input frames' destination), out_mac, nh_mac (routed next hop),
-    tun_nh_mac (next hop inside the tunnel), vtep_mac (remote VTEP)."""
+    tun_nh_mac (next hop inside the tunnel), vtep_mac (remote VTEP). `settings`: more
+    Open_vSwitch columns to set before ovs-vswitchd starts ("other_config:KEY=VALUE")."""
 
-    def __init__(self, workdir, prefix, kind, in_dev, out_dev, main_cpu, pmd_cpu, net):
+    def __init__(self, workdir, prefix, kind, in_dev, out_dev, main_cpu, pmd_cpu, net,
+                 settings=()):
         if kind not in KINDS:
             raise ValueError("OVS runs %s, not %s" % (", ".join(KINDS), kind))
         self.dir = os.path.join(workdir, prefix)
@@ -62,7 +64,7 @@ class Ovs:
                         OVS_LOGDIR=self.dir, OVS_SYSCONFDIR=self.dir, OVS_PKGDATADIR=self.dir)
         self.db = "unix:" + self.path("db.sock")
         try:
-            self._start(main_cpu, pmd_cpu)
+            self._start(main_cpu, pmd_cpu, settings)
             {"routed": self._routed, "encap": self._encap, "decap": self._decap}[kind](
                 in_dev, out_dev, net)
         except BaseException:
@@ -122,7 +124,7 @@ class Ovs:
         self.vsctl("add-port", "br-int", "vx", "--", "set", "Interface", "vx", "type=vxlan",
                    "ofport_request=%d" % VX, "options:remote_ip=" + remote, "options:key=100")
 
-    def _start(self, main_cpu, pmd_cpu):
+    def _start(self, main_cpu, pmd_cpu, settings):
         subprocess.run(["ip", "netns", "add", self.netns], check=True)
         self.netns_created = True
         # The namespace's own sysctl: its taps send no IPv6 (router solicitations, MLD).
@@ -140,7 +142,7 @@ class Ovs:
                    "other_config:dpdk-lcore-mask=0x%x" % (1 << main_cpu),
                    "other_config:pmd-cpu-mask=0x%x" % (1 << pmd_cpu),
                    "other_config:dpdk-extra=--no-pci --file-prefix=%s --huge-unlink "
-                   "--log-level=*:warning" % self.prefix)
+                   "--log-level=*:warning" % self.prefix, *settings)
         self._spawn(VSWITCHD, self.db, "--unixctl=" + self.path("ovs-vswitchd.ctl"),
                     "--log-file=" + self.path("ovs-vswitchd.log"))
         # DPDK initialises before the unixctl socket appears.
