@@ -277,6 +277,14 @@ pub struct NeighborProbe {
 /// worker may take a probe). When it is full, the probe waits for the next aging pass.
 pub type ProbeQueue = Arc<crossbeam_queue::ArrayQueue<NeighborProbe>>;
 
+/// Every resolved neighbor's rewrite: [`FwdState::host_rewrites`] rebuilt from the state.
+fn all_host_rewrites(st: &FwdState) -> FxHashMap<(IfIndex, Ipv4Addr), Rewrite> {
+    st.neighbors
+        .keys()
+        .filter_map(|&(i, ip)| Some(((i, ip), st.resolved(i, ip)?)))
+        .collect()
+}
+
 fn mask(len: u8) -> u32 {
     if len == 0 {
         0
@@ -455,12 +463,43 @@ impl Control {
 
     /// Publishes `next` and waits until every online worker has seen it.
     fn publish(&mut self, mut next: FwdState) -> Result<(), FwdError> {
-        // Every resolved neighbor's rewrite once; a gateway's adjacency takes its gateway's.
-        next.host_rewrites = next
-            .neighbors
-            .keys()
-            .filter_map(|&(i, ip)| Some(((i, ip), next.resolved(i, ip)?)))
-            .collect();
+        next.host_rewrites = all_host_rewrites(&next);
+        self.publish_derived(next)
+    }
+
+    /// [`Control::publish`] for `next`, a copy of the current state whose neighbors differ
+    /// only at `keys` (learned, changed or removed): only their host rewrites are redone. The
+    /// whole map is a hash insert per neighbor, 1.4 ms at 50,000 neighbors, where a learn
+    /// batch or an aging pass usually changes a few (one change among 50,000 neighbors:
+    /// 1.5-3.5 ms -> 0.07-0.15 ms, the first few up to 1.3 ms while the allocator warms up).
+    /// A batch of thousands that touches more than an eighth of the table rebuilds it whole,
+    /// which is then the cheaper (50,000 learned at once: 8 ms, against 11 ms one by one).
+    fn publish_neighbors(
+        &mut self,
+        mut next: FwdState,
+        keys: &[(IfIndex, Ipv4Addr)],
+    ) -> Result<(), FwdError> {
+        if keys.len() > 1024 && keys.len() > next.neighbors.len() / 8 {
+            return self.publish(next);
+        }
+        for &(i, ip) in keys {
+            match next.resolved(i, ip) {
+                Some(rw) => next.host_rewrites.insert((i, ip), rw),
+                None => next.host_rewrites.remove(&(i, ip)),
+            };
+        }
+        debug_assert!(
+            next.host_rewrites == all_host_rewrites(&next),
+            "host rewrites out of step with the neighbors"
+        );
+        self.publish_derived(next)
+    }
+
+    /// Publishes `next`, whose host rewrites are up to date: derives the rest (each
+    /// adjacency's rewrite, the next hops, tunnel underlays, VTEP bypass), then waits for the
+    /// workers to leave the old state and frees it.
+    fn publish_derived(&mut self, mut next: FwdState) -> Result<(), FwdError> {
+        // A gateway's adjacency takes its gateway's rewrite.
         next.rewrites = next
             .adjs
             .iter()
@@ -1106,7 +1145,7 @@ impl Control {
     /// not learned when [`NeighborPolicy::max_learned`] are already (counted). Returns how
     /// many entries changed.
     pub fn learn(&mut self, q: &LearnQueue, now: Instant) -> Result<usize, FwdError> {
-        let mut changed = 0;
+        let mut changed = Vec::new();
         let state = self.state.load();
         let mut next: Option<FwdState> = None;
         while let Some(ev) = q.pop() {
@@ -1134,12 +1173,12 @@ impl Control {
                         is_static: false,
                     },
                 );
-            changed += 1;
+            changed.push((ev.iface, ev.ip));
         }
         if let Some(n) = next {
-            self.publish(n)?;
+            self.publish_neighbors(n, &changed)?;
         }
-        Ok(changed)
+        Ok(changed.len())
     }
 
     /// Deletes a neighbor; `false` when there was none.
@@ -1168,7 +1207,7 @@ impl Control {
         for k in &expired {
             next.neighbors.remove(k);
         }
-        self.publish(next)?;
+        self.publish_neighbors(next, &expired)?;
         Ok(expired.len())
     }
 
@@ -1810,6 +1849,78 @@ mod tests {
         // Room again for .4.
         q.push(ev(4, 7)).unwrap();
         assert_eq!(c.learn(&q, t0 + s(61)).unwrap(), 1);
+    }
+
+    /// Learn batches and age-outs redo only the host rewrites of the neighbors they touch
+    /// (`publish_neighbors`, which debug builds check against a full rebuild). What follows
+    /// from those rewrites follows too: a gateway's adjacency and a tunnel's underlay take a
+    /// learned MAC, a changed one, and lose it when it ages out; the other neighbors keep
+    /// theirs.
+    #[test]
+    fn learning_and_aging_keep_the_derived_rewrites_in_step() {
+        let mut c = control();
+        let a = c.add_port("a", 0, [2; 6], 1500, TxCaps::default()).unwrap();
+        c.add_address("a", ip("10.0.1.1"), 24).unwrap();
+        c.add_route(ip("10.9.0.0"), 16, &[ip("10.0.1.2")]).unwrap();
+        let t = VxlanTunnel {
+            vni: 100,
+            local: ip("10.0.1.1"),
+            remote: ip("10.0.1.3"),
+            udp_port: 4789,
+        };
+        let vx = c.add_vxlan("vx", t, [4; 6], 1450).unwrap();
+        c.set_neighbor_policy(NeighborPolicy {
+            age: Some(Duration::from_secs(60)),
+            probes: 1,
+            probe_interval: Duration::from_secs(1),
+            max_learned: 100,
+        });
+        let (fib, _) = c.readers();
+        let gw_adj = fib.lookup(u32::from(ip("10.9.0.0"))).unwrap() as usize;
+        // Everything the neighbors feed, as (gateway's dst MAC, VTEP's dst MAC, host count).
+        let derived = |c: &Control| {
+            let st = c.state();
+            let dst = |rw: Option<Rewrite>| rw.map(|r| r.l2[0]);
+            (
+                dst(st.rewrites[gw_adj]),
+                dst(st.tunnel_underlay[usize::from(vx)]),
+                st.host_rewrites.len(),
+            )
+        };
+        let t0 = Instant::now();
+        let q: LearnQueue = Arc::new(crossbeam_queue::ArrayQueue::new(16));
+        let learn = |c: &mut Control, evs: &[(u8, u8)], at: Instant| {
+            for &(n, m) in evs {
+                let ip = Ipv4Addr::new(10, 0, 1, n);
+                q.push(NeighborEvent {
+                    iface: a,
+                    ip,
+                    mac: [m; 6],
+                })
+                .unwrap();
+            }
+            c.learn(&q, at).unwrap()
+        };
+        assert_eq!(derived(&c), (None, None, 0));
+        assert_eq!(learn(&mut c, &[(2, 7), (3, 8), (4, 9)], t0), 3);
+        assert_eq!(derived(&c), (Some(7), Some(8), 3));
+        assert_eq!(learn(&mut c, &[(2, 5)], t0 + Duration::from_secs(30)), 1);
+        assert_eq!(derived(&c), (Some(5), Some(8), 3), "the gateway moved");
+        let probes: ProbeQueue = Arc::new(crossbeam_queue::ArrayQueue::new(16));
+        // .3 and .4 go unconfirmed past 60 s, are probed, and are gone a probe later.
+        assert_eq!(
+            c.age_neighbors(t0 + Duration::from_secs(61), &probes)
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            c.age_neighbors(t0 + Duration::from_secs(62), &probes)
+                .unwrap(),
+            2
+        );
+        assert_eq!(derived(&c), (Some(5), None, 1), "the VTEP aged out");
+        assert_eq!(learn(&mut c, &[(3, 6)], t0 + Duration::from_secs(62)), 1);
+        assert_eq!(derived(&c), (Some(5), Some(6), 2));
     }
 
     /// An address added to an interface that is up, and the addresses of one brought up, are
