@@ -17,5 +17,16 @@ apt_install_missing() {
   echo "ci/${0##*/}: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # These are tools, not services: their maintainer scripts must not start daemons
+  # (prometheus, openvswitch) that nothing here stops. A policy-rc.d that exits 101 says so
+  # to invoke-rc.d and deb-systemd-invoke; one already in place is left as it is.
+  local policy=/usr/sbin/policy-rc.d added="" rc=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    added=1
+  fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+  if [ -n "$added" ]; then rm -f "$policy"; fi
+  return "$rc"
 }
