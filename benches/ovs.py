@@ -31,6 +31,8 @@ PACKAGE = "openvswitch-switch-dpdk"
 KINDS = ("routed", "encap", "decap")
 # OpenFlow port numbers, requested: the flows go in before the ports they name exist.
 IN, OUT, VX = 1, 2, 3
+# The integration bridge's MAC in the encap scenario: the inner frames' source.
+INT_MAC = "02:00:00:00:16:01"
 
 
 def missing():
@@ -59,6 +61,7 @@ class Ovs:
         self.prefix = prefix
         self.netns = prefix
         self.procs = []
+        self.netns_created = False
         os.makedirs(self.dir)
         self.env = dict(os.environ, OVS_RUNDIR=self.dir, OVS_DBDIR=self.dir,
                         OVS_LOGDIR=self.dir, OVS_SYSCONFDIR=self.dir, OVS_PKGDATADIR=self.dir)
@@ -93,11 +96,11 @@ class Ovs:
         self.flow("br-phy", "in_port=LOCAL,ip,actions=output:%d" % OUT)
         self._vtep("10.0.2.1/24")
         self.appctl("tnl/arp/set", "br-phy", "10.0.2.9", net["vtep_mac"])
-        self._bridge("br-int", "02:00:00:00:16:01")
+        self._bridge("br-int", INT_MAC)
         self._vxlan("10.0.2.9")
         self.flow("br-int", "in_port=%d,ip,nw_dst=10.2.0.0/16,actions=dec_ttl,"
-                  "mod_dl_src:02:00:00:00:16:01,mod_dl_dst:%s,output:%d"
-                  % (IN, net["tun_nh_mac"], VX))
+                  "mod_dl_src:%s,mod_dl_dst:%s,output:%d"
+                  % (IN, INT_MAC, net["tun_nh_mac"], VX))
         self._dpdk_port("br-int", "in", IN, in_dev)
 
     def _decap(self, in_dev, out_dev, net):
@@ -233,7 +236,7 @@ class Ovs:
                     p.kill()
                     p.wait()
         self.procs = []
-        if getattr(self, "netns_created", False):
+        if self.netns_created:
             subprocess.run(["ip", "netns", "del", self.netns], check=False)
             self.netns_created = False
         shutil.rmtree("/var/run/dpdk/" + self.prefix, ignore_errors=True)
