@@ -56,19 +56,37 @@ impl Net {
     }
 }
 
-/// A graph holding arp-probe over `control`'s state, taking from `probes`, with buffers from
-/// `alloc`, and the two sinks recording into the returned `Got`.
-fn probe_rig(
-    control: &Control,
-    probes: &crate::fwd::ProbeQueue,
-    alloc: VecAlloc,
-) -> (Graph<VecBuf>, NodeId, Got) {
-    let got: Got = Arc::default();
-    let mut b = GraphBuilder::new();
-    let node = b.add_source(ArpProbe::new(control.readers().1, probes.clone()));
-    b.add(Sink("port-tx", got.clone()));
-    b.add(Sink("vxlan-encap", got.clone()));
-    (b.build(|| 0, Box::new(alloc)).unwrap(), node, got)
+/// A graph holding arp-probe and the two sinks it sends to.
+struct ProbeRig {
+    graph: Graph<VecBuf>,
+    node: NodeId,
+    got: Got,
+}
+
+impl ProbeRig {
+    /// arp-probe over `control`'s state, taking from `probes`, with buffers from `alloc`.
+    fn new(control: &Control, probes: &crate::fwd::ProbeQueue, alloc: VecAlloc) -> ProbeRig {
+        let got: Got = Arc::default();
+        let mut b = GraphBuilder::new();
+        let node = b.add_source(ArpProbe::new(control.readers().1, probes.clone()));
+        b.add(Sink("port-tx", got.clone()));
+        b.add(Sink("vxlan-encap", got.clone()));
+        let graph = b.build(|| 0, Box::new(alloc)).unwrap();
+        ProbeRig { graph, node, got }
+    }
+
+    /// One poll of the graph's sources, as a worker makes it: whether arp-probe had work, and
+    /// what the sinks got.
+    fn poll(&mut self) -> (bool, Vec<(&'static str, VecBuf)>) {
+        let worked = self.graph.poll_sources();
+        self.graph.run();
+        (worked, std::mem::take(&mut *self.got.lock().unwrap()))
+    }
+
+    /// arp-probe's `show runtime` entry.
+    fn report(&self) -> crate::graph::NodeReport {
+        self.graph.report().swap_remove(self.node.0 as usize)
+    }
 }
 
 /// A graph holding arp-input over `state` and the two sinks.
@@ -787,13 +805,8 @@ fn arp_probe_sends_what_is_queued_and_counts_what_it_cannot() {
         limit: Some(3),
         made: 0,
     };
-    let (mut g, node, got) = probe_rig(c, &probes, alloc);
-    let poll = |g: &mut Graph<VecBuf>| {
-        let worked = g.poll_sources();
-        g.run();
-        (worked, std::mem::take(&mut *got.lock().unwrap()))
-    };
-    assert_eq!(poll(&mut g), (false, vec![]), "nothing queued: no work");
+    let mut rig = ProbeRig::new(c, &probes, alloc);
+    assert_eq!(rig.poll(), (false, vec![]), "nothing queued: no work");
 
     let probe = |iface, ip| crate::fwd::NeighborProbe { iface, ip };
     for p in [
@@ -807,7 +820,7 @@ fn arp_probe_sends_what_is_queued_and_counts_what_it_cannot() {
     ] {
         probes.push(p).unwrap();
     }
-    let (worked, out) = poll(&mut g);
+    let (worked, out) = rig.poll();
     assert!(worked);
     let expect = |iface: &str, target| {
         let mut b = VecBuf::new(&[]);
@@ -839,7 +852,7 @@ fn arp_probe_sends_what_is_queued_and_counts_what_it_cannot() {
             ),
         ]
     );
-    let counted: Vec<_> = g.report()[node.0 as usize].nonzero_errors().collect();
+    let counted: Vec<_> = rig.report().nonzero_errors().collect();
     assert_eq!(
         counted,
         vec![
@@ -851,20 +864,15 @@ fn arp_probe_sends_what_is_queued_and_counts_what_it_cannot() {
     );
 
     // A long queue: PROBES_PER_POLL at a time.
-    let (mut g, _, more) = probe_rig(&net.control, &probes, VecAlloc::default());
-    let poll = |g: &mut Graph<VecBuf>| {
-        let worked = g.poll_sources();
-        g.run();
-        (worked, std::mem::take(&mut *more.lock().unwrap()))
-    };
+    let mut rig = ProbeRig::new(&net.control, &probes, VecAlloc::default());
     for n in 0..40 {
         probes
             .push(probe(net.pod, Ipv4Addr::new(10, 99, 1, 10 + n)))
             .unwrap();
     }
-    assert_eq!(poll(&mut g).1.len(), PROBES_PER_POLL);
-    assert_eq!(poll(&mut g).1.len(), 40 - PROBES_PER_POLL);
-    assert_eq!(poll(&mut g), (false, vec![]));
+    assert_eq!(rig.poll().1.len(), PROBES_PER_POLL);
+    assert_eq!(rig.poll().1.len(), 40 - PROBES_PER_POLL);
+    assert_eq!(rig.poll(), (false, vec![]));
 }
 
 /// A probe for one of the interface's own addresses is a gratuitous ARP request (sender =
@@ -873,16 +881,15 @@ fn arp_probe_sends_what_is_queued_and_counts_what_it_cannot() {
 fn arp_probe_for_our_own_address_is_a_gratuitous_arp() {
     let net = net();
     let probes: crate::fwd::ProbeQueue = Arc::new(crossbeam_queue::ArrayQueue::new(4));
-    let (mut g, node, got) = probe_rig(&net.control, &probes, VecAlloc::default());
+    let mut rig = ProbeRig::new(&net.control, &probes, VecAlloc::default());
     probes
         .push(crate::fwd::NeighborProbe {
             iface: net.pod,
             ip: POD_IP,
         })
         .unwrap();
-    assert!(g.poll_sources());
-    g.run();
-    let out = std::mem::take(&mut *got.lock().unwrap());
+    let (worked, out) = rig.poll();
+    assert!(worked);
     assert_eq!(out.len(), 1);
     let frame = EthernetFrame::new_checked(out[0].1.data()).unwrap();
     assert_eq!(frame.dst_addr(), EthernetAddress::BROADCAST);
@@ -897,7 +904,7 @@ fn arp_probe_for_our_own_address_is_a_gratuitous_arp() {
         (POD_MAC, POD_IP, POD_IP)
     );
     assert!(arp.is_gratuitous());
-    let report = &g.report()[node.0 as usize];
+    let report = rig.report();
     let counted: Vec<_> = report.nonzero_errors().collect();
     assert_eq!(counted, vec![("gratuitous ARP sent for our address", 1)]);
     assert_eq!(
