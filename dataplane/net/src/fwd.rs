@@ -1267,6 +1267,16 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// A VXLAN tunnel `local` -> `remote` with `vni`, on the IANA port.
+    fn tunnel(vni: u32, local: &str, remote: &str) -> VxlanTunnel {
+        VxlanTunnel {
+            vni,
+            local: ip(local),
+            remote: ip(remote),
+            udp_port: 4789,
+        }
+    }
+
     fn control() -> Control {
         control_with(1024)
     }
@@ -1408,12 +1418,7 @@ mod tests {
             c.add_address("zz", ip("10.5.0.1"), 24),
             Err(FwdError::NoIface("zz".into()))
         );
-        let t = VxlanTunnel {
-            vni: 100,
-            local: ip("192.168.50.1"),
-            remote: ip("192.168.50.2"),
-            udp_port: 4789,
-        };
+        let t = tunnel(100, "192.168.50.1", "192.168.50.2");
         assert!(matches!(
             c.add_vxlan("vx", t, [4; 6], 1450),
             Err(FwdError::TunnelLocalNotOurs { .. })
@@ -1469,12 +1474,7 @@ mod tests {
         c.add_port("up", 0, [2; 6], 1500, TxCaps::default())
             .unwrap();
         c.add_address("up", ip("192.168.50.1"), 24).unwrap();
-        let t = VxlanTunnel {
-            vni: 100,
-            local: ip("192.168.50.1"),
-            remote: ip("192.168.50.2"),
-            udp_port: 4789,
-        };
+        let t = tunnel(100, "192.168.50.1", "192.168.50.2");
         let vx = c.add_vxlan("vx", t, [4; 6], 1450).unwrap();
         c.add_address("vx", ip("172.16.0.1"), 24).unwrap();
         c.set_neighbor(vx, ip("172.16.0.2"), [5; 6], true).unwrap();
@@ -1862,13 +1862,9 @@ mod tests {
         let a = c.add_port("a", 0, [2; 6], 1500, TxCaps::default()).unwrap();
         c.add_address("a", ip("10.0.1.1"), 24).unwrap();
         c.add_route(ip("10.9.0.0"), 16, &[ip("10.0.1.2")]).unwrap();
-        let t = VxlanTunnel {
-            vni: 100,
-            local: ip("10.0.1.1"),
-            remote: ip("10.0.1.3"),
-            udp_port: 4789,
-        };
-        let vx = c.add_vxlan("vx", t, [4; 6], 1450).unwrap();
+        let vx = c
+            .add_vxlan("vx", tunnel(100, "10.0.1.1", "10.0.1.3"), [4; 6], 1450)
+            .unwrap();
         c.set_neighbor_policy(NeighborPolicy {
             age: Some(Duration::from_secs(60)),
             probes: 1,
@@ -1949,13 +1945,8 @@ mod tests {
             [],
             "a refused address is not announced"
         );
-        let tunnel = VxlanTunnel {
-            vni: 7,
-            local: ip("10.0.1.1"),
-            remote: ip("10.0.1.9"),
-            udp_port: 4789,
-        };
-        c.add_vxlan("vx7", tunnel, [3; 6], 1450).unwrap();
+        c.add_vxlan("vx7", tunnel(7, "10.0.1.1", "10.0.1.9"), [3; 6], 1450)
+            .unwrap();
         c.add_address("vx7", ip("172.16.7.1"), 24).unwrap();
         assert_eq!(c.take_announcements(), [], "tunnels are not announced on");
         let vx = c.iface("vx7").unwrap().index;
