@@ -61,13 +61,8 @@ const ICMP_BURST: u64 = 10;
 
 /// The counts of ip4-rewrite's `reasons` in `errors`, summed.
 fn rewrite_counts(errors: &[(String, String, u64)], reasons: &[Ip4RewriteError]) -> u64 {
-    errors
-        .iter()
-        .filter(|(node, reason, _)| {
-            node == "ip4-rewrite" && reasons.iter().any(|r| r.name() == reason)
-        })
-        .map(|e| e.2)
-        .sum()
+    let names: Vec<&str> = reasons.iter().map(|r| r.name()).collect();
+    error_count(errors, "ip4-rewrite", &names)
 }
 
 /// (ICMP errors sent, ICMP errors over the limit) from `show errors`.
@@ -243,11 +238,7 @@ fn counted(d: &Dpctl) -> (u64, u64, u64) {
         .sum();
     let made = [ArpProbeError::Sent.name(), ArpProbeError::Announced.name()];
     let arp = rewrite_counts(&errors, &[Ip4RewriteError::Unresolved])
-        + errors
-            .iter()
-            .filter(|(node, reason, _)| node == "arp-probe" && made.contains(&reason.as_str()))
-            .map(|e| e.2)
-            .sum::<u64>();
+        + error_count(&errors, "arp-probe", &made);
     let long = errors
         .iter()
         .filter(|(node, reason, _)| node == "port-rx" && reason == PortRxError::MultiSegment.name())

@@ -41,22 +41,13 @@ fn entry(d: &Dpctl, address: &str) -> Option<(String, String, Option<u64>)> {
         })
 }
 
-/// arp-probe's count under `reason` so far (`show errors`).
-fn arp_probe(d: &Dpctl, reason: ArpProbeError) -> u64 {
-    d.errors()
-        .iter()
-        .filter(|(node, r, _)| node == "arp-probe" && r == reason.name())
-        .map(|c| c.2)
-        .sum()
-}
-
 fn probes_sent(d: &Dpctl) -> u64 {
-    arp_probe(d, ArpProbeError::Sent)
+    d.error_count("arp-probe", &[ArpProbeError::Sent.name()])
 }
 
 /// Gratuitous ARPs sent so far.
 fn announced(d: &Dpctl) -> u64 {
-    arp_probe(d, ArpProbeError::Announced)
+    d.error_count("arp-probe", &[ArpProbeError::Announced.name()])
 }
 
 fn mac_of(ns: &Netns) -> String {

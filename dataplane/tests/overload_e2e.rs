@@ -17,11 +17,7 @@ const CORES: &str = "0@0,1@1";
 const MBUFS: u64 = 8192;
 
 fn tx_ring_full(d: &Dpctl) -> u64 {
-    d.errors()
-        .into_iter()
-        .filter(|(node, reason, _)| node == "port-tx" && reason == "tx ring full")
-        .map(|(_, _, n)| n)
-        .sum()
+    d.error_count("port-tx", &["tx ring full"])
 }
 
 #[test]

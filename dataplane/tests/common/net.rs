@@ -108,6 +108,16 @@ pub fn in_port(dev: &str) -> String {
     format!("[[port]]\nname = \"in\"\ndevice = \"{dev}\"\naddress = \"10.0.1.1/24\"\n")
 }
 
+/// The sum of `node`'s counters under `reasons` in `errors` (a [`Dpctl::errors`] answer, so
+/// several sums can come from one snapshot).
+pub fn error_count(errors: &[(String, String, u64)], node: &str, reasons: &[&str]) -> u64 {
+    errors
+        .iter()
+        .filter(|(n, r, _)| n == node && reasons.contains(&r.as_str()))
+        .map(|e| e.2)
+        .sum()
+}
+
 /// The address of port `out` in [`routed_out`].
 pub const OUT_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 2, 1);
 
@@ -521,6 +531,11 @@ impl Dpctl {
                 (text("node"), text("reason"), n)
             })
             .collect()
+    }
+
+    /// The sum of `node`'s counters under `reasons` in `show errors` ([`error_count`]).
+    pub fn error_count(&self, node: &str, reasons: &[&str]) -> u64 {
+        error_count(&self.errors(), node, reasons)
     }
 
     /// Expects exit `code` and a stderr line containing `needle`.
