@@ -170,19 +170,28 @@ pub fn write_pcap(path: &std::path::Path, frames: &[Vec<u8>]) {
 /// with (at start, when an address is added or its interface comes up): returns the other
 /// frames, in order, and the addresses announced.
 pub fn split_announcements(frames: Vec<Vec<u8>>) -> (Vec<Vec<u8>>, Vec<std::net::Ipv4Addr>) {
+    use dp_net::wire::{
+        ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress, EthernetFrame,
+    };
+    // The address a broadcast gratuitous ARP request in `f` announces.
+    let announces = |f: &[u8]| {
+        let eth = EthernetFrame::new_checked(f).ok()?;
+        if eth.dst_addr() != EthernetAddress::BROADCAST || eth.ethertype() != EtherType::Arp {
+            return None;
+        }
+        let arp = ArpRepr::parse(&ArpPacket::new_checked(eth.payload()).ok()?).ok()?;
+        (arp.operation == ArpOperation::Request && arp.is_gratuitous())
+            .then_some(arp.sender_protocol_addr)
+    };
     let mut announced = Vec::new();
     let rest = frames
         .into_iter()
-        .filter(|f| {
-            let garp = f.len() >= 42
-                && f[..6] == [0xff; 6]
-                && f[12..14] == [0x08, 0x06]
-                && f[20..22] == [0, 1]
-                && f[28..32] == f[38..42];
-            if garp {
-                announced.push(std::net::Ipv4Addr::new(f[28], f[29], f[30], f[31]));
+        .filter(|f| match announces(f) {
+            Some(ip) => {
+                announced.push(ip);
+                false
             }
-            !garp
+            None => true,
         })
         .collect();
     (rest, announced)
