@@ -431,7 +431,7 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
         let info = start_port(&port, pool, pc).map_err(perr)?;
         let (mac, mtu, caps) = (info.mac, info.mtu, info.caps);
         eprintln!(
-            "dataplane: port {} up: device {} (port id {}, mac {}, mtu {mtu}, rx queues {rx_queues}{}, tx queues {tx_queues}{}, tx checksum offload: {})",
+            "dataplane: port {} up: device {} (port id {}, mac {}, mtu {mtu}, rx queues {rx_queues}{}, tx queues {tx_queues}{}, tx checksum offload: {}, flow hash: {})",
             p.name,
             p.device,
             port.id(),
@@ -446,7 +446,8 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
             } else {
                 ""
             },
-            if caps.ipv4_csum { "ipv4" } else { "none" }
+            if caps.ipv4_csum { "ipv4" } else { "none" },
+            if port.rx_hash() { "nic" } else { "software" }
         );
         infos.push(info);
         ports.push(port);

@@ -69,7 +69,8 @@ pub struct PortConfig {
     pub tx_desc: u16,
     /// L3 MTU; `None` keeps the driver's default.
     pub mtu: Option<u16>,
-    /// Spread rx over queues by RSS (IP/UDP/TCP) when there is more than one rx queue.
+    /// Use RSS (IP/UDP/TCP): to spread rx over the queues when there is more than one, and,
+    /// with one queue, for its hash alone when the device hands it over (see [`RssUse`]).
     pub rss: bool,
     /// Rx offloads wanted; only those the device supports are enabled.
     pub rx_offloads: u64,
@@ -144,7 +145,61 @@ struct PortState {
     configured: Option<PortConfig>,
     /// Rx is spread over the queues by RSS.
     rss: bool,
+    /// The RSS hash offload is on: received mbufs carry the NIC's flow hash.
+    rx_hash: bool,
     started: bool,
+}
+
+/// What a port uses RSS for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RssUse {
+    /// No RSS: the port has one queue and the device would not hand over a hash, or RSS was
+    /// not asked for, or the device hashes none of IP, UDP, TCP.
+    Off,
+    /// Spread rx over several queues (the NIC's hash comes with it when the RSS hash
+    /// offload is asked for and offered).
+    Spread,
+    /// One queue, RSS on for the hash alone: the NIC writes each packet's flow hash into
+    /// its mbuf, and the graph takes it for the VXLAN source port and ECMP instead of
+    /// hashing the headers (about 40 instructions a packet). OVS-DPDK configures its ports
+    /// the same way. Only when the device offers the RSS hash offload: without it there is
+    /// nothing to gain from RSS on one queue.
+    HashOnly,
+}
+
+impl RssUse {
+    /// The use for a port configured as `cfg`, on a device with `caps`, which hashes the
+    /// flow types `rss_hf` of IP/UDP/TCP.
+    pub fn choose(cfg: &PortConfig, caps: &DevCaps, rss_hf: u64) -> RssUse {
+        if !cfg.rss || rss_hf == 0 {
+            RssUse::Off
+        } else if cfg.rx_queues > 1 {
+            RssUse::Spread
+        } else if cfg.rx_offloads & caps.rx_offload_capa & offload::RX_RSS_HASH != 0 {
+            RssUse::HashOnly
+        } else {
+            RssUse::Off
+        }
+    }
+}
+
+/// The `rte_eth_conf` for `cfg` on a device with `caps`: the offloads asked for that the
+/// device offers, RSS as `rss` says over flow types `rss_hf`, and the MTU.
+fn eth_conf(cfg: &PortConfig, caps: &DevCaps, rss: RssUse, rss_hf: u64) -> dpdk_sys::rte_eth_conf {
+    let mut conf = dpdk_sys::rte_eth_conf::default();
+    conf.rxmode.offloads = cfg.rx_offloads & caps.rx_offload_capa;
+    conf.txmode.offloads = cfg.tx_offloads & caps.tx_offload_capa;
+    if rss == RssUse::Off {
+        // The ethdev layer refuses the RSS hash offload without RSS.
+        conf.rxmode.offloads &= !offload::RX_RSS_HASH;
+    } else {
+        conf.rxmode.mq_mode = dpdk_sys::RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+    }
+    if let Some(mtu) = cfg.mtu {
+        conf.rxmode.mtu = mtu as u32;
+    }
+    conf
 }
 
 /// The most rx (and tx) queues a port may have: the queue handles taken are tracked in a
@@ -360,29 +415,23 @@ impl Port {
                 caps.min_mtu, caps.max_mtu
             )));
         }
-        let mut conf = dpdk_sys::rte_eth_conf::default();
-        conf.rxmode.offloads = cfg.rx_offloads & caps.rx_offload_capa;
-        conf.txmode.offloads = cfg.tx_offloads & caps.tx_offload_capa;
         let rss_hf = (dpdk_sys::SHIM_RSS_IP | dpdk_sys::SHIM_RSS_UDP | dpdk_sys::SHIM_RSS_TCP)
             & caps.flow_type_rss_offloads;
-        let rss = cfg.rss && cfg.rx_queues > 1 && rss_hf != 0;
-        if rss {
-            conf.rxmode.mq_mode = dpdk_sys::RTE_ETH_MQ_RX_RSS;
-            conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
-        } else {
-            // The ethdev layer refuses the RSS hash offload without RSS.
-            conf.rxmode.offloads &= !offload::RX_RSS_HASH;
-        }
-        if let Some(mtu) = cfg.mtu {
-            conf.rxmode.mtu = mtu as u32;
-        }
+        let mut rss = RssUse::choose(cfg, &caps, rss_hf);
         let (id, nrx, ntx) = (self.inner.id, cfg.rx_queues, cfg.tx_queues);
-        // SAFETY: valid port id, not started, no data path running (checked above); conf is
-        // a fully initialised rte_eth_conf.
-        let rc = unsafe { dpdk_sys::rte_eth_dev_configure(id, nrx, ntx, &conf) };
-        if rc != 0 {
-            return Err(self.err("rte_eth_dev_configure", rc));
-        }
+        let conf = loop {
+            let conf = eth_conf(cfg, &caps, rss, rss_hf);
+            // SAFETY: valid port id, not started, no data path running (checked above); conf
+            // is a fully initialised rte_eth_conf.
+            let rc = unsafe { dpdk_sys::rte_eth_dev_configure(id, nrx, ntx, &conf) };
+            match (rc, rss) {
+                (0, _) => break conf,
+                // RSS on one queue is only for the hash: a device that refuses it works
+                // without, and the graph hashes in software.
+                (_, RssUse::HashOnly) => rss = RssUse::Off,
+                _ => return Err(self.err("rte_eth_dev_configure", rc)),
+            }
+        };
         // SAFETY: valid port id; socket lookup has no preconditions.
         let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(id) } as u32;
         for q in 0..cfg.rx_queues {
@@ -416,7 +465,8 @@ impl Port {
             unsafe { dpdk_sys::rte_eth_promiscuous_enable(id) };
         }
         state.configured = Some(cfg.clone());
-        state.rss = rss;
+        state.rss = rss == RssUse::Spread;
+        state.rx_hash = conf.rxmode.offloads & offload::RX_RSS_HASH != 0;
         Ok((conf.rxmode.offloads, conf.txmode.offloads))
     }
 
@@ -434,6 +484,13 @@ impl Port {
     pub fn rss(&self) -> bool {
         let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
         state.rss
+    }
+
+    /// Whether the device hands each received packet its RSS hash (the RSS hash offload is
+    /// on), so the graph takes the flow hash from the NIC instead of computing it.
+    pub fn rx_hash(&self) -> bool {
+        let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.rx_hash
     }
 
     /// Starts the port (after `configure`).
@@ -764,5 +821,65 @@ mod tests {
     fn device_name_is_devargs_up_to_first_comma() {
         assert_eq!(device_name("net_af_packet0,iface=veth0"), "net_af_packet0");
         assert_eq!(device_name("0000:3b:02.1"), "0000:3b:02.1");
+    }
+
+    /// A VF as iavf or mlx5 describes itself: RSS over IP/UDP/TCP, the RSS hash offload.
+    fn vf_caps() -> DevCaps {
+        DevCaps {
+            rx_offload_capa: offload::RX_IPV4_CKSUM | offload::RX_RSS_HASH,
+            flow_type_rss_offloads: dpdk_sys::SHIM_RSS_IP | dpdk_sys::SHIM_RSS_UDP,
+            ..DevCaps::default()
+        }
+    }
+
+    #[test]
+    fn one_queue_takes_rss_for_the_hash_only_when_the_device_hands_it_over() {
+        let want_hash = PortConfig {
+            rx_offloads: offload::RX_RSS_HASH,
+            ..PortConfig::default()
+        };
+        let caps = vf_caps();
+        let hf = caps.flow_type_rss_offloads;
+        assert_eq!(RssUse::choose(&want_hash, &caps, hf), RssUse::HashOnly);
+        let conf = eth_conf(&want_hash, &caps, RssUse::HashOnly, hf);
+        assert_eq!(conf.rxmode.mq_mode, dpdk_sys::RTE_ETH_MQ_RX_RSS);
+        assert_eq!(conf.rx_adv_conf.rss_conf.rss_hf, hf);
+        assert_eq!(conf.rxmode.offloads, offload::RX_RSS_HASH);
+
+        // net_null and net_tap hash flow types but write no hash: RSS stays off, and so
+        // does the offload (the ethdev layer refuses it without RSS).
+        let no_offload = DevCaps {
+            rx_offload_capa: offload::RX_IPV4_CKSUM,
+            ..vf_caps()
+        };
+        assert_eq!(RssUse::choose(&want_hash, &no_offload, hf), RssUse::Off);
+        // Not asked for the hash, RSS not wanted, or no flow type hashed: off.
+        let plain = PortConfig::default();
+        assert_eq!(RssUse::choose(&plain, &caps, hf), RssUse::Off);
+        let no_rss = PortConfig {
+            rss: false,
+            ..want_hash.clone()
+        };
+        assert_eq!(RssUse::choose(&no_rss, &caps, hf), RssUse::Off);
+        assert_eq!(RssUse::choose(&want_hash, &caps, 0), RssUse::Off);
+        let off = eth_conf(&want_hash, &caps, RssUse::Off, hf);
+        assert_eq!(off.rxmode.mq_mode, dpdk_sys::RTE_ETH_MQ_RX_NONE);
+        assert_eq!(off.rxmode.offloads & offload::RX_RSS_HASH, 0);
+    }
+
+    #[test]
+    fn several_queues_are_spread_whether_or_not_the_hash_is_handed_over() {
+        let cfg = PortConfig {
+            rx_queues: 4,
+            ..PortConfig::default()
+        };
+        let caps = DevCaps {
+            rx_offload_capa: 0,
+            ..vf_caps()
+        };
+        assert_eq!(
+            RssUse::choose(&cfg, &caps, caps.flow_type_rss_offloads),
+            RssUse::Spread
+        );
     }
 }
