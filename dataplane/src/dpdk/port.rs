@@ -70,7 +70,7 @@ pub struct PortConfig {
     /// L3 MTU; `None` keeps the driver's default.
     pub mtu: Option<u16>,
     /// Use RSS (IP/UDP/TCP): to spread rx over the queues when there is more than one, and,
-    /// with one queue, for its hash alone when the device hands it over (see [`RssUse`]).
+    /// with one queue, for its hash alone when the device hands it over (see `RssUse`).
     pub rss: bool,
     /// Rx offloads wanted; only those the device supports are enabled.
     pub rx_offloads: u64,
