@@ -160,6 +160,7 @@ impl Inner {
                 .get(p.name())
                 .map(|w| w.iter().map(|&w| w as u32).collect())
                 .unwrap_or_default(),
+            offloads: crate::dpdk::offload_names(p.offloads()),
         })
     }
 

@@ -101,6 +101,32 @@ device = "net_null_c{tag}b,no-rx=1"
         "its connected route went with it"
     );
     d.fails(&["port", "del", "pod9"], 1, "pod9");
+    // Each port lists the offloads its device does: none for net_null; a tap verifies and
+    // fills IPv4, UDP and TCP checksums, and hands over no flow hash.
+    assert_eq!(d.port("pod0").get("offloads"), None, "{}", d.port("pod0"));
+    let tap = format!("dpct{tag}");
+    d.ok(&[
+        "port",
+        "add",
+        "pod7",
+        "--device",
+        &format!("net_tap_c{tag},iface={tap}"),
+    ]);
+    let offloads = d.port("pod7")["offloads"].clone();
+    assert_eq!(
+        offloads,
+        serde_json::json!([
+            "rx-ipv4-cksum",
+            "rx-udp-cksum",
+            "rx-tcp-cksum",
+            "tx-ipv4-cksum",
+            "tx-udp-cksum",
+            "tx-tcp-cksum"
+        ]),
+        "{}",
+        d.port("pod7")
+    );
+    d.ok(&["port", "del", "pod7"]);
     // The same device can be added again after its removal.
     d.ok(&["port", "add", "pod9", "--device", &dev9]);
     d.ok(&["port", "del", "pod9"]);

@@ -315,6 +315,13 @@ pub struct PortInfo {
     /// of rx queues. Empty when not known.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rx_workers: Vec<u32>,
+    /// The offloads the device does for the dataplane: `rx-ipv4-cksum`, `rx-udp-cksum`,
+    /// `rx-tcp-cksum` (checksums verified), `rx-flow-hash` (each packet's RSS hash, taken
+    /// for VXLAN source ports and ECMP instead of hashing in software), `tx-ipv4-cksum`,
+    /// `tx-udp-cksum`, `tx-tcp-cksum` (checksums filled in). What is not listed is done in
+    /// software.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offloads: Vec<String>,
 }
 
 /// `PUT /v1/ports/{name}/address`: set (`"10.0.1.1/24"`) or clear (`null`) the address.

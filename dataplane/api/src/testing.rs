@@ -217,6 +217,7 @@ impl Backend for FakeBackend {
             admin_up: req.up,
             link_up: req.up,
             rx_workers: vec![0],
+            offloads: Vec::new(),
         };
         s.ports.insert(req.name, info.clone());
         Ok(info)

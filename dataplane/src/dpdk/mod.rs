@@ -24,7 +24,7 @@ pub use mempool::{Mempool, max_mtu_for, mbuf_data_room};
 pub use pkt::{META_OFFSET, MbufAlloc, PktMbuf, rx_into, tx_from};
 pub use port::{
     DevCaps, LinkState, MAX_QUEUES, Port, PortConfig, PortStats, RxQueue, TxQueue, XStat,
-    device_name, is_pci_address, offload,
+    device_name, is_pci_address, offload, offload_names,
 };
 
 /// Reads the CPU timestamp counter: the clock used for per-node clocks-per-packet.

@@ -60,6 +60,25 @@ pub mod offload {
     pub const TX_MULTI_SEGS: u64 = dpdk_sys::SHIM_TX_OFFLOAD_MULTI_SEGS;
 }
 
+/// The names of the offloads the dataplane asks for, as the API reports them, in that order,
+/// of those set in `(rx, tx)`.
+pub fn offload_names((rx, tx): (u64, u64)) -> Vec<String> {
+    use offload::*;
+    [
+        (rx & RX_IPV4_CKSUM, "rx-ipv4-cksum"),
+        (rx & RX_UDP_CKSUM, "rx-udp-cksum"),
+        (rx & RX_TCP_CKSUM, "rx-tcp-cksum"),
+        (rx & RX_RSS_HASH, "rx-flow-hash"),
+        (tx & TX_IPV4_CKSUM, "tx-ipv4-cksum"),
+        (tx & TX_UDP_CKSUM, "tx-udp-cksum"),
+        (tx & TX_TCP_CKSUM, "tx-tcp-cksum"),
+    ]
+    .into_iter()
+    .filter(|&(on, _)| on != 0)
+    .map(|(_, name)| name.to_string())
+    .collect()
+}
+
 /// How to configure a port before starting it.
 #[derive(Debug, Clone)]
 pub struct PortConfig {
@@ -145,8 +164,8 @@ struct PortState {
     configured: Option<PortConfig>,
     /// Rx is spread over the queues by RSS.
     rss: bool,
-    /// The RSS hash offload is on: received mbufs carry the NIC's flow hash.
-    rx_hash: bool,
+    /// The offloads enabled, (rx, tx), as `configure` returned them.
+    offloads: (u64, u64),
     started: bool,
 }
 
@@ -466,7 +485,7 @@ impl Port {
         }
         state.configured = Some(cfg.clone());
         state.rss = rss == RssUse::Spread;
-        state.rx_hash = conf.rxmode.offloads & offload::RX_RSS_HASH != 0;
+        state.offloads = (conf.rxmode.offloads, conf.txmode.offloads);
         Ok((conf.rxmode.offloads, conf.txmode.offloads))
     }
 
@@ -489,8 +508,14 @@ impl Port {
     /// Whether the device hands each received packet its RSS hash (the RSS hash offload is
     /// on), so the graph takes the flow hash from the NIC instead of computing it.
     pub fn rx_hash(&self) -> bool {
+        self.offloads().0 & offload::RX_RSS_HASH != 0
+    }
+
+    /// The offloads enabled, (rx, tx): those asked for that the device offers ((0, 0)
+    /// before `configure`).
+    pub fn offloads(&self) -> (u64, u64) {
         let state = self.inner.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.rx_hash
+        state.offloads
     }
 
     /// Starts the port (after `configure`).
