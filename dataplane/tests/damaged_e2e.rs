@@ -239,11 +239,7 @@ fn counted(d: &Dpctl) -> (u64, u64, u64) {
     let made = [ArpProbeError::Sent.name(), ArpProbeError::Announced.name()];
     let arp = rewrite_counts(&errors, &[Ip4RewriteError::Unresolved])
         + error_count(&errors, "arp-probe", &made);
-    let long = errors
-        .iter()
-        .filter(|(node, reason, _)| node == "port-rx" && reason == PortRxError::MultiSegment.name())
-        .map(|e| e.2)
-        .sum();
+    let long = error_count(&errors, "port-rx", &[PortRxError::MultiSegment.name()]);
     (drops, arp, long)
 }
 
