@@ -429,9 +429,9 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
             ..PortConfig::default()
         };
         let info = start_port(&port, pool, pc).map_err(perr)?;
-        let (mac, mtu, caps) = (info.mac, info.mtu, info.caps);
+        let (mac, mtu) = (info.mac, info.mtu);
         eprintln!(
-            "dataplane: port {} up: device {} (port id {}, mac {}, mtu {mtu}, rx queues {rx_queues}{}, tx queues {tx_queues}{}, tx checksum offload: {}, flow hash: {})",
+            "dataplane: port {} up: device {} (port id {}, mac {}, mtu {mtu}, rx queues {rx_queues}{}, tx queues {tx_queues}{}, offloads: {})",
             p.name,
             p.device,
             port.id(),
@@ -446,8 +446,10 @@ pub fn run(cfg: Config, path: &std::path::Path) -> Result<String, DaemonError> {
             } else {
                 ""
             },
-            if caps.ipv4_csum { "ipv4" } else { "none" },
-            if port.rx_hash() { "nic" } else { "software" }
+            match crate::dpdk::offload_names(port.offloads()) {
+                names if names.is_empty() => "none".to_string(),
+                names => names.join(","),
+            }
         );
         infos.push(info);
         ports.push(port);

@@ -505,12 +505,6 @@ impl Port {
         state.rss
     }
 
-    /// Whether the device hands each received packet its RSS hash (the RSS hash offload is
-    /// on), so the graph takes the flow hash from the NIC instead of computing it.
-    pub fn rx_hash(&self) -> bool {
-        self.offloads().0 & offload::RX_RSS_HASH != 0
-    }
-
     /// The offloads enabled, (rx, tx): those asked for that the device offers ((0, 0)
     /// before `configure`).
     pub fn offloads(&self) -> (u64, u64) {
