@@ -82,9 +82,7 @@ class Ovs:
     def _routed(self, in_dev, out_dev, net):
         self.out_bridge = "br0"
         self._bridge("br0", net["out_mac"])
-        self.flow("br0", "in_port=%d,ip,nw_dst=10.2.0.0/16,actions=dec_ttl,"
-                  "mod_dl_src:%s,mod_dl_dst:%s,output:%d"
-                  % (IN, net["out_mac"], net["nh_mac"], OUT))
+        self._route("br0", IN, net["out_mac"], net["nh_mac"], OUT)
         self._dpdk_port("br0", "out", OUT, out_dev)
         self._dpdk_port("br0", "in", IN, in_dev)
 
@@ -98,9 +96,7 @@ class Ovs:
         self.appctl("tnl/arp/set", "br-phy", "10.0.2.9", net["vtep_mac"])
         self._bridge("br-int", INT_MAC)
         self._vxlan("10.0.2.9")
-        self.flow("br-int", "in_port=%d,ip,nw_dst=10.2.0.0/16,actions=dec_ttl,"
-                  "mod_dl_src:%s,mod_dl_dst:%s,output:%d"
-                  % (IN, INT_MAC, net["tun_nh_mac"], VX))
+        self._route("br-int", IN, INT_MAC, net["tun_nh_mac"], VX)
         self._dpdk_port("br-int", "in", IN, in_dev)
 
     def _decap(self, in_dev, out_dev, net):
@@ -109,14 +105,19 @@ class Ovs:
         self.out_bridge = "br-int"
         self._bridge("br-int", net["out_mac"])
         self._vxlan("10.0.1.9")
-        self.flow("br-int", "in_port=%d,ip,nw_dst=10.2.0.0/16,actions=dec_ttl,"
-                  "mod_dl_src:%s,mod_dl_dst:%s,output:%d"
-                  % (VX, net["out_mac"], net["nh_mac"], OUT))
+        self._route("br-int", VX, net["out_mac"], net["nh_mac"], OUT)
         self._dpdk_port("br-int", "out", OUT, out_dev)
         self._bridge("br-phy", net["in_mac"])
         self.flow("br-phy", "in_port=%d,actions=LOCAL" % IN)
         self._vtep("10.0.1.1/24")
         self._dpdk_port("br-phy", "in", IN, in_dev)
+
+    def _route(self, bridge, in_port, src_mac, dst_mac, out_port):
+        """The route every scenario takes: IPv4 to 10.2/16 from `in_port`, TTL decremented,
+        MACs rewritten to `src_mac` -> `dst_mac`, out of `out_port`."""
+        self.flow(bridge, "in_port=%d,ip,nw_dst=10.2.0.0/16,actions=dec_ttl,"
+                  "mod_dl_src:%s,mod_dl_dst:%s,output:%d"
+                  % (in_port, src_mac, dst_mac, out_port))
 
     def _vtep(self, cidr):
         """The local VTEP address, on br-phy's internal port (a tap in the namespace)."""
