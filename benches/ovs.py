@@ -24,6 +24,8 @@ import shutil
 import subprocess
 import time
 
+import eal
+
 VSWITCHD = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 PACKAGE = "openvswitch-switch-dpdk"
@@ -240,10 +242,4 @@ class Ovs:
         if self.netns_created:
             subprocess.run(["ip", "netns", "del", self.netns], check=False)
             self.netns_created = False
-        shutil.rmtree("/var/run/dpdk/" + self.prefix, ignore_errors=True)
-        for f in os.listdir("/dev/hugepages") if os.path.isdir("/dev/hugepages") else []:
-            if f.startswith(self.prefix):
-                try:
-                    os.unlink(os.path.join("/dev/hugepages", f))
-                except OSError:
-                    pass
+        eal.remove_files(self.prefix)
