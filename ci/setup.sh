@@ -17,6 +17,7 @@ PACKAGES=(
   prometheus                         # promtool lints the metrics exposition
   python3-venv                       # kubernetes-validate's venv (ci/validate-k8s.sh)
   openvswitch-switch-dpdk            # OVS-DPDK 3.1, side by side in benches/e2e (not as a service)
+  dpdk-doc make gcc                  # DPDK's l3fwd sources, built by benches/e2e (dpdk_l3fwd.py)
 )
 HUGEPAGES=${HUGEPAGES:-1024}         # 2 MiB pages: 2 GiB
 
