@@ -185,14 +185,36 @@ class Forwarder:
             time.sleep(0.2)
 
     def output(self):
+        return self.output_all()[-3000:]
+
+    def output_all(self):
         with open(self.log, errors="replace") as f:
-            return f.read()[-3000:]
+            return f.read()
 
     def stats(self, port):
         return telemetry(self.prefix, "/ethdev/stats,%d" % port).get("/ethdev/stats")
 
     def tx_packets(self):
         return self.stats(1)["opackets"]
+
+    def node_clocks(self):
+        """l3fwd-graph's own per-node TSC clocks (rte_graph's statistics, printed once a
+        second, cumulative since start) per packet sent: {node: clocks}, the rx and tx nodes
+        named without their port and queue. Empty for l3fwd, or before the first print."""
+        table, rows = None, {}
+        for line in self.output_all().splitlines():
+            cells = [c.strip() for c in line.split("|")[1:-1]]
+            if cells[:1] == ["Node"]:
+                table, rows = cells, {}
+            elif table and len(cells) == len(table) and cells[0]:
+                try:
+                    rows[cells[0]] = dict(zip(table[1:], (float(c) for c in cells[1:])))
+                except ValueError:
+                    pass
+        sent = sum(r["objs"] for n, r in rows.items() if n.startswith("ethdev_tx"))
+        if not sent:
+            return {}
+        return {n.split("-")[0]: r["calls"] * r["cycles/call"] / sent for n, r in rows.items()}
 
     def stop(self):
         """Stops it (SIGINT: it closes its ports, so a tx_pcap file is complete) and removes
