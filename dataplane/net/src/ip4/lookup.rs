@@ -4,6 +4,11 @@
 //! header); for ECMP, the packet's flow hash ([`packet_flow_hash`], kept in `meta.flow_hash`).
 //! Sets: `meta.adj` (for ECMP, the chosen path's adjacency).
 //! Next: `ip4-rewrite` (glean or via a gateway), `ip4-local` (our addresses), `drop`. A
+//! packet to one next hop is rewritten here when ip4-rewrite's fast path takes it
+//! (`FastRewrite`: resolved, within MTU, TTL above 1), and goes on where ip4-rewrite would
+//! send it, `port-tx` or `vxlan-encap`: one pass over the vector fewer, ip4-rewrite's work then
+//! counted in this node's clocks. A traced packet always goes through ip4-rewrite, so its trace
+//! shows the rewrite. A
 //! destination no router forwards to (0/8, 127/8, multicast, 240/4, limited broadcast) finds
 //! its FIB entry ([`crate::fwd::SPECIAL_USE`]) and is dropped, counted.
 
@@ -12,10 +17,17 @@ use crate::fwd::{Adj, FwdState};
 use crate::graph::{Nexts, Node, NodeCtx, VECTOR_SIZE, Vector};
 use crate::ip4::FibReader;
 use crate::ip4::input::packet_flow_hash;
+use crate::ip4::rewrite::{FastRewrite, Ip4RewriteNext};
 use crate::rcu::RcuReader;
 
 crate::arcs! {
-    pub enum Ip4LookupNext { Drop => "drop", Rewrite => "ip4-rewrite", Local => "ip4-local" }
+    pub enum Ip4LookupNext {
+        Drop => "drop",
+        Rewrite => "ip4-rewrite",
+        Local => "ip4-local",
+        PortTx => "port-tx",
+        VxlanEncap => "vxlan-encap",
+    }
 }
 
 crate::errors! {
@@ -34,12 +46,15 @@ pub struct Ip4Lookup {
     state: RcuReader<FwdState>,
     addrs: Box<[u32; VECTOR_SIZE]>,
     found: Box<[Option<u32>; VECTOR_SIZE]>,
+    /// ip4-rewrite's fast path, run here.
+    fast: FastRewrite,
 }
 
 impl Ip4Lookup {
     pub fn new(fib: FibReader, state: RcuReader<FwdState>) -> Self {
         Ip4Lookup {
             fib,
+            fast: FastRewrite::new(state.get()),
             state,
             addrs: Box::new([0; VECTOR_SIZE]),
             found: Box::new([None; VECTOR_SIZE]),
@@ -58,7 +73,9 @@ impl<B: PacketBuf> Node<B> for Ip4Lookup {
         Ip4LookupError::NAMES
     }
     fn quiescent(&mut self) {
-        self.state.refresh();
+        if self.state.refresh() {
+            self.fast.rebuild(self.state.get());
+        }
     }
 
     fn process(&mut self, pkts: &mut Vector<B>, next: &mut Nexts, ctx: &mut NodeCtx<'_, B>) {
@@ -72,12 +89,16 @@ impl<B: PacketBuf> Node<B> for Ip4Lookup {
         }
         self.fib.lookup_bulk(&self.addrs[..n], &mut self.found[..n]);
         let state = self.state.get();
+        let fast = &mut self.fast;
         let found = &self.found[..n];
         for ((p, nx), &found) in pkts.iter_mut().zip(next.iter_mut()).zip(found) {
             *nx = match found {
                 Some(id) if p.len() >= 20 => match state.adjs.get(id as usize) {
                     // The common case first, apart: one compare of the variant's tag.
-                    Some(Adj::Glean { .. } | Adj::Via { .. }) => to_rewrite(p, id),
+                    Some(Adj::Glean { .. } | Adj::Via { .. }) => {
+                        to_rewrite(p, id);
+                        rewrite_here(p, state, fast)
+                    }
                     _ => other(found, &state.adjs, p, ctx),
                 },
                 // No route: a flood of it stays as cheap as it can be.
@@ -122,6 +143,24 @@ fn other<B: PacketBuf>(
             to_rewrite(p, members[hash as usize % members.len()])
         }
         Some(Adj::Ecmp(_)) => drop(ctx, Ip4LookupError::Blackhole),
+    }
+}
+
+/// Runs ip4-rewrite's fast path on `p` (its adjacency set): the arc past ip4-rewrite when the
+/// path took it, else ip4-rewrite (nothing changed). Not for a traced packet, so that its
+/// trace shows where it was rewritten.
+#[inline(always)]
+fn rewrite_here<B: PacketBuf>(p: &mut B, state: &FwdState, fast: &mut FastRewrite) -> u8 {
+    if p.meta().trace != 0 {
+        return Ip4LookupNext::Rewrite.arc();
+    }
+    match fast.run(p, state) {
+        Some(arc) if arc == Ip4RewriteNext::PortTx.arc() => Ip4LookupNext::PortTx.arc(),
+        Some(arc) => {
+            debug_assert_eq!(arc, Ip4RewriteNext::VxlanEncap.arc());
+            Ip4LookupNext::VxlanEncap.arc()
+        }
+        None => Ip4LookupNext::Rewrite.arc(),
     }
 }
 

@@ -13,6 +13,9 @@
 //! Sets: `meta.tx_if`.
 //! Next: `port-tx` (ports), `vxlan-encap` (tunnel interfaces), `ip4-lookup` (ICMP errors we
 //! generated), `drop`.
+//! The fast path (`FastRewrite`) also runs in ip4-lookup, on the packets it routes: those it
+//! takes never come here (one pass over the vector fewer); this node gets the rest, and the
+//! traced packets.
 //! Into a tunnel stacked on a resolved underlay, a routed packet does not go on to
 //! vxlan-encap: the node writes the whole frame from the adjacency's
 //! [`Midchain`] (inner Ethernet header and vxlan-encap's outer frame
@@ -74,8 +77,15 @@ pub struct Ip4Rewrite {
     arp_interval: u64,
     /// How many ICMP errors this worker may send.
     icmp_limit: icmp::IcmpLimit,
-    /// Per adjacency: its [`Midchain`] when it leads into a stacked tunnel. Rebuilt from
-    /// `state` when it changes.
+    fast: FastRewrite,
+}
+
+/// The common case's rewrite ([`FastRewrite::run`]) with the per-worker state it keeps.
+/// ip4-rewrite has one, and so has ip4-lookup, which runs it on the packets it routes (one
+/// pass over the vector fewer); each keeps its own copies, rebuilt from the state when it
+/// changes.
+pub(crate) struct FastRewrite {
+    /// Per adjacency: its [`Midchain`] when it leads into a stacked tunnel.
     midchains: Midchains,
     /// Outer IPv4 identification of the packets the midchains encapsulate: one counter per
     /// node (per worker), as vxlan-encap keeps its own. At these rates any 16-bit counter
@@ -84,6 +94,43 @@ pub struct Ip4Rewrite {
     ident: u16,
     /// Recent hosts' rewrites for glean adjacencies, emptied when the state changes.
     hosts: HostCache,
+}
+
+impl FastRewrite {
+    pub(crate) fn new(state: &FwdState) -> FastRewrite {
+        let mut f = FastRewrite {
+            midchains: Midchains(Vec::new()),
+            ident: 0,
+            hosts: HostCache::new(),
+        };
+        f.rebuild(state);
+        f
+    }
+
+    /// Recomputes the midchains and empties the host cache: at the quiescent point, when
+    /// the state changed.
+    pub(crate) fn rebuild(&mut self, state: &FwdState) {
+        self.hosts.clear();
+        self.midchains.0.clear();
+        self.midchains
+            .0
+            .extend(state.rewrites.iter().map(|rw| match rw {
+                Some(rw) if rw.tunnel => Midchain::new(state, rw),
+                _ => None,
+            }));
+    }
+
+    /// The common case in a few loads and stores: a packet to a resolved gateway (or, by a
+    /// glean, to a resolved host in a connected subnet) on an interface that is up, within
+    /// its MTU, with a TTL above 1 unless we originated it (VXLAN outer headers, ICMP
+    /// replies; their pending header checksum is filled here too). Gives ip4-rewrite's arc
+    /// out: `port-tx`, or `vxlan-encap` for a tunnel without a midchain. `None` changes
+    /// nothing and leaves the packet to ip4-rewrite's full path, which handles (and counts)
+    /// everything else.
+    #[inline(always)]
+    pub(crate) fn run<B: PacketBuf>(&mut self, p: &mut B, state: &FwdState) -> Option<u8> {
+        fast_rewrite(p, state, self)
+    }
 }
 
 /// Slots of a [`HostCache`]: one per host of a /24, so a /24's hosts never evict each other.
@@ -115,17 +162,13 @@ impl Ip4Rewrite {
     /// `arp_interval`: minimum clocks (of the graph's clock) between ARP requests for one
     /// next hop.
     pub fn new(state: RcuReader<FwdState>, arp_interval: u64) -> Self {
-        let mut node = Ip4Rewrite {
+        Ip4Rewrite {
+            fast: FastRewrite::new(state.get()),
             state,
             arp_sent: FxHashMap::default(),
             arp_interval,
-            midchains: Midchains(Vec::new()),
-            ident: 0,
-            hosts: HostCache::new(),
             icmp_limit: icmp::IcmpLimit::unlimited(),
-        };
-        node.rebuild();
-        node
+        }
     }
 
     /// Limits the ICMP errors (time exceeded, fragmentation needed) the node sends; without
@@ -133,19 +176,6 @@ impl Ip4Rewrite {
     pub fn with_icmp_limit(mut self, limit: icmp::IcmpLimit) -> Self {
         self.icmp_limit = limit;
         self
-    }
-
-    /// Recomputes the midchains from the current snapshot (quiescent point only).
-    fn rebuild(&mut self) {
-        let state = self.state.get();
-        self.hosts.clear();
-        self.midchains.0.clear();
-        self.midchains
-            .0
-            .extend(state.rewrites.iter().map(|rw| match rw {
-                Some(rw) if rw.tunnel => Midchain::new(state, rw),
-                _ => None,
-            }));
     }
 }
 
@@ -172,16 +202,14 @@ impl<B: PacketBuf> Node<B> for Ip4Rewrite {
     }
     fn quiescent(&mut self) {
         if self.state.refresh() {
-            self.rebuild();
+            self.fast.rebuild(self.state.get());
         }
     }
 
     fn process(&mut self, pkts: &mut Vector<B>, next: &mut Nexts, ctx: &mut NodeCtx<'_, B>) {
         let state = self.state.get();
         for (p, nx) in pkts.iter_mut().zip(next.iter_mut()) {
-            if let Some(arc) =
-                fast_rewrite(p, state, &self.midchains, &mut self.ident, &mut self.hosts)
-            {
+            if let Some(arc) = self.fast.run(p, state) {
                 *nx = arc;
                 continue;
             }
@@ -217,25 +245,15 @@ pub fn output_arc(iface: &Iface) -> u8 {
     }
 }
 
-/// The common case in a few loads and stores: a packet to a resolved gateway (or, by a glean,
-/// to a resolved host in a connected subnet) on an interface that is up, within its MTU, with
-/// a TTL above 1 unless we originated it (VXLAN outer headers, ICMP replies; their pending
-/// header checksum is filled here too). `None` sends the packet down the full path, which
-/// handles (and counts) everything else.
+/// [`FastRewrite::run`].
 #[inline(always)]
-fn fast_rewrite<B: PacketBuf>(
-    p: &mut B,
-    state: &FwdState,
-    midchains: &Midchains,
-    ident: &mut u16,
-    hosts: &mut HostCache,
-) -> Option<u8> {
+fn fast_rewrite<B: PacketBuf>(p: &mut B, state: &FwdState, fast: &mut FastRewrite) -> Option<u8> {
     let m = p.meta();
     let flags = m.flags;
     let adj = m.adj as usize;
     let rw = match state.rewrites.get(adj)? {
         Some(rw) => rw,
-        None => host_rewrite(p, state, adj, hosts)?,
+        None => host_rewrite(p, state, adj, &mut fast.hosts)?,
     };
     if p.headroom() < 14 {
         return None;
@@ -254,8 +272,8 @@ fn fast_rewrite<B: PacketBuf>(
     }
     ipv4_decrement_ttl(h);
     if rw.tunnel
-        && let Some(mc) = midchains.0.get(adj).and_then(Option::as_ref)
-        && mc.push_routed(p, ident)
+        && let Some(mc) = fast.midchains.0.get(adj).and_then(Option::as_ref)
+        && mc.push_routed(p, &mut fast.ident)
     {
         return Some(Ip4RewriteNext::PortTx.arc());
     }

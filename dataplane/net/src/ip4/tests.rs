@@ -208,7 +208,72 @@ fn a_host_in_a_connected_subnet_is_reached_at_its_current_mac() {
     assert_eq!(out.len(), 1);
     assert_eq!((out[0].0, out[0].1.meta().tx_if), ("port-tx", h.p1));
     assert_eq!(out[0].1.data()[..6], MOVED, "to the new MAC");
-    assert_eq!(h.packets("ip4-rewrite"), 2);
+    // Both rewritten by ip4-lookup's own fast path, through its host cache, which the state
+    // change emptied.
+    assert_eq!(h.packets("ip4-rewrite"), 0);
+}
+
+/// The commonest packet, transit to a resolved next hop out of a port, is rewritten by
+/// ip4-lookup with ip4-rewrite's fast path and skips ip4-rewrite; a traced one goes through
+/// ip4-rewrite, so that its trace shows the rewrite. Both come out the same; so do a gateway's
+/// and a host's.
+#[test]
+fn ip4_lookup_rewrites_the_common_packet_itself_and_a_traced_one_goes_through_ip4_rewrite() {
+    let mut h = harness(TxCaps::default(), 1500);
+    h.c.add_route(ip("10.9.0.0"), 16, &[ip("10.0.2.2")])
+        .unwrap();
+    h.g.quiescent();
+    let via = from_a("10.9.0.5", 64, &udp(1000, 2000, 100));
+    let host = from_a("10.0.2.2", 64, &udp(1000, 2000, 100));
+    let out = h.send(h.p0, &[via.clone(), host.clone()]);
+    assert_eq!(h.packets("ip4-rewrite"), 0, "ip4-lookup rewrote both");
+    assert_eq!(out.len(), 2);
+    for (f, (node, p)) in [&via, &host].into_iter().zip(&out) {
+        assert_eq!((*node, p.meta().tx_if), ("port-tx", h.p1));
+        let d = p.data();
+        assert_eq!(d[..6], POD_B, "to the next hop's MAC");
+        assert_eq!(d[6..12], MAC1, "from pod1's MAC");
+        assert_eq!(d[14 + 8], 63, "TTL decremented once");
+        assert!(checksum::verifies(&d[14..34]));
+        assert_eq!(d[14..14 + 8], f[14..14 + 8]);
+        assert_eq!(d[14 + 9], f[14 + 9]);
+        assert_eq!(d[14 + 12..], f[14 + 12..], "the rest as sent");
+    }
+
+    h.g.trace(2);
+    let traced = h.send(h.p0, &[via.clone(), host.clone()]);
+    assert_eq!(
+        h.packets("ip4-rewrite"),
+        2,
+        "traced packets go through ip4-rewrite"
+    );
+    let t = h.g.traces();
+    assert_eq!(t.len(), 2);
+    for tr in &t {
+        // (The test's port-tx is a sink that records and drops.)
+        assert_eq!(
+            tr.nodes[..4],
+            ["ethernet-input", "ip4-lookup", "ip4-rewrite", "port-tx"]
+        );
+    }
+    assert_eq!(
+        traced
+            .iter()
+            .map(|(n, p)| (*n, p.data()))
+            .collect::<Vec<_>>(),
+        out.iter().map(|(n, p)| (*n, p.data())).collect::<Vec<_>>(),
+        "the same frames either way"
+    );
+
+    // What the fast path does not take goes on to ip4-rewrite unchanged, which handles it:
+    // a TTL of 1 gets its ICMP time exceeded.
+    let expiring = from_a("10.9.0.5", 1, &udp(1000, 2000, 100));
+    let out = h.send(h.p0, &[expiring]);
+    assert_eq!(h.packets("ip4-rewrite"), 3);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].0, out[0].1.meta().tx_if), ("port-tx", h.p0));
+    assert_eq!(out[0].1.data()[14 + 9], 1, "an ICMP error back to pod A");
+    assert_eq!(out[0].1.data()[14 + 20], 11, "time exceeded");
 }
 
 /// Hosts of a /16 whose addresses share a last byte share a slot of ip4-rewrite's host
