@@ -2,14 +2,14 @@
 //!
 //! Reads: the IPv4 destination (validated by ip4-input, or written by a node that built the
 //! header); for ECMP, the packet's flow hash ([`packet_flow_hash`], kept in `meta.flow_hash`).
-//! Sets: `meta.adj` (for ECMP, the chosen path's adjacency).
-//! Next: `ip4-rewrite` (glean or via a gateway), `ip4-local` (our addresses), `drop`. A
-//! packet to one next hop is rewritten here when ip4-rewrite's fast path takes it
-//! (`FastRewrite`: resolved, within MTU, TTL above 1), and goes on where ip4-rewrite would
-//! send it, `port-tx` or `vxlan-encap`: one pass over the vector fewer, ip4-rewrite's work then
-//! counted in this node's clocks. A traced packet always goes through ip4-rewrite, so its trace
-//! shows the rewrite. A
-//! destination no router forwards to (0/8, 127/8, multicast, 240/4, limited broadcast) finds
+//! Sets: `meta.adj` (for ECMP, the chosen path's adjacency); for a packet it rewrites, what
+//! ip4-rewrite sets.
+//! Next: `ip4-rewrite` (glean or via a gateway), `ip4-local` (our addresses), `drop`; and
+//! `port-tx` or `vxlan-encap` for a packet to one next hop that ip4-rewrite's fast path
+//! (`FastRewrite`: resolved, within MTU, TTL above 1) rewrites here, one pass over the vector
+//! fewer, its clocks counted in this node's. A traced packet always goes through ip4-rewrite,
+//! so its trace shows the rewrite.
+//! A destination no router forwards to (0/8, 127/8, multicast, 240/4, limited broadcast) finds
 //! its FIB entry ([`crate::fwd::SPECIAL_USE`]) and is dropped, counted.
 
 use crate::buffer::PacketBuf;
@@ -95,10 +95,7 @@ impl<B: PacketBuf> Node<B> for Ip4Lookup {
             *nx = match found {
                 Some(id) if p.len() >= 20 => match state.adjs.get(id as usize) {
                     // The common case first, apart: one compare of the variant's tag.
-                    Some(Adj::Glean { .. } | Adj::Via { .. }) => {
-                        to_rewrite(p, id);
-                        rewrite_here(p, state, fast)
-                    }
+                    Some(Adj::Glean { .. } | Adj::Via { .. }) => rewrite_here(p, id, state, fast),
                     _ => other(found, &state.adjs, p, ctx),
                 },
                 // No route: a flood of it stays as cheap as it can be.
@@ -146,11 +143,12 @@ fn other<B: PacketBuf>(
     }
 }
 
-/// Runs ip4-rewrite's fast path on `p` (its adjacency set): the arc past ip4-rewrite when the
-/// path took it, else ip4-rewrite (nothing changed). Not for a traced packet, so that its
-/// trace shows where it was rewritten.
+/// Sets `p`'s adjacency `adj` and runs ip4-rewrite's fast path on it: the arc past
+/// ip4-rewrite when the path took it, else ip4-rewrite (nothing else changed). Not for a
+/// traced packet, so that its trace shows where it was rewritten.
 #[inline(always)]
-fn rewrite_here<B: PacketBuf>(p: &mut B, state: &FwdState, fast: &mut FastRewrite) -> u8 {
+fn rewrite_here<B: PacketBuf>(p: &mut B, adj: u32, state: &FwdState, fast: &mut FastRewrite) -> u8 {
+    to_rewrite(p, adj);
     if p.meta().trace != 0 {
         return Ip4LookupNext::Rewrite.arc();
     }

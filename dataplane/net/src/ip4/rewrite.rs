@@ -86,7 +86,7 @@ pub struct Ip4Rewrite {
 /// changes.
 pub(crate) struct FastRewrite {
     /// Per adjacency: its [`Midchain`] when it leads into a stacked tunnel.
-    midchains: Midchains,
+    midchains: Vec<Option<Midchain>>,
     /// Outer IPv4 identification of the packets the midchains encapsulate: one counter per
     /// node (per worker), as vxlan-encap keeps its own. At these rates any 16-bit counter
     /// wraps within milliseconds; it only has to tell apart the fragments of packets sent
@@ -99,7 +99,7 @@ pub(crate) struct FastRewrite {
 impl FastRewrite {
     pub(crate) fn new(state: &FwdState) -> FastRewrite {
         let mut f = FastRewrite {
-            midchains: Midchains(Vec::new()),
+            midchains: Vec::new(),
             ident: 0,
             hosts: HostCache::new(),
         };
@@ -111,9 +111,8 @@ impl FastRewrite {
     /// the state changed.
     pub(crate) fn rebuild(&mut self, state: &FwdState) {
         self.hosts.clear();
-        self.midchains.0.clear();
+        self.midchains.clear();
         self.midchains
-            .0
             .extend(state.rewrites.iter().map(|rw| match rw {
                 Some(rw) if rw.tunnel => Midchain::new(state, rw),
                 _ => None,
@@ -178,10 +177,6 @@ impl Ip4Rewrite {
         self
     }
 }
-
-/// Per adjacency: its [`Midchain`] when it leads into a stacked tunnel. Passed by one
-/// reference, so the loop over plain routed packets does not carry a slice's two registers.
-struct Midchains(Vec<Option<Midchain>>);
 
 enum Verdict {
     Out(u8),
@@ -272,7 +267,7 @@ fn fast_rewrite<B: PacketBuf>(p: &mut B, state: &FwdState, fast: &mut FastRewrit
     }
     ipv4_decrement_ttl(h);
     if rw.tunnel
-        && let Some(mc) = fast.midchains.0.get(adj).and_then(Option::as_ref)
+        && let Some(mc) = fast.midchains.get(adj).and_then(Option::as_ref)
         && mc.push_routed(p, &mut fast.ident)
     {
         return Some(Ip4RewriteNext::PortTx.arc());
