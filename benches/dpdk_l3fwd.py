@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -87,8 +88,7 @@ def build(dest):
     bins = {app: os.path.join(dest, app, "build", app) for app in APPS}
     stamp = _stamp()
     stamp_file = os.path.join(dest, "stamp")
-    if (all(os.path.exists(b) for b in bins.values()) and os.path.exists(stamp_file)
-            and open(stamp_file).read() == stamp):
+    if all(os.path.exists(b) for b in bins.values()) and _read(stamp_file) == stamp:
         return bins
     shutil.rmtree(dest, ignore_errors=True)
     # The examples include ../common.
@@ -111,6 +111,15 @@ def build(dest):
     with open(stamp_file, "w") as f:
         f.write(stamp)
     return bins
+
+
+def _read(path):
+    """The text of file `path`, or None when there is none."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
 
 
 def telemetry(prefix, cmd):
@@ -144,7 +153,6 @@ class Forwarder:
 
     def __init__(self, binary, app, workdir, prefix, in_dev, out_dev, main_cpu, fwd_cpu, nh_mac):
         self.prefix = prefix
-        self.app = app
         self.log = os.path.join(workdir, "%s-%s.log" % (app, prefix))
         if app == "l3fwd":
             # One lcore, main and forwarding both: l3fwd opens a tx queue per port for every
@@ -173,7 +181,7 @@ class Forwarder:
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError("%s exited with %d:\n%s" % (app, self.proc.returncode,
-                                                                self.output()))
+                                                                self.output()[-3000:]))
             try:
                 if self.stats(0) is not None:
                     break
@@ -181,13 +189,11 @@ class Forwarder:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError("%s did not start in 30 s:\n%s" % (app, self.output()))
+                raise RuntimeError("%s did not start in 30 s:\n%s" % (app, self.output()[-3000:]))
             time.sleep(0.2)
 
     def output(self):
-        return self.output_all()[-3000:]
-
-    def output_all(self):
+        """What it printed (stdout and stderr)."""
         with open(self.log, errors="replace") as f:
             return f.read()
 
@@ -202,7 +208,7 @@ class Forwarder:
         second, cumulative since start) per packet sent: {node: clocks}, the rx and tx nodes
         named without their port and queue. Empty for l3fwd, or before the first print."""
         table, rows = None, {}
-        for line in self.output_all().splitlines():
+        for line in self.output().splitlines():
             cells = [c.strip() for c in line.split("|")[1:-1]]
             if cells[:1] == ["Node"]:
                 table, rows = cells, {}
@@ -220,7 +226,7 @@ class Forwarder:
         """Stops it (SIGINT: it closes its ports, so a tx_pcap file is complete) and removes
         what its EAL left."""
         if self.proc.poll() is None:
-            self.proc.send_signal(2)
+            self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
