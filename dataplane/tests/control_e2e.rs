@@ -126,6 +126,19 @@ device = "net_null_c{tag}b,no-rx=1"
         "{}",
         d.port("pod7")
     );
+    // The table says it short, and `-` for a device that does none.
+    let ifs = d.ok(&["show", "interfaces"]);
+    let row = |name: &str| {
+        ifs.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {ifs}"))
+            .to_string()
+    };
+    assert!(
+        row("pod7 ").contains(" rx:ip4,udp,tcp tx:ip4,udp,tcp "),
+        "{ifs}"
+    );
+    assert!(!row("pod0 ").contains("rx:"), "{ifs}");
     d.ok(&["port", "del", "pod7"]);
     // The same device can be added again after its removal.
     d.ok(&["port", "add", "pod9", "--device", &dev9]);

@@ -74,6 +74,13 @@ impl FakeBackend {
         self.state().port_stats.insert(stats.name.clone(), stats);
     }
 
+    /// Sets what port `name` says its device offloads (as the daemon reports a NIC's).
+    pub fn set_port_offloads(&self, name: &str, offloads: &[&str]) {
+        if let Some(p) = self.state().ports.get_mut(name) {
+            p.offloads = offloads.iter().map(|o| o.to_string()).collect();
+        }
+    }
+
     /// Replaces the per-worker node counters.
     pub fn set_runtime(&self, workers: Vec<WorkerRuntime>) {
         self.state().runtime = workers;

@@ -87,7 +87,7 @@ enum Cmd {
 
 #[derive(Debug, Subcommand)]
 enum Show {
-    /// Ports: state, address, device, counters.
+    /// Ports: state, address, counters, the offloads their device does, device.
     #[command(alias = "int", alias = "interface", alias = "ports")]
     Interfaces,
     /// Per-node calls, vectors, packets, clocks per packet, per worker (and summed).

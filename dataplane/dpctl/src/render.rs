@@ -72,6 +72,7 @@ impl Output {
             ("Missed", Align::Right),
             ("Errors", Align::Right),
             ("Drops", Align::Right),
+            ("Offloads", Align::Left),
             ("Device", Align::Left),
         ]);
         for p in ports {
@@ -101,6 +102,7 @@ impl Output {
                 n(|s| s.rx_missed),
                 n(|s| s.rx_errors.saturating_add(s.tx_errors)),
                 n(|s| s.drops),
+                offloads(&p.offloads),
                 device,
             ]);
         }
@@ -298,5 +300,75 @@ impl Output {
             );
             println!("  {}", p.nodes.join(" -> "));
         }
+    }
+}
+
+/// The Offloads cell of `show interfaces`: the API's offload names (`rx-ipv4-cksum`,
+/// `rx-flow-hash`, `tx-udp-cksum`, ...) short, by direction: `rx:ip4,udp,tcp,hash
+/// tx:ip4,udp,tcp`; `-` when the device does none (the graph does it all in software). A
+/// name it does not know is shown whole.
+fn offloads(names: &[String]) -> String {
+    let (mut rx, mut tx, mut other) = (Vec::new(), Vec::new(), Vec::new());
+    for name in names {
+        let (dir, what) = match name.split_once('-') {
+            Some(("rx", w)) => (&mut rx, w),
+            Some(("tx", w)) => (&mut tx, w),
+            _ => {
+                other.push(name.as_str());
+                continue;
+            }
+        };
+        dir.push(match what {
+            "ipv4-cksum" => "ip4",
+            "udp-cksum" => "udp",
+            "tcp-cksum" => "tcp",
+            "flow-hash" => "hash",
+            _ => name.as_str(),
+        });
+    }
+    let mut parts = Vec::new();
+    if !rx.is_empty() {
+        parts.push(format!("rx:{}", rx.join(",")));
+    }
+    if !tx.is_empty() {
+        parts.push(format!("tx:{}", tx.join(",")));
+    }
+    parts.extend(other.into_iter().map(str::to_string));
+    if parts.is_empty() {
+        "-".to_string()
+    } else {
+        parts.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offloads;
+
+    fn cell(names: &[&str]) -> String {
+        offloads(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn offloads_are_shown_short_by_direction() {
+        assert_eq!(cell(&[]), "-");
+        assert_eq!(
+            cell(&[
+                "rx-ipv4-cksum",
+                "rx-udp-cksum",
+                "rx-tcp-cksum",
+                "rx-flow-hash",
+                "tx-ipv4-cksum",
+                "tx-udp-cksum",
+                "tx-tcp-cksum"
+            ]),
+            "rx:ip4,udp,tcp,hash tx:ip4,udp,tcp"
+        );
+        assert_eq!(cell(&["tx-udp-cksum"]), "tx:udp");
+        // Names it does not know (a newer daemon's) are shown whole, not lost.
+        assert_eq!(
+            cell(&["rx-flow-hash", "rx-lro", "tso"]),
+            "rx:hash,rx-lro tso"
+        );
     }
 }

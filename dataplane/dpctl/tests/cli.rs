@@ -168,14 +168,26 @@ fn ports_add_show_set_delete() {
     ])
     .ok();
 
+    d.backend
+        .set_port_offloads("pod0", &["rx-ipv4-cksum", "rx-flow-hash", "tx-udp-cksum"]);
     let out = d.run(&["show", "interfaces"]);
     let text = out.ok();
     assert!(text.starts_with("Name "), "{text}");
+    assert!(line_with(text, "Name ").contains(" Offloads "), "{text}");
     let pod0 = line_with(text, "pod0 ");
-    for cell in ["dpdk", "up", "10.0.1.1/24", "9000", "net_tap0,iface=dpt0"] {
+    for cell in [
+        "dpdk",
+        "up",
+        "10.0.1.1/24",
+        "9000",
+        "rx:ip4,hash tx:udp",
+        "net_tap0,iface=dpt0",
+    ] {
         assert!(pod0.contains(cell), "{cell} in {pod0}");
     }
-    assert!(line_with(text, "pod1 ").contains(&memif));
+    let pod1 = line_with(text, "pod1 ");
+    assert!(pod1.contains(&memif), "{pod1}");
+    assert!(pod1.contains(" - "), "no offloads shown as -: {pod1}");
     let pod2 = line_with(text, "pod2 ");
     assert!(
         pod2.contains("vhost-user") && pod2.contains("down"),
@@ -186,6 +198,10 @@ fn ports_add_show_set_delete() {
     let ports = v["ports"].as_array().unwrap();
     assert_eq!(ports.len(), 3);
     assert_eq!(ports[1]["device"]["kind"], "memif");
+    assert_eq!(
+        ports[0]["offloads"],
+        serde_json::json!(["rx-ipv4-cksum", "rx-flow-hash", "tx-udp-cksum"])
+    );
     assert_eq!(ports[1]["device"]["id"], 7);
     assert_eq!(ports[1]["device"]["socket"], memif.as_str());
     assert_eq!(ports[2]["device"]["mode"], "client");
