@@ -128,7 +128,36 @@ impl FastRewrite {
     /// everything else.
     #[inline(always)]
     pub(crate) fn run<B: PacketBuf>(&mut self, p: &mut B, state: &FwdState) -> Option<u8> {
-        fast_rewrite(p, state, self)
+        let m = p.meta();
+        let flags = m.flags;
+        let adj = m.adj as usize;
+        let rw = match state.rewrites.get(adj)? {
+            Some(rw) => rw,
+            None => host_rewrite(p, state, adj, &mut self.hosts)?,
+        };
+        if p.headroom() < 14 {
+            return None;
+        }
+        let d = p.data_mut();
+        if d.len() > usize::from(rw.mtu) {
+            return None;
+        }
+        let h = d.first_chunk_mut::<20>()?;
+        if flags & (PacketMeta::F_LOCAL_ORIGIN | PacketMeta::F_IP4_CSUM_PENDING) != 0 {
+            return fast_rewrite_own(p, rw, flags);
+        }
+        // Transit, the fast path's bulk: one flag test above, then the TTL.
+        if h[8] <= 1 {
+            return None;
+        }
+        ipv4_decrement_ttl(h);
+        if rw.tunnel
+            && let Some(mc) = self.midchains.get(adj).and_then(Option::as_ref)
+            && mc.push_routed(p, &mut self.ident)
+        {
+            return Some(Ip4RewriteNext::PortTx.arc());
+        }
+        push_l2(p, rw)
     }
 }
 
@@ -240,41 +269,6 @@ pub fn output_arc(iface: &Iface) -> u8 {
     }
 }
 
-/// [`FastRewrite::run`].
-#[inline(always)]
-fn fast_rewrite<B: PacketBuf>(p: &mut B, state: &FwdState, fast: &mut FastRewrite) -> Option<u8> {
-    let m = p.meta();
-    let flags = m.flags;
-    let adj = m.adj as usize;
-    let rw = match state.rewrites.get(adj)? {
-        Some(rw) => rw,
-        None => host_rewrite(p, state, adj, &mut fast.hosts)?,
-    };
-    if p.headroom() < 14 {
-        return None;
-    }
-    let d = p.data_mut();
-    if d.len() > usize::from(rw.mtu) {
-        return None;
-    }
-    let h = d.first_chunk_mut::<20>()?;
-    if flags & (PacketMeta::F_LOCAL_ORIGIN | PacketMeta::F_IP4_CSUM_PENDING) != 0 {
-        return fast_rewrite_own(p, rw, flags);
-    }
-    // Transit, the fast path's bulk: one flag test above, then the TTL.
-    if h[8] <= 1 {
-        return None;
-    }
-    ipv4_decrement_ttl(h);
-    if rw.tunnel
-        && let Some(mc) = fast.midchains.get(adj).and_then(Option::as_ref)
-        && mc.push_routed(p, &mut fast.ident)
-    {
-        return Some(Ip4RewriteNext::PortTx.arc());
-    }
-    push_l2(p, rw)
-}
-
 /// The rewrite to a packet's own destination when its adjacency is a glean (a host in a
 /// connected subnet) and the host's MAC is known: [`FwdState::host_rewrites`], through the
 /// worker's [`HostCache`]. Out of line: inlined, it cost the gateway path's loop 7% (its
@@ -302,7 +296,7 @@ fn host_rewrite<'c, B: PacketBuf>(
     Some(&slot.1)
 }
 
-/// [`fast_rewrite`] for a packet we built (no TTL decrement) or whose header checksum is
+/// [`FastRewrite::run`] for a packet we built (no TTL decrement) or whose header checksum is
 /// pending (filled here), out of line so transit packets keep a tight loop. The caller
 /// checked the rewrite, headroom, MTU and a 20-byte header.
 #[inline(never)]
