@@ -35,11 +35,11 @@
 //! lines stay cached); as in the dataplane, it runs ip4-rewrite's fast path on what it routes
 //! to the resolved gateway, so its figures include that rewrite. ip4-rewrite's cases take the
 //! same common packets as ip4-lookup leaves them before it rewrites (in the dataplane,
-//! ip4-rewrite gets what that path does not take, and traced packets): the precomputed via-gateway fast path; a glean to
-//! hosts on a connected subnet (the host's rewrite by destination, through ip4-rewrite's host
-//! cache); pods by their own /32 routes, as the CNI plugin sets them up (host adjacencies: the
-//! fast path again); the midchain into a tunnel; and VXLAN outer packets whose IPv4 checksum
-//! is pending (computed in software).
+//! ip4-rewrite gets what that path does not take, and traced packets): the precomputed
+//! via-gateway fast path; a glean to hosts on a connected subnet (the host's rewrite by
+//! destination, through ip4-rewrite's host cache); pods by their own /32 routes, as the CNI
+//! plugin sets them up (host adjacencies: the fast path again); the midchain into a tunnel;
+//! and VXLAN outer packets whose IPv4 checksum is pending (computed in software).
 //! ethernet-input checks clean IPv4 itself and hands it straight to ip4-lookup, or to
 //! vxlan-decap for a local VTEP; ip4-input runs on what it leaves: frames with Ethernet
 //! padding to trim (small packets in minimum-size frames). vxlan-decap takes VXLAN packets,
