@@ -75,10 +75,16 @@ impl FakeBackend {
     }
 
     /// Sets what port `name` says its device offloads (as the daemon reports a NIC's).
+    ///
+    /// # Panics
+    /// If there is no port `name` (a test's mistake).
     pub fn set_port_offloads(&self, name: &str, offloads: &[&str]) {
-        if let Some(p) = self.state().ports.get_mut(name) {
-            p.offloads = offloads.iter().map(|o| o.to_string()).collect();
-        }
+        let mut s = self.state();
+        let p = s
+            .ports
+            .get_mut(name)
+            .unwrap_or_else(|| panic!("set_port_offloads: no port `{name}`"));
+        p.offloads = offloads.iter().map(|o| o.to_string()).collect();
     }
 
     /// Replaces the per-worker node counters.
